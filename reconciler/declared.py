@@ -1,0 +1,329 @@
+"""Declared customers: the YAML files in git, loaded, checked and normalized.
+
+`load_declared` is pure apart from reading the files: it never talks to a server. Every
+problem in every file is collected, each pinned to file, line, column and field.
+"""
+
+import hashlib
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from yaml.nodes import ScalarNode
+
+from reconciler import jsonschemas, yamlsource
+from reconciler.diagnostics import Diagnostic, Severity, short_repr
+from reconciler.rules import MANAGED_FIELDS, TEXT_FIELDS, check_field
+from reconciler.workspace import NameMode
+from reconciler.yamlsource import BOOL, FLOAT, INT, TIMESTAMP, Position, YamlDocument
+
+FieldValue = str | int
+_DECIMAL = re.compile(r"-?[0-9]+")
+_SHAPE_HINT = (
+    "a declared file holds one customer (a mapping with an 'id') or 'customers:' followed by"
+    " a list of customers"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class DeclaredCustomer:
+    """One customer as declared, with values normalized to what the server stores."""
+
+    id: int
+    fields: Mapping[str, FieldValue]
+    file: str
+    line: int
+    column: int
+    field_lines: Mapping[str, int] = field(default_factory=dict)
+
+    @property
+    def source(self) -> str:
+        return f"{self.file}:{self.line}"
+
+
+@dataclass
+class Declaration:
+    """Everything declared in a workspace, or in the files given to `validate`."""
+
+    customers: dict[int, DeclaredCustomer] = field(default_factory=dict)
+    file_hashes: dict[str, str] = field(default_factory=dict)
+    diagnostics: list[Diagnostic] = field(default_factory=list)
+
+    @property
+    def errors(self) -> list[Diagnostic]:
+        return [d for d in self.diagnostics if d.severity is Severity.ERROR]
+
+
+@dataclass(frozen=True)
+class Rules:
+    """The workspace settings that decide what is valid."""
+
+    statuses: Sequence[str]
+    name_mode: NameMode | None  # None: not known yet (auto mode before the first apply)
+
+
+def load_declared(files: Sequence[tuple[Path, str]], rules: Rules) -> Declaration:
+    """Load `(path, display name)` pairs; return customers plus every problem found."""
+    declaration = Declaration()
+    seen_ids: dict[int, DeclaredCustomer] = {}
+    seen_emails: dict[str, DeclaredCustomer] = {}
+    for path, display in files:
+        for customer, valid in _load_file(path, display, rules, declaration):
+            earlier = seen_ids.get(customer.id)
+            if earlier is not None:
+                declaration.diagnostics.append(
+                    _at(
+                        customer,
+                        None,
+                        f"declared twice: also at {earlier.source}",
+                        severity=Severity.ERROR,
+                    )
+                )
+                continue
+            seen_ids[customer.id] = customer
+            email = customer.fields.get("email")
+            if isinstance(email, str) and email:
+                other = seen_emails.get(email.lower())
+                if other is not None:
+                    declaration.diagnostics.append(
+                        _at(
+                            customer,
+                            "email",
+                            f"{short_repr(email)} is also declared for customer {other.id} at"
+                            f" {other.source} (FluentCart emails are unique, ignoring case)",
+                            severity=Severity.ERROR,
+                        )
+                    )
+                else:
+                    seen_emails[email.lower()] = customer
+            if valid:
+                declaration.customers[customer.id] = customer
+    order = {display: index for index, (_, display) in enumerate(files)}
+    declaration.diagnostics.sort(
+        key=lambda d: (order.get(d.file, len(order)), d.line or 0, d.column or 0)
+    )
+    return declaration
+
+
+def _at(
+    customer: DeclaredCustomer, name: str | None, message: str, severity: Severity
+) -> Diagnostic:
+    line = customer.field_lines.get(name, customer.line) if name else customer.line
+    column = None if name and name in customer.field_lines else customer.column
+    return Diagnostic(severity, message, customer.file, line, column, customer.id, name)
+
+
+def _load_file(
+    path: Path, display: str, rules: Rules, declaration: Declaration
+) -> list[tuple[DeclaredCustomer, bool]]:
+    problems = declaration.diagnostics
+
+    def error(message: str, where: Position | None = None, **extra: object) -> None:
+        problems.append(
+            Diagnostic(
+                Severity.ERROR,
+                message,
+                display,
+                where.line if where else None,
+                where.column if where else None,
+                **extra,  # type: ignore[arg-type]
+            )
+        )
+
+    try:
+        data = yamlsource.read_bytes(path)
+        declaration.file_hashes[display] = hashlib.sha256(data).hexdigest()
+        document = yamlsource.parse(yamlsource.decode(data))
+    except yamlsource.YamlSourceError as exc:
+        where = Position(exc.line, exc.column or 1) if exc.line else None
+        error(exc.message, where)
+        return []
+    if document.root is None:
+        error(f"the file is empty: {_SHAPE_HINT}", Position(1, 1))
+        return []
+    for key, first, again in document.duplicate_keys:
+        error(f"{key!r} is written twice in one mapping (first on line {first.line})", again)
+
+    value = document.value
+    if isinstance(value, dict) and "customers" in value:
+        entries = value["customers"]
+        if not isinstance(entries, list):
+            error(
+                f"'customers' must be a list: {_SHAPE_HINT}", document.position_at(("customers",))
+            )
+            return []
+        paths = [("customers", index) for index in range(len(entries))]
+        if not entries:
+            where = document.position_at(("customers",))
+            problems.append(
+                Diagnostic(
+                    Severity.WARNING,
+                    "'customers' is an empty list",
+                    display,
+                    where.line if where else None,
+                )
+            )
+    elif isinstance(value, dict):
+        paths = [()]
+    else:
+        error(f"found {short_repr(value)} at the top: {_SHAPE_HINT}", document.position_at(()))
+        return []
+
+    customers = []
+    for path_prefix in paths:
+        customer, valid = _load_customer(document, path_prefix, display, rules, problems)
+        if customer is not None:
+            customers.append((customer, valid))
+
+    # Keys outside the customers (for example a typo beside 'customers:') are schema errors too.
+    if paths and paths[0]:
+        extras = [k for k in value if k != "customers"]  # type: ignore[union-attr]
+        for key in extras:
+            node = document.key_node((), key)
+            error(
+                f"unknown top-level key {short_repr(key)}: {_SHAPE_HINT}",
+                yamlsource.position(node) if node else None,
+            )
+    return customers
+
+
+def _load_customer(
+    document: YamlDocument,
+    prefix: tuple[object, ...],
+    display: str,
+    rules: Rules,
+    problems: list[Diagnostic],
+) -> tuple[DeclaredCustomer | None, bool]:
+    """One customer entry: (the customer if its id is usable, whether it is free of errors)."""
+    node = document.node_at(prefix)
+    entry = document.value
+    for step in prefix:
+        entry = entry[step]  # type: ignore[index]
+    start = yamlsource.position(node) if node is not None else Position(1, 1)
+    customer_id = entry.get("id") if isinstance(entry, dict) else None
+    known_id = customer_id if _is_integer(customer_id) and customer_id > 0 else None  # type: ignore[operator]
+    found: list[Diagnostic] = []
+
+    def report(
+        severity: Severity, message: str, path: tuple[object, ...], name: str | None
+    ) -> None:
+        where = document.position_at(prefix + path) if path else start
+        where = where or start
+        found.append(
+            Diagnostic(severity, message, display, where.line, where.column, known_id, name)
+        )
+
+    if not isinstance(entry, dict):
+        report(
+            Severity.ERROR,
+            f"a customer must be a mapping of fields, found {short_repr(entry)}",
+            (),
+            None,
+        )
+        problems.extend(found)
+        return None, False
+
+    entry = dict(entry)  # aliases may share this mapping; never change it in place
+    _read_scalars_as_written(document, prefix, entry, report)
+    broken: set[object] = {d.field for d in found}
+    for error in jsonschemas.iter_errors("customer", entry, "customer"):
+        for path, message in jsonschemas.describe(error):
+            name = str(path[0]) if path else None
+            broken.add(path[0] if path else None)
+            if path and not _has_path(entry, path):
+                key_node = document.key_node(prefix + path[:-1], path[-1])
+                if key_node is not None:
+                    where = yamlsource.position(key_node)
+                    found.append(
+                        Diagnostic(
+                            Severity.ERROR,
+                            message,
+                            display,
+                            where.line,
+                            where.column,
+                            known_id,
+                            name,
+                        )
+                    )
+                    continue
+            report(Severity.ERROR, message, path, name)
+
+    fields: dict[str, FieldValue] = {}
+    field_lines: dict[str, int] = {}
+    for name, raw in entry.items():
+        if name == "id" or name in broken or name not in MANAGED_FIELDS:
+            continue
+        where = document.position_at((*prefix, name))
+        field_lines[name] = where.line if where else start.line
+        if name == "user_id":
+            fields[name] = raw  # type: ignore[assignment]
+            continue
+        result = check_field(name, raw, rules.statuses)  # type: ignore[arg-type]
+        for severity, message in result.problems:
+            report(severity, message, (name,), name)
+        fields[name] = result.value
+    _check_names(fields, rules.name_mode, lambda m: report(Severity.ERROR, m, (), None))
+    problems.extend(found)
+    valid = not any(d.severity is Severity.ERROR for d in found)
+    if known_id is None:
+        return None, False
+    return DeclaredCustomer(known_id, fields, display, start.line, start.column, field_lines), valid
+
+
+def _is_integer(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _has_path(entry: dict[object, object], path: tuple[object, ...]) -> bool:
+    current: object = entry
+    for step in path:
+        if (isinstance(current, dict) and step in current) or (
+            isinstance(current, list) and isinstance(step, int) and step < len(current)
+        ):
+            current = current[step]
+        else:
+            return False
+    return True
+
+
+def _read_scalars_as_written(document, prefix, entry, report) -> None:  # type: ignore[no-untyped-def]
+    """Undo YAML 1.1 typing where it would change the meaning of what the user wrote.
+
+    Text fields keep the characters written: `postcode: 01234` stays "01234" (YAML would read
+    the octal number 668) and `country: NO` stays "NO" (YAML would read false). Integer fields
+    must be plain decimal digits, so `id: 0x1F` or `id: 1:30` is an error, not 31 or 90.
+    """
+    for name in list(entry):
+        if not isinstance(name, str):
+            continue
+        node = document.node_at((*prefix, name))
+        if not isinstance(node, ScalarNode) or node.style not in (None, ""):
+            continue
+        if name in TEXT_FIELDS and node.tag in (INT, FLOAT, BOOL, TIMESTAMP):
+            entry[name] = node.value
+        elif name in ("id", "user_id") and node.tag == INT and not _DECIMAL.fullmatch(node.value):
+            report(
+                Severity.ERROR,
+                f"{node.value!r} must be written as plain decimal digits (YAML reads it as"
+                f" {entry[name]})",
+                (name,),
+                name,
+            )
+
+
+def _check_names(fields: dict[str, FieldValue], mode: NameMode | None, error) -> None:  # type: ignore[no-untyped-def]
+    has_full = "full_name" in fields
+    has_parts = "first_name" in fields or "last_name" in fields
+    if has_full and has_parts:
+        error("declare either full_name or first_name/last_name, not both")
+    elif mode is NameMode.FULL_NAME and has_parts:
+        suggestion = " ".join(str(fields.get(n, "")) for n in ("first_name", "last_name")).strip()
+        error(
+            "this store uses full-name mode, where FluentCart splits full_name at the last space;"
+            f" declare full_name instead (for example full_name: {short_repr(suggestion)})"
+        )
+    elif mode is NameMode.FIRST_LAST and has_full:
+        error(
+            "this store uses first/last-name mode; declare first_name and last_name instead of full_name"
+        )

@@ -1,0 +1,17 @@
+"""The tool's own exceptions: each carries a message meant for the user."""
+
+
+class FluentCartError(Exception):
+    """An error with a message for the user; caught once at the top, never a traceback."""
+
+
+class WorkspaceError(FluentCartError):
+    """The workspace configuration (`fluentcart.yaml`) is unusable."""
+
+
+class StateError(FluentCartError):
+    """The state file cannot be read or written."""
+
+
+class PlanFileError(FluentCartError):
+    """A saved plan cannot be read."""

@@ -1,0 +1,92 @@
+"""The JSON Schemas in `schemas/`, and their errors turned into sentences for users."""
+
+import difflib
+import json
+from functools import cache
+from importlib import resources
+from typing import TYPE_CHECKING, Any
+
+from reconciler.diagnostics import short_repr
+
+if TYPE_CHECKING:
+    from jsonschema import ValidationError
+    from jsonschema.protocols import Validator
+
+_TYPE_WORDS = {
+    "integer": "a whole number",
+    "number": "a number",
+    "string": "text",
+    "array": "a list",
+    "object": "a mapping",
+    "null": "empty",
+    "boolean": "true or false",
+}
+
+
+@cache
+def load_schema(name: str) -> dict[str, Any]:
+    """A schema shipped in `schemas/`, by file stem (`customer`, `state`, ...)."""
+    text = (
+        resources.files("reconciler").joinpath("schemas", f"{name}.schema.json").read_text("utf-8")
+    )
+    return json.loads(text)
+
+
+@cache
+def validator(name: str, definition: str | None = None) -> "Validator":
+    """A validator for schema `name`, or for one of its `$defs` entries."""
+    # jsonschema is imported here, not at module level: `fluentcart --version` must stay fast.
+    from jsonschema import Draft202012Validator, validators
+
+    # In JSON Schema 1.0 is an integer; an id written as 42.0 in YAML is a mistake, not 42.
+    type_checker = Draft202012Validator.TYPE_CHECKER.redefine(
+        "integer", lambda _checker, value: isinstance(value, int) and not isinstance(value, bool)
+    )
+    strict = validators.extend(Draft202012Validator, type_checker=type_checker)
+    schema = load_schema(name)
+    if definition is not None:
+        schema = {"$defs": schema["$defs"], "$ref": f"#/$defs/{definition}"}
+    return strict(schema)
+
+
+def iter_errors(
+    name: str, instance: object, definition: str | None = None
+) -> "list[ValidationError]":
+    errors = validator(name, definition).iter_errors(instance)
+    return sorted(errors, key=lambda e: list(map(str, e.path)))
+
+
+def describe(error: "ValidationError") -> list[tuple[tuple[object, ...], str]]:
+    """(path, message) pairs for one schema error; unknown keys give one pair each."""
+    path = tuple(error.absolute_path)
+    keyword = error.validator
+    instance = error.instance
+    schema = error.schema if isinstance(error.schema, dict) else {}
+    if keyword == "additionalProperties" and isinstance(instance, dict):
+        known = sorted(schema.get("properties", {}))
+        extras = [key for key in instance if key not in known]
+        return [((*path, key), _unknown_field(key, known)) for key in extras]
+    if keyword == "required":
+        missing = [name for name in error.validator_value if name not in instance]
+        return [(path, f"missing required field {name!r}") for name in missing]
+    if keyword == "type":
+        wanted = error.validator_value
+        wanted = wanted if isinstance(wanted, list) else [wanted]
+        words = " or ".join(_TYPE_WORDS.get(w, w) for w in wanted if w != "null")
+        return [(path, f"{short_repr(instance)} is not {words}")]
+    if keyword == "minimum":
+        return [(path, f"{short_repr(instance)} is less than {error.validator_value}")]
+    if keyword == "maximum":
+        return [(path, f"{short_repr(instance)} is greater than {error.validator_value}")]
+    if keyword == "enum":
+        choices = ", ".join(str(c) for c in error.validator_value)
+        return [(path, f"{short_repr(instance)} is not one of: {choices}")]
+    return [(path, error.message)]
+
+
+def _unknown_field(key: object, known: list[str]) -> str:
+    message = f"unknown field {short_repr(key)}"
+    close = difflib.get_close_matches(str(key), known, n=1)
+    if close:
+        return f"{message}; did you mean {close[0]!r}?"
+    return f"{message} (known fields: {', '.join(known)})"

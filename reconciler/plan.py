@@ -1,0 +1,266 @@
+"""The plan: what apply would change, computed from declared customers and the state.
+
+A plan is a plain value. The text, JSON and Markdown views render it and compute nothing;
+`to_dict`/`from_dict` make it round-trip through JSON so a saved plan renders identically.
+"""
+
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+
+from reconciler import __version__
+from reconciler.declared import Declaration, DeclaredCustomer
+from reconciler.diagnostics import Diagnostic, Severity
+from reconciler.rules import MANAGED_FIELDS
+from reconciler.state import StateFile, is_linked, observed_value
+from reconciler.workspace import NameMode
+
+FORMAT_VERSION = 1
+FieldValue = str | int
+
+
+class Action(StrEnum):
+    UPDATE = "update"
+    NO_OP = "no-op"
+    NOT_IN_STATE = "not-in-state"
+    FORGET = "forget"
+
+
+@dataclass(frozen=True, slots=True)
+class FieldChange:
+    name: str
+    before: FieldValue | None
+    after: FieldValue | None
+
+
+@dataclass(frozen=True, slots=True)
+class CustomerChange:
+    id: int
+    action: Action
+    source: str | None = None
+    fields: tuple[FieldChange, ...] = ()
+    unchanged_fields: int = 0
+    warnings: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Summary:
+    update: int
+    no_op: int
+    not_in_state: int
+    forget: int
+    errors: int
+    warnings: int
+
+    @property
+    def has_changes(self) -> bool:
+        return bool(self.update or self.not_in_state or self.forget)
+
+
+@dataclass(frozen=True)
+class Plan:
+    """Changes for every customer that is not a no-op, in id order."""
+
+    changes: tuple[CustomerChange, ...]
+    unchanged: int
+    diagnostics: tuple[Diagnostic, ...] = ()
+    name_mode: NameMode | None = None
+    state_serial: int | None = None
+    tool_version: str = __version__
+
+    @property
+    def summary(self) -> Summary:
+        counts = {action: 0 for action in Action}
+        for change in self.changes:
+            counts[change.action] += 1
+        return Summary(
+            update=counts[Action.UPDATE],
+            no_op=self.unchanged,
+            not_in_state=counts[Action.NOT_IN_STATE],
+            forget=counts[Action.FORGET],
+            errors=sum(d.severity is Severity.ERROR for d in self.diagnostics),
+            warnings=sum(d.severity is Severity.WARNING for d in self.diagnostics),
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        """The documented JSON form (schemas/plan.schema.json)."""
+        summary = self.summary
+        return {
+            "format_version": FORMAT_VERSION,
+            "tool_version": self.tool_version,
+            "name_mode": str(self.name_mode) if self.name_mode else None,
+            "state_serial": self.state_serial,
+            "summary": {
+                "update": summary.update,
+                "no_op": summary.no_op,
+                "not_in_state": summary.not_in_state,
+                "forget": summary.forget,
+                "errors": summary.errors,
+                "warnings": summary.warnings,
+            },
+            "changes": [
+                {
+                    "id": c.id,
+                    "action": str(c.action),
+                    "source": c.source,
+                    "fields": [
+                        {"name": f.name, "before": f.before, "after": f.after} for f in c.fields
+                    ],
+                    "unchanged_fields": c.unchanged_fields,
+                    "warnings": list(c.warnings),
+                }
+                for c in self.changes
+            ],
+            "diagnostics": [d.to_dict() for d in self.diagnostics],
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> "Plan":
+        mode = data.get("name_mode")
+        return cls(
+            changes=tuple(
+                CustomerChange(
+                    id=c["id"],
+                    action=Action(c["action"]),
+                    source=c.get("source"),
+                    fields=tuple(
+                        FieldChange(f["name"], f["before"], f["after"]) for f in c["fields"]
+                    ),
+                    unchanged_fields=c.get("unchanged_fields", 0),
+                    warnings=tuple(c.get("warnings", ())),
+                )
+                for c in data["changes"]
+            ),
+            unchanged=data["summary"]["no_op"],
+            diagnostics=tuple(Diagnostic.from_dict(d) for d in data["diagnostics"]),
+            name_mode=NameMode(mode) if mode else None,
+            state_serial=data.get("state_serial"),
+            tool_version=data.get("tool_version", __version__),
+        )
+
+
+def build_plan(
+    declaration: Declaration,
+    state: StateFile | None,
+    name_mode: NameMode | None,
+    targets: Collection[int] = (),
+) -> Plan:
+    """Diff declared customers against the state. Pure: no I/O."""
+    recorded = state.customers if state is not None else {}
+    wanted = set(targets)
+
+    def in_scope(customer_id: int) -> bool:
+        return not wanted or customer_id in wanted
+
+    changes: list[CustomerChange] = []
+    diagnostics = [d for d in declaration.diagnostics if d.customer is None or in_scope(d.customer)]
+    unchanged = 0
+    for customer_id in sorted(set(declaration.customers) | set(recorded)):
+        if not in_scope(customer_id):
+            continue
+        declared = declaration.customers.get(customer_id)
+        record = recorded.get(customer_id)
+        if declared is None:
+            changes.append(CustomerChange(customer_id, Action.FORGET))
+        elif record is None:
+            changes.append(CustomerChange(customer_id, Action.NOT_IN_STATE, declared.source))
+        else:
+            change = _diff_customer(declared, record.observed, diagnostics)
+            if change.action is Action.NO_OP:
+                unchanged += 1
+            else:
+                changes.append(change)
+    diagnostics.extend(_email_collisions(declaration, recorded, changes))
+    return Plan(
+        changes=tuple(changes),
+        unchanged=unchanged,
+        diagnostics=tuple(diagnostics),
+        name_mode=name_mode,
+        state_serial=state.serial if state is not None else None,
+    )
+
+
+def _diff_customer(
+    declared: DeclaredCustomer, observed: Mapping[str, Any], diagnostics: list[Diagnostic]
+) -> CustomerChange:
+    fields: list[FieldChange] = []
+    for name in MANAGED_FIELDS:
+        if name not in declared.fields:
+            continue
+        after = declared.fields[name]
+        before = observed_value(observed, name)
+        if before != after:
+            fields.append(FieldChange(name, before, after))
+    if not fields:
+        return CustomerChange(
+            declared.id, Action.NO_OP, declared.source, unchanged_fields=len(declared.fields)
+        )
+    warnings: list[str] = []
+    linked_user = observed_value(observed, "user_id")
+    if is_linked(observed):
+        warnings.append(
+            f"linked to WordPress user {linked_user}: applying also rewrites that user's first"
+            " name, last name, nickname and display name"
+        )
+        if any(f.name == "email" for f in fields):
+            diagnostics.append(
+                Diagnostic(
+                    Severity.ERROR,
+                    f"cannot change the email of a customer linked to WordPress user {linked_user}:"
+                    " FluentCart answers 200 and keeps the old address. Change it in wp-admin"
+                    " (Users), or unlink first (declare user_id: 0, apply) and then change it",
+                    declared.file,
+                    declared.field_lines.get("email", declared.line),
+                    None,
+                    declared.id,
+                    "email",
+                )
+            )
+    return CustomerChange(
+        declared.id,
+        Action.UPDATE,
+        declared.source,
+        tuple(fields),
+        unchanged_fields=len(declared.fields) - len(fields),
+        warnings=tuple(warnings),
+    )
+
+
+def _email_collisions(
+    declaration: Declaration,
+    recorded: Mapping[int, Any],
+    changes: list[CustomerChange],
+) -> list[Diagnostic]:
+    """An email change to an address another recorded customer keeps is a 422 `exist`."""
+    changing = {
+        c.id: str(f.after) for c in changes for f in c.fields if f.name == "email" and f.after
+    }
+    if not changing:
+        return []
+    holders: dict[str, set[int]] = {}
+    for customer_id, record in recorded.items():
+        declared = declaration.customers.get(customer_id)
+        email = declared.fields.get("email") if declared else None
+        address = str(email) if email is not None else str(observed_value(record.observed, "email"))
+        if address:
+            holders.setdefault(address.lower(), set()).add(customer_id)
+    problems = []
+    for customer_id, email in sorted(changing.items()):
+        others = holders.get(email.lower(), set()) - {customer_id}
+        if others:
+            holder = min(others)
+            declared = declaration.customers[customer_id]
+            problems.append(
+                Diagnostic(
+                    Severity.ERROR,
+                    f"customer {holder} keeps this address in the state and is not declared with"
+                    " another one; FluentCart would refuse the change (email already exists)",
+                    declared.file,
+                    declared.field_lines.get("email", declared.line),
+                    None,
+                    customer_id,
+                    "email",
+                )
+            )
+    return problems

@@ -1,0 +1,111 @@
+"""The Markdown view of a plan, for a pull-request comment.
+
+GitHub refuses comments over 65,536 characters; the view stays under `limit` by leaving out
+whole customers and saying how many were left out.
+"""
+
+import html
+
+from reconciler.diagnostics import Diagnostic, Severity
+from reconciler.plan import Action, CustomerChange, Plan
+from reconciler.views.redact import NO_REDACTION, Redactor
+from reconciler.views.text import format_value, summary_line
+
+LIMIT = 60_000
+_TITLES = {
+    Action.UPDATE: "update",
+    Action.NOT_IN_STATE: "not in state: run `fluentcart import` first",
+    Action.FORGET: "forget: stop managing (nothing is deleted)",
+}
+_SYMBOLS = {Action.UPDATE: "~", Action.NOT_IN_STATE: "?", Action.FORGET: "-"}
+
+
+def cell(value: object) -> str:
+    """A value inside a table cell: escaped so no value can break the table or inject HTML."""
+    if value == "":
+        return "<em>(empty)</em>"
+    text = html.escape(format_value(value), quote=False).replace("|", "&#124;")
+    return f"<code>{text}</code>"
+
+
+def render_markdown(plan: Plan, redactor: Redactor = NO_REDACTION, limit: int = LIMIT) -> str:
+    summary = plan.summary
+    head = ["### FluentCart plan", "", f"**{html.escape(summary_line(summary))}**", ""]
+    if plan.name_mode:
+        head += [f"Name mode `{plan.name_mode}`, state serial {plan.state_serial}.", ""]
+    head += [
+        "| Change | Customers |",
+        "|---|---:|",
+        f"| `~` update | {summary.update} |",
+        f"| unchanged | {summary.no_op} |",
+        f"| `?` not in state | {summary.not_in_state} |",
+        f"| `-` forget | {summary.forget} |",
+        f"| errors | {summary.errors} |",
+        f"| warnings | {summary.warnings} |",
+        "",
+        "",
+    ]
+    problems = _problems([redactor.diagnostic(d) for d in plan.diagnostics], limit // 3)
+    sections = [_section(change, redactor) for change in plan.changes]
+
+    text = "\n".join(head)
+    budget = limit - len(text) - len(problems) - 200
+    shown = 0
+    body: list[str] = []
+    for section in sections:
+        if len(section) + 1 > budget:
+            break
+        body.append(section)
+        budget -= len(section) + 1
+        shown += 1
+    text += "\n".join(body)
+    hidden = len(sections) - shown
+    if hidden:
+        noun = "customer" if hidden == 1 else "customers"
+        text += f"\n\n**{hidden} more {noun} not shown** (the comment would be too long; run `fluentcart plan` for all).\n"
+    return text + problems
+
+
+def _section(change: CustomerChange, redactor: Redactor) -> str:
+    where = f" ({html.escape(change.source)})" if change.source else ""
+    title = f"<code>{_SYMBOLS[change.action]} customer {change.id}</code> {_TITLES[change.action]}{where}"
+    if change.action is not Action.UPDATE:
+        return f"- {title}\n"
+    rows = [
+        f"| `{item.name}` | {cell(redactor.value(item.name, item.before))} | {cell(redactor.value(item.name, item.after))} |"
+        for item in change.fields
+    ]
+    notes = "".join(f"\n> {html.escape(w)}\n" for w in change.warnings)
+    hidden = (
+        f"\n{change.unchanged_fields} unchanged field(s) hidden.\n"
+        if change.unchanged_fields
+        else ""
+    )
+    return (
+        f"<details><summary>{title}: {', '.join(f.name for f in change.fields)}</summary>\n\n"
+        "| Field | Before | After |\n|---|---|---|\n"
+        + "\n".join(rows)
+        + "\n"
+        + hidden
+        + notes
+        + "\n</details>\n"
+    )
+
+
+def _problems(diagnostics: list[Diagnostic], budget: int) -> str:
+    if not diagnostics:
+        return ""
+    lines = ["", "#### Problems", ""]
+    used = 0
+    # Errors first: if the list must be cut, warnings are what goes.
+    ordered = sorted(diagnostics, key=lambda d: d.severity is not Severity.ERROR)
+    for index, diagnostic in enumerate(ordered):
+        marker = "**error**" if diagnostic.severity is Severity.ERROR else "warning"
+        text = diagnostic.format().replace("`", "'")
+        line = f"- {marker}: `{text}`"
+        if used + len(line) > budget:
+            lines.append(f"- {len(ordered) - index} more problems not shown")
+            break
+        lines.append(line)
+        used += len(line) + 1
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,113 @@
+"""The terminal view of a plan, modelled on Terraform's: symbols, `before -> after`, one summary."""
+
+import json
+from collections import defaultdict
+
+from reconciler.diagnostics import Diagnostic, Severity
+from reconciler.plan import Action, CustomerChange, Plan, Summary
+from reconciler.views.redact import NO_REDACTION, Redactor
+
+_SYMBOLS = {Action.UPDATE: "~", Action.NOT_IN_STATE: "?", Action.FORGET: "-"}
+_COLORS = {Action.UPDATE: "33", Action.NOT_IN_STATE: "36", Action.FORGET: "35"}
+_LEGEND = {
+    Action.UPDATE: "update in place",
+    Action.NOT_IN_STATE: "declared but not in the state: run `fluentcart import` first",
+    Action.FORGET: "no longer declared: stop managing it (nothing is deleted)",
+}
+
+
+class _Style:
+    def __init__(self, color: bool) -> None:
+        self.color = color
+
+    def __call__(self, text: str, code: str) -> str:
+        return f"\x1b[{code}m{text}\x1b[0m" if self.color else text
+
+
+def format_value(value: object) -> str:
+    """A value as plans print it: JSON strings and numbers, so whitespace is visible."""
+    return json.dumps(value, ensure_ascii=False)
+
+
+def render_text(plan: Plan, redactor: Redactor = NO_REDACTION, color: bool = False) -> str:
+    style = _Style(color)
+    by_customer: dict[int | None, list[Diagnostic]] = defaultdict(list)
+    shown_customers = {change.id for change in plan.changes}
+    for diagnostic in plan.diagnostics:
+        key = diagnostic.customer if diagnostic.customer in shown_customers else None
+        by_customer[key].append(redactor.diagnostic(diagnostic))
+
+    lines: list[str] = []
+    used = [action for action in _SYMBOLS if any(c.action is action for c in plan.changes)]
+    if used:
+        lines.append("fluentcart will make these changes. Symbols:")
+        for action in used:
+            lines.append(f"  {style(_SYMBOLS[action], _COLORS[action])} {_LEGEND[action]}")
+        lines.append("")
+    for change in plan.changes:
+        lines.extend(_block(change, by_customer.get(change.id, []), redactor, style))
+        lines.append("")
+
+    loose = by_customer.get(None, [])
+    for severity, title in ((Severity.WARNING, "Warnings:"), (Severity.ERROR, "Errors:")):
+        found = [d for d in loose if d.severity is severity]
+        if found:
+            lines.append(title)
+            lines.extend(f"  {d.format()}" for d in found)
+            lines.append("")
+    lines.append(summary_line(plan.summary))
+    if plan.summary.errors:
+        count = plan.summary.errors
+        noun = "error" if count == 1 else "errors"
+        lines.append(
+            style(f"Error: the plan has {count} {noun}; apply refuses a plan with errors.", "31")
+        )
+    return "\n".join(lines) + "\n"
+
+
+def summary_line(summary: Summary) -> str:
+    if not summary.has_changes:
+        return "No changes. Customers match the declared state."
+    return (
+        f"Plan: {summary.update} to change, {summary.no_op} unchanged,"
+        f" {summary.not_in_state} not in state, {summary.forget} to forget."
+    )
+
+
+def _block(
+    change: CustomerChange, diagnostics: list[Diagnostic], redactor: Redactor, style: _Style
+) -> list[str]:
+    symbol = style(_SYMBOLS[change.action], _COLORS[change.action])
+    source = f" ({change.source})" if change.source else ""
+    if change.action is Action.NOT_IN_STATE:
+        lines = [
+            f"  # customer {change.id} is declared but not in the state{source}",
+            f"  {symbol} customer {change.id}: run `fluentcart import {change.id}` to read it from the store",
+        ]
+    elif change.action is Action.FORGET:
+        lines = [
+            f"  # customer {change.id} is no longer declared",
+            f"  {symbol} customer {change.id}: fluentcart stops managing it; the store is not changed",
+        ]
+    else:
+        lines = [
+            f"  # customer {change.id} will be updated{source}",
+            f"  {symbol} customer {change.id} {{",
+        ]
+        width = max(len(f.name) for f in change.fields)
+        for item in change.fields:
+            before = format_value(redactor.value(item.name, item.before))
+            after = format_value(redactor.value(item.name, item.after))
+            lines.append(f"      {symbol} {item.name.ljust(width)} = {before} -> {after}")
+        if change.unchanged_fields:
+            noun = "field" if change.unchanged_fields == 1 else "fields"
+            lines.append(f"        # ({change.unchanged_fields} unchanged {noun} hidden)")
+        lines.append("    }")
+    lines.extend(f"    # note: {warning}" for warning in change.warnings)
+    for diagnostic in diagnostics:
+        text = diagnostic.format()
+        if diagnostic.severity is Severity.ERROR:
+            lines.append("    " + style(f"! error: {text}", "31"))
+        else:
+            lines.append(f"    # {text}")
+    return lines

@@ -1,0 +1,321 @@
+"""Reading YAML that users wrote, safely, keeping where every value came from.
+
+PyYAML's own loaders are not enough here: the C composer recurses natively and crashes the
+interpreter on deeply nested input, `yaml.load` keeps only the last of duplicated keys
+silently, and constructed values forget their line numbers. This module parses with
+libyaml's event parser (when present) and PyYAML's Python composer, which fails cleanly on
+deep nesting, then builds plain values from the core YAML tags only: an application tag such
+as `!!python/object` is an error, never a constructor call.
+"""
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+from yaml.composer import Composer
+from yaml.constructor import SafeConstructor
+from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
+from yaml.resolver import Resolver
+
+try:
+    from yaml._yaml import CParser as _EventParser
+
+    _FAST = True
+except ImportError:  # pragma: no cover - depends on how PyYAML was built
+    from yaml.parser import Parser as _EventParser  # type: ignore[assignment]
+    from yaml.reader import Reader
+    from yaml.scanner import Scanner
+
+    _FAST = False
+
+MAX_FILE_BYTES = 256 * 1024 * 1024
+MAX_DEPTH = 64
+
+STR = "tag:yaml.org,2002:str"
+NULL = "tag:yaml.org,2002:null"
+BOOL = "tag:yaml.org,2002:bool"
+INT = "tag:yaml.org,2002:int"
+FLOAT = "tag:yaml.org,2002:float"
+TIMESTAMP = "tag:yaml.org,2002:timestamp"
+MERGE = "tag:yaml.org,2002:merge"
+MAP = "tag:yaml.org,2002:map"
+SEQ = "tag:yaml.org,2002:seq"
+
+
+if _FAST:
+
+    class _Loader(Composer, _EventParser, Resolver):  # type: ignore[misc,valid-type]
+        def __init__(self, stream: str) -> None:
+            _EventParser.__init__(self, stream)
+            Composer.__init__(self)
+            Resolver.__init__(self)
+
+else:  # pragma: no cover
+
+    class _Loader(Reader, Scanner, _EventParser, Composer, Resolver):  # type: ignore[misc,no-redef]
+        def __init__(self, stream: str) -> None:
+            Reader.__init__(self, stream)
+            Scanner.__init__(self)
+            _EventParser.__init__(self)
+            Composer.__init__(self)
+            Resolver.__init__(self)
+
+
+class YamlSourceError(Exception):
+    """The file is not YAML this tool can read; line and column are 1-based."""
+
+    def __init__(self, message: str, line: int | None = None, column: int | None = None):
+        super().__init__(message)
+        self.message = message
+        self.line = line
+        self.column = column
+
+
+@dataclass(frozen=True, slots=True)
+class Position:
+    line: int
+    column: int
+
+
+def position(node: Node) -> Position:
+    return Position(node.start_mark.line + 1, node.start_mark.column + 1)
+
+
+@dataclass
+class YamlDocument:
+    """A parsed file: the plain value, and the nodes to point back into the text."""
+
+    root: Node | None
+    value: object
+    duplicate_keys: list[tuple[str, Position, Position]] = field(default_factory=list)
+
+    def node_at(self, path: tuple[object, ...]) -> Node | None:
+        """The deepest node along `path` (mapping keys and list indexes)."""
+        node = self.root
+        for step in path:
+            child = _child(node, step)
+            if child is None:
+                break
+            node = child
+        return node
+
+    def key_node(self, path: tuple[object, ...], key: object) -> Node | None:
+        """The node of `key` itself in the mapping at `path`, to point at an unknown field."""
+        mapping = self.node_at(path)
+        if isinstance(mapping, MappingNode):
+            for key_node, _ in _pairs(mapping):
+                if isinstance(key_node, ScalarNode) and _scalar(key_node) == key:
+                    return key_node
+        return None
+
+    def position_at(self, path: tuple[object, ...]) -> Position | None:
+        node = self.node_at(path)
+        return position(node) if node is not None else None
+
+
+def _pairs(node: MappingNode) -> Iterator[tuple[Node, Node]]:
+    """Key/value pairs including merged ones (`<<: *defaults`); own keys come first."""
+    merged: list[Node] = []
+    for key_node, value_node in node.value:
+        if key_node.tag == MERGE:
+            merged.append(value_node)
+        else:
+            yield key_node, value_node
+    for source in merged:
+        sources = source.value if isinstance(source, SequenceNode) else [source]
+        for item in sources:
+            if isinstance(item, MappingNode):
+                yield from _pairs(item)
+
+
+def _child(node: Node | None, step: object) -> Node | None:
+    if isinstance(node, MappingNode):
+        for key_node, value_node in _pairs(node):
+            if isinstance(key_node, ScalarNode) and _scalar(key_node) == step:
+                return value_node
+    elif isinstance(node, SequenceNode) and isinstance(step, int) and 0 <= step < len(node.value):
+        return node.value[step]
+    return None
+
+
+_SAFE = SafeConstructor()
+
+
+def _scalar(node: ScalarNode) -> object:
+    tag = node.tag
+    if tag == STR:
+        return node.value
+    if tag == NULL:
+        return None
+    if tag == BOOL:
+        return SafeConstructor.bool_values[node.value.lower()]
+    if tag == INT:
+        return _SAFE.construct_yaml_int(node)
+    if tag == FLOAT:
+        return _SAFE.construct_yaml_float(node)
+    if tag == TIMESTAMP:
+        return node.value
+    raise YamlSourceError(
+        f"unsupported YAML tag {_tag_name(tag)}: only plain values, lists and mappings are allowed",
+        *_line_col(node),
+    )
+
+
+def _tag_name(tag: str) -> str:
+    return "!!" + tag.removeprefix("tag:yaml.org,2002:") if tag.startswith("tag:yaml") else tag
+
+
+def _line_col(node: Node) -> tuple[int, int]:
+    return node.start_mark.line + 1, node.start_mark.column + 1
+
+
+class _Builder:
+    """Builds plain values from nodes; shared (aliased) nodes are built once."""
+
+    def __init__(self) -> None:
+        self.memo: dict[int, object] = {}
+        self.duplicates: list[tuple[str, Position, Position]] = []
+
+    def build(self, node: Node, depth: int = 0) -> object:
+        if depth > MAX_DEPTH:
+            raise YamlSourceError(f"nested deeper than {MAX_DEPTH} levels", *_line_col(node))
+        known = self.memo.get(id(node), _MISSING)
+        if known is not _MISSING:
+            return known
+        if isinstance(node, ScalarNode):
+            value = _scalar(node)
+        elif isinstance(node, SequenceNode):
+            if node.tag != SEQ:
+                raise YamlSourceError(
+                    f"unsupported YAML tag {_tag_name(node.tag)}", *_line_col(node)
+                )
+            items: list[object] = []
+            self.memo[id(node)] = items
+            items.extend(self.build(item, depth + 1) for item in node.value)
+            return items
+        elif isinstance(node, MappingNode):
+            if node.tag != MAP:
+                raise YamlSourceError(
+                    f"unsupported YAML tag {_tag_name(node.tag)}", *_line_col(node)
+                )
+            mapping: dict[object, object] = {}
+            self.memo[id(node)] = mapping
+            self._fill_mapping(mapping, node, depth)
+            return mapping
+        else:  # pragma: no cover - composer yields only these three kinds
+            raise YamlSourceError("unsupported YAML node", *_line_col(node))
+        self.memo[id(node)] = value
+        return value
+
+    def _fill_mapping(self, mapping: dict[object, object], node: MappingNode, depth: int) -> None:
+        seen: dict[object, Node] = {}
+        for key_node, value_node in node.value:
+            if key_node.tag == MERGE:
+                if not _mergeable(value_node):
+                    raise YamlSourceError(
+                        "'<<' must be followed by a mapping or a list of mappings",
+                        *_line_col(value_node),
+                    )
+                continue
+            key = self._key(key_node)
+            if key in seen:
+                self.duplicates.append((str(key), position(seen[key]), position(key_node)))
+            seen[key] = key_node
+            mapping[key] = self.build(value_node, depth + 1)
+        for key_node, value_node in _pairs(node):
+            key = self._key(key_node)
+            if key not in mapping:
+                mapping[key] = self.build(value_node, depth + 1)
+
+    @staticmethod
+    def _key(node: Node) -> object:
+        if not isinstance(node, ScalarNode):
+            raise YamlSourceError("a mapping key must be plain text", *_line_col(node))
+        return _scalar(node)
+
+
+def _mergeable(node: Node) -> bool:
+    if isinstance(node, MappingNode):
+        return True
+    return isinstance(node, SequenceNode) and all(isinstance(n, MappingNode) for n in node.value)
+
+
+_MISSING = object()
+
+
+def decode(data: bytes) -> str:
+    """UTF-8 text of a file, or a YamlSourceError naming where it stops being text."""
+    if b"\x00" in data:
+        offset = data.index(b"\x00")
+        raise YamlSourceError(
+            "this is a binary file, not YAML text (it contains a NUL byte)",
+            data.count(b"\n", 0, offset) + 1,
+            offset - (data.rfind(b"\n", 0, offset) + 1) + 1,
+        )
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line_start = data.rfind(b"\n", 0, exc.start) + 1
+        raise YamlSourceError(
+            f"invalid UTF-8 (byte 0x{data[exc.start]:02x}); save the file as UTF-8",
+            data.count(b"\n", 0, exc.start) + 1,
+            exc.start - line_start + 1,
+        ) from None
+
+
+def parse(text: str) -> YamlDocument:
+    """Parse one YAML document; raise YamlSourceError with the position of the problem."""
+    loader = _Loader(text)
+    try:
+        root = loader.get_single_node()
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        message = exc.problem or "not valid YAML"
+        if exc.context and "expected a single document" in exc.context:
+            message = "only one YAML document per file is allowed (found a second '---')"
+        elif exc.context:
+            message = f"{exc.context}: {message}"
+        if mark is None:
+            raise YamlSourceError(f"invalid YAML: {message}") from None
+        raise YamlSourceError(f"invalid YAML: {message}", mark.line + 1, mark.column + 1) from None
+    except yaml.reader.ReaderError as exc:
+        line = text.count("\n", 0, exc.position) + 1
+        column = exc.position - (text.rfind("\n", 0, exc.position) + 1) + 1
+        what = f"character #x{exc.character:04x}" if isinstance(exc.character, int) else "character"
+        raise YamlSourceError(
+            f"invalid YAML: unacceptable {what}: {exc.reason}", line, column
+        ) from None
+    except yaml.YAMLError as exc:
+        raise YamlSourceError(f"invalid YAML: {exc}") from None
+    except RecursionError:
+        raise YamlSourceError(f"nested deeper than {MAX_DEPTH} levels") from None
+    finally:
+        dispose = getattr(loader, "dispose", None)
+        if dispose is not None:
+            dispose()
+    if root is None:
+        return YamlDocument(None, None)
+    builder = _Builder()
+    try:
+        value = builder.build(root)
+    except RecursionError:
+        raise YamlSourceError(f"nested deeper than {MAX_DEPTH} levels") from None
+    except (ValueError, TypeError) as exc:
+        raise YamlSourceError(f"invalid YAML value: {exc}") from None
+    return YamlDocument(root, value, builder.duplicates)
+
+
+def read_bytes(path: Path) -> bytes:
+    """A file's bytes, refusing files too large to be declared customers."""
+    try:
+        if path.stat().st_size > MAX_FILE_BYTES:
+            raise YamlSourceError(f"file is larger than {MAX_FILE_BYTES // (1024 * 1024)} MiB")
+        return path.read_bytes()
+    except OSError as exc:
+        raise YamlSourceError(f"cannot read file: {exc.strerror or exc}") from None
+
+
+def read(path: Path) -> YamlDocument:
+    """Read and parse a YAML file from disk."""
+    return parse(decode(read_bytes(path)))
