@@ -231,23 +231,20 @@ def _load_customer(
         for path, message in jsonschemas.describe(error):
             name = str(path[0]) if path else None
             broken.add(path[0] if path else None)
-            if path and not _has_path(entry, path):
-                key_node = document.key_node(prefix + path[:-1], path[-1])
-                if key_node is not None:
-                    where = yamlsource.position(key_node)
-                    found.append(
-                        Diagnostic(
-                            Severity.ERROR,
-                            message,
-                            display,
-                            where.line,
-                            where.column,
-                            known_id,
-                            name,
-                        )
+            key_node = (
+                document.key_node((*prefix, *path[:-1]), path[-1])
+                if error.validator == "additionalProperties"
+                else None
+            )
+            if key_node is not None:
+                where = yamlsource.position(key_node)
+                found.append(
+                    Diagnostic(
+                        Severity.ERROR, message, display, where.line, where.column, known_id, name
                     )
-                    continue
-            report(Severity.ERROR, message, path, name)
+                )
+            else:
+                report(Severity.ERROR, message, path, name)
 
     fields: dict[str, FieldValue] = {}
     field_lines: dict[str, int] = {}
@@ -273,18 +270,6 @@ def _load_customer(
 
 def _is_integer(value: object) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
-
-
-def _has_path(entry: dict[object, object], path: tuple[object, ...]) -> bool:
-    current: object = entry
-    for step in path:
-        if (isinstance(current, dict) and step in current) or (
-            isinstance(current, list) and isinstance(step, int) and step < len(current)
-        ):
-            current = current[step]
-        else:
-            return False
-    return True
 
 
 def _read_scalars_as_written(document, prefix, entry, report) -> None:  # type: ignore[no-untyped-def]
