@@ -227,24 +227,15 @@ def _load_customer(
     entry = dict(entry)  # aliases may share this mapping; never change it in place
     _read_scalars_as_written(document, prefix, entry, report)
     broken: set[object] = {d.field for d in found}
-    for error in jsonschemas.iter_errors("customer", entry, "customer"):
-        for path, message in jsonschemas.describe(error):
-            name = str(path[0]) if path else None
-            broken.add(path[0] if path else None)
-            key_node = (
-                document.key_node((*prefix, *path[:-1]), path[-1])
-                if error.validator == "additionalProperties"
-                else None
-            )
-            if key_node is not None:
-                where = yamlsource.position(key_node)
-                found.append(
-                    Diagnostic(
-                        Severity.ERROR, message, display, where.line, where.column, known_id, name
-                    )
-                )
-            else:
-                report(Severity.ERROR, message, path, name)
+    for path, message, where in jsonschemas.located_problems(
+        document, entry, "customer", "customer", prefix
+    ):
+        name = str(path[0]) if path else None
+        broken.add(path[0] if path else None)
+        where = where or start
+        found.append(
+            Diagnostic(Severity.ERROR, message, display, where.line, where.column, known_id, name)
+        )
 
     fields: dict[str, FieldValue] = {}
     field_lines: dict[str, int] = {}

@@ -12,6 +12,8 @@ if TYPE_CHECKING:
     from jsonschema import ValidationError
     from jsonschema.protocols import Validator
 
+    from reconciler.yamlsource import Position, YamlDocument
+
 _TYPE_WORDS = {
     "integer": "a whole number",
     "number": "a number",
@@ -90,3 +92,27 @@ def _unknown_field(key: object, known: list[str]) -> str:
     if close:
         return f"{message}; did you mean {close[0]!r}?"
     return f"{message} (known fields: {', '.join(known)})"
+
+
+def located_problems(
+    document: "YamlDocument",
+    instance: object,
+    name: str,
+    definition: str | None = None,
+    prefix: tuple[object, ...] = (),
+) -> "list[tuple[tuple[object, ...], str, Position | None]]":
+    """Schema problems of `instance` (found at `prefix` in `document`), each with its position.
+
+    An unknown key points at the key itself; any other problem at the value it is about.
+    """
+    from reconciler.yamlsource import position
+
+    found = []
+    for error in iter_errors(name, instance, definition):
+        for path, message in describe(error):
+            where = None
+            if error.validator == "additionalProperties" and path:
+                key_node = document.key_node((*prefix, *path[:-1]), path[-1])
+                where = position(key_node) if key_node is not None else None
+            found.append((path, message, where or document.position_at((*prefix, *path))))
+    return found

@@ -91,14 +91,15 @@ def load_state(path: Path, display: str | None = None) -> StateFile | None:
         return None
     except OSError as exc:
         raise StateError(f"{shown}: cannot read the state file: {exc.strerror or exc}") from None
+    backup = path.with_name(path.name + ".backup")
+    hint = f"; the previous version is in {backup.name}" if backup.exists() else ""
     try:
-        document = json.loads(data)
+        document = json.loads(data.decode("utf-8"))
     except UnicodeDecodeError:
-        raise StateError(f"{shown}: the state file is not UTF-8 text") from None
+        raise StateError(f"{shown}: the state file is not UTF-8 text{hint}") from None
     except json.JSONDecodeError as exc:
         raise StateError(
-            f"{shown}:{exc.lineno}:{exc.colno}: the state file is not valid JSON ({exc.msg});"
-            f" the previous version is in {path.name}.backup"
+            f"{shown}:{exc.lineno}:{exc.colno}: the state file is not valid JSON ({exc.msg}){hint}"
         ) from None
     errors = jsonschemas.iter_errors("state", document)
     if errors:

@@ -102,20 +102,18 @@ def _read_config(path: Path) -> dict[str, object]:
                 again.column,
             )
         )
-    for error in jsonschemas.iter_errors("workspace", document.value):
-        for path, message in jsonschemas.describe(error):
-            where = document.position_at(path)
-            key = next((str(p) for p in reversed(path) if isinstance(p, str)), None)
-            problems.append(
-                Diagnostic(
-                    Severity.ERROR,
-                    message,
-                    CONFIG_FILE,
-                    where.line if where else None,
-                    where.column if where else None,
-                    field=key,
-                )
+    for path, message, where in jsonschemas.located_problems(document, document.value, "workspace"):
+        key = next((str(p) for p in reversed(path) if isinstance(p, str)), None)
+        problems.append(
+            Diagnostic(
+                Severity.ERROR,
+                message,
+                CONFIG_FILE,
+                where.line if where else None,
+                where.column if where else None,
+                field=key,
             )
+        )
     if problems:
         raise WorkspaceError("\n".join(p.format() for p in problems))
     return document.value or {}  # type: ignore[return-value]

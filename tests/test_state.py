@@ -1,0 +1,120 @@
+import json
+import stat
+
+import pytest
+
+from reconciler import jsonschemas
+from reconciler.errors import StateError
+from reconciler.state import (
+    CustomerRecord,
+    load_state,
+    new_state,
+    observed_value,
+    readable_by_others,
+    save_state,
+    serialize,
+)
+from reconciler.workspace import NameMode
+from tests.conftest import EXAMPLES, make_state, observed
+
+
+def test_round_trip_and_schema(tmp_path) -> None:
+    path = tmp_path / "state.json"
+    state = make_state([observed(2), observed(10, city="Paris")])
+    assert save_state(path, state, None)
+    loaded = load_state(path)
+    assert loaded is not None
+    assert loaded.customers == state.customers
+    assert loaded.lineage == state.lineage and loaded.name_mode is NameMode.FULL_NAME
+    assert not jsonschemas.iter_errors("state", json.loads(path.read_text()))
+
+
+def test_serialization_is_canonical(tmp_path) -> None:
+    a = make_state([observed(10), observed(9), observed(2)])
+    b = make_state([observed(2), observed(9), observed(10)])
+    assert serialize(a) == serialize(b)
+    text = serialize(a).decode()
+    # ids in numeric order, not text order ("10" < "9")
+    assert text.index('"2": {') < text.index('"9": {') < text.index('"10": {')
+    assert text.endswith("}\n")
+    assert json.loads(text)["customers"]["10"]["observed"]["id"] == 10
+
+
+def test_serial_moves_only_on_change(tmp_path) -> None:
+    path = tmp_path / "state.json"
+    first = new_state("https://shop.example", NameMode.FULL_NAME)
+    first.customers[1] = CustomerRecord(observed(1), "2026-11-01T00:00:00+00:00", {})
+    save_state(path, first, None)
+    assert load_state(path).serial == 1
+    same = load_state(path)
+    again = load_state(path)
+    assert not save_state(path, again, same)
+    assert load_state(path).serial == 1
+    changed = load_state(path)
+    changed.customers[1].observed["city"] = "Lyon"
+    assert save_state(path, changed, load_state(path))
+    assert load_state(path).serial == 2
+
+
+def test_atomic_write_keeps_one_backup_with_private_modes(tmp_path) -> None:
+    path = tmp_path / "state.json"
+    state = make_state([observed(1)])
+    save_state(path, state, None)
+    first_bytes = path.read_bytes()
+    updated = load_state(path)
+    updated.customers[1].observed["city"] = "Oslo"
+    save_state(path, updated, load_state(path))
+    backup = tmp_path / "state.json.backup"
+    assert backup.read_bytes() == first_bytes
+    for file in (path, backup):
+        assert stat.S_IMODE(file.stat().st_mode) == 0o600
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["state.json", "state.json.backup"]
+
+
+def test_existing_world_readable_state_becomes_private_on_write(tmp_path) -> None:
+    path = tmp_path / "state.json"
+    path.write_bytes(serialize(make_state([observed(1)])))
+    path.chmod(0o644)
+    assert readable_by_others(path)
+    state = load_state(path)
+    state.customers[1].observed["city"] = "Rome"
+    save_state(path, state, load_state(path))
+    assert not readable_by_others(path)
+
+
+def test_missing_state_is_none(tmp_path) -> None:
+    assert load_state(tmp_path / "nope.json") is None
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (
+            b'{"format_version": 1,\n  "serial": }',
+            "state.json:2:13: the state file is not valid JSON",
+        ),
+        (b"\xff\xfe", "not UTF-8"),
+        (b'{"format_version": 1}', "does not match schemas/state.schema.json"),
+        (b"[]", "does not match"),
+    ],
+)
+def test_broken_state_is_a_clear_error(tmp_path, content: bytes, message: str) -> None:
+    path = tmp_path / "state.json"
+    path.write_bytes(content)
+    with pytest.raises(StateError) as info:
+        load_state(path, "state.json")
+    assert message in str(info.value)
+
+
+def test_observed_values_in_declared_form() -> None:
+    record = observed(5, user_id="2", postcode=None, first_name="Jean Luc", last_name="Picard")
+    assert observed_value(record, "user_id") == 2
+    assert observed_value(record, "postcode") == ""
+    record.pop("full_name")
+    assert observed_value(record, "full_name") == "Jean Luc Picard"
+
+
+def test_example_state_is_canonical_and_valid() -> None:
+    data = (EXAMPLES / "fluentcart.state.json").read_bytes()
+    state = load_state(EXAMPLES / "fluentcart.state.json")
+    assert serialize(state) == data

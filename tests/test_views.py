@@ -1,0 +1,146 @@
+"""Every view of the example plan against golden files (UPDATE_GOLDEN=1 rewrites them)."""
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from reconciler import jsonschemas
+from reconciler.diagnostics import Diagnostic, Severity
+from reconciler.plan import Action, CustomerChange, FieldChange, Plan
+from reconciler.views import render
+from reconciler.views.markdown import render_markdown
+from reconciler.views.redact import Redactor
+from reconciler.views.text import render_text
+from tests.conftest import Workspace
+
+GOLDEN = Path(__file__).parent / "golden"
+
+
+def check_golden(name: str, text: str) -> None:
+    path = GOLDEN / name
+    if os.environ.get("UPDATE_GOLDEN"):
+        path.write_text(text)
+    assert text == path.read_text(), f"{name} differs; rerun with UPDATE_GOLDEN=1 if intended"
+
+
+@pytest.mark.parametrize(
+    ("args", "golden"),
+    [
+        ((), "plan.txt"),
+        (("--format", "json"), "plan.json"),
+        (("--format", "markdown"), "plan.md"),
+        (("--redact",), "plan-redacted.txt"),
+        (("--format", "json", "--redact"), "plan-redacted.json"),
+        (("--format", "markdown", "--redact"), "plan-redacted.md"),
+    ],
+)
+def test_example_plan_golden(example_workspace: Workspace, run, args, golden: str) -> None:
+    result = run(example_workspace, "plan", *args)
+    assert result.exit_code == 0, result.output
+    check_golden(golden, result.stdout)
+
+
+@pytest.mark.parametrize("redact", [False, True])
+def test_json_plan_matches_its_schema(example_workspace: Workspace, run, redact: bool) -> None:
+    result = run(example_workspace, "plan", "--format", "json", *(["--redact"] if redact else []))
+    document = json.loads(result.stdout)
+    assert jsonschemas.iter_errors("plan", document) == []
+    assert document["redacted"] is redact
+    assert set(document["summary"]) >= {"update", "no_op", "not_in_state", "forget", "errors"}
+
+
+def test_redaction_masks_email_local_parts_and_sensitive_fields() -> None:
+    plan = Plan(
+        changes=(
+            CustomerChange(
+                1,
+                Action.UPDATE,
+                "c.yaml:1",
+                (
+                    FieldChange("email", "old.name@example.org", "new.name@example.org"),
+                    FieldChange("notes", "VIP: card ending 4242", "VIP"),
+                    FieldChange("city", "Paris", "Lyon"),
+                ),
+            ),
+        ),
+        unchanged=0,
+        diagnostics=(
+            Diagnostic(
+                Severity.WARNING, 'FluentCart cleans "secret  stuff"', "c.yaml", 3, 1, 1, "notes"
+            ),
+        ),
+    )
+    redactor = Redactor({"notes"}, enabled=True)
+    for fmt in ("text", "json", "markdown"):
+        output = render(plan, fmt, redactor)
+        for secret in ("old.name", "new.name", "4242", "secret  stuff", "secret stuff"):
+            assert secret not in output, (fmt, secret)
+        assert "***@example.org" in output
+        assert "Lyon" in output
+
+
+def test_markdown_escapes_values() -> None:
+    plan = Plan(
+        changes=(
+            CustomerChange(
+                1,
+                Action.UPDATE,
+                "c.yaml:1",
+                (FieldChange("notes", "a|b", "<script>x</script> `c`"),),
+            ),
+        ),
+        unchanged=0,
+    )
+    output = render_markdown(plan)
+    assert "&lt;script&gt;" in output and "<script>" not in output
+    assert "a&#124;b" in output
+
+
+def test_markdown_stays_under_the_limit_and_says_what_it_left_out() -> None:
+    changes = tuple(
+        CustomerChange(
+            i,
+            Action.UPDATE,
+            f"customers/c.yaml:{i}",
+            (FieldChange("notes", "x" * 300, "y" * 300),),
+        )
+        for i in range(1, 2001)
+    )
+    output = render_markdown(Plan(changes=changes, unchanged=0))
+    assert len(output) < 60_000
+    shown = output.count("<details>")
+    assert 0 < shown < 2000
+    assert f"**{2000 - shown} more customers not shown**" in output
+
+
+def test_markdown_problem_list_is_bounded() -> None:
+    diagnostics = tuple(
+        Diagnostic(Severity.WARNING, "w" * 200, "c.yaml", i, 1, i, "notes") for i in range(1, 2000)
+    )
+    output = render_markdown(Plan(changes=(), unchanged=5, diagnostics=diagnostics))
+    assert len(output) < 60_000
+    assert "more problems not shown" in output
+
+
+def test_colour_only_when_asked() -> None:
+    plan = Plan(
+        changes=(CustomerChange(1, Action.UPDATE, "c.yaml:1", (FieldChange("city", "A", "B"),)),),
+        unchanged=0,
+    )
+    assert "\x1b[" in render_text(plan, color=True)
+    assert "\x1b[" not in render_text(plan, color=False)
+
+
+def test_cli_output_is_not_coloured_when_not_a_terminal(example_workspace: Workspace, run) -> None:
+    assert "\x1b[" not in run(example_workspace, "plan").stdout
+
+
+def test_no_changes_line(workspace: Workspace, run) -> None:
+    workspace.declare("a.yaml", "id: 1\n")
+    from tests.conftest import make_state, observed
+
+    workspace.state(make_state([observed(1)]))
+    result = run(workspace, "plan")
+    assert result.stdout.strip().endswith("No changes. Customers match the declared state.")
