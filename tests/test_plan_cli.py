@@ -175,3 +175,10 @@ def test_version() -> None:
 
     result = CliRunner().invoke(cli, ["--version"])
     assert result.output.strip() == f"fluentcart, version {__version__}"
+
+
+def test_state_readable_by_others_gets_a_warning(converged: Workspace, run) -> None:
+    state = converged.root / "fluentcart.state.json"
+    assert "readable by other users" not in run(converged, "plan").stderr
+    state.chmod(0o644)
+    assert "fluentcart.state.json is readable by other users" in run(converged, "plan").stderr

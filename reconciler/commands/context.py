@@ -9,7 +9,7 @@ import click
 
 from reconciler.declared import Declaration, Rules, load_declared
 from reconciler.diagnostics import Diagnostic
-from reconciler.state import StateFile, load_state
+from reconciler.state import StateFile, load_state, readable_by_others
 from reconciler.workspace import NameMode, Workspace, load_workspace
 
 
@@ -32,6 +32,12 @@ def load_all(root: Path | None = None) -> Loaded:
     """Workspace, state and declared customers; raises the tool's errors, never a traceback."""
     workspace = load_workspace(root or Path.cwd())
     state = load_state(workspace.state_path, workspace.display(workspace.state_path))
+    if state is not None and readable_by_others(workspace.state_path):
+        click.echo(
+            f"warning: {workspace.display(workspace.state_path)} is readable by other users; it"
+            " holds customer data (chmod 600 it; fluentcart writes it 0600)",
+            err=True,
+        )
     mode = effective_name_mode(workspace, state)
     files = [(path, workspace.display(path)) for path in workspace.declared_files()]
     declaration = load_declared(files, Rules(workspace.statuses, mode))
