@@ -1,0 +1,10 @@
+"""A local FluentCart-compatible server (WordPress 6.8 + FluentCart 1.3.25 behaviour).
+
+It reproduces the recorded answers of the real API (`../shared/fluentcart/exchanges.jsonl`),
+traps included, for the demo and the tests. It imports nothing from the client.
+"""
+
+from reconciler.sandbox.server import Sandbox
+from reconciler.sandbox.store import Store, WpUser
+
+__all__ = ["Sandbox", "Store", "WpUser"]

@@ -1,0 +1,451 @@
+"""The sandbox's HTTP layer: WordPress REST routing, auth, headers and fault injection.
+
+Only the standard library: `ThreadingHTTPServer` answers on 127.0.0.1. `Sandbox` runs it in
+a background thread for tests (`with Sandbox(...) as sandbox:`) or in the foreground for
+`fluentcart sandbox`.
+"""
+
+import base64
+import binascii
+import json
+import random
+import socket
+import struct
+import threading
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qsl, urlsplit
+
+from reconciler.sandbox import phpjson
+from reconciler.sandbox.store import FULL_NAME, Store, WpUser
+
+NAMESPACE = "/fluent-cart/v2"
+REST_PREFIX = "/wp-json"
+FORBIDDEN = {"code": "rest_forbidden", "message": "Sorry, you are not allowed to do that."}
+COMMON_HEADERS = (
+    ("X-Robots-Tag", "noindex"),
+    ("X-Content-Type-Options", "nosniff"),
+    ("Access-Control-Expose-Headers", "X-WP-Total, X-WP-TotalPages, Link"),
+    (
+        "Access-Control-Allow-Headers",
+        "Authorization, X-WP-Nonce, Content-Disposition, Content-MD5, Content-Type",
+    ),
+)
+NO_CACHE_HEADERS = (
+    ("Expires", "Wed, 11 Jan 1984 05:00:00 GMT"),
+    ("Cache-Control", "no-cache, must-revalidate, max-age=0, no-store, private"),
+)
+
+
+@dataclass
+class Faults:
+    """Injected trouble, applied to each request before it is handled."""
+
+    latency_ms: float = 0.0
+    fail_rate: float = 0.0
+    throttle_rate: float = 0.0
+    drop_rate: float = 0.0
+    retry_after: int = 1
+    seed: int | None = None
+    rng: random.Random = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.rng = random.Random(self.seed)
+
+
+@dataclass
+class Answer:
+    status: int
+    body: Any
+    allow: str | None = None
+    extra_headers: tuple[tuple[str, str], ...] = ()
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+    sandbox: "Sandbox"
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server: _Server
+
+    def log_message(self, format: str, *args: Any) -> None:
+        if self.server.sandbox.verbose:
+            super().log_message(format, *args)
+
+    def do_GET(self) -> None:
+        self._handle()
+
+    def do_PUT(self) -> None:
+        self._handle()
+
+    def do_POST(self) -> None:
+        self._handle()
+
+    def do_PATCH(self) -> None:
+        self._handle()
+
+    def do_DELETE(self) -> None:
+        self._handle()
+
+    def _handle(self) -> None:
+        sandbox = self.server.sandbox
+        length = int(self.headers.get("Content-Length") or 0)
+        raw = self.rfile.read(length) if length else b""
+        faults = sandbox.faults
+        with sandbox.counter_lock:
+            sandbox.requests.append((self.command, self.path))
+            roll = faults.rng.random()
+            drop_after = faults.rng.random() < 0.5
+        if faults.latency_ms:
+            time.sleep(faults.latency_ms / 1000)
+        if roll < faults.drop_rate and not drop_after:
+            self._drop()
+            return
+        roll -= faults.drop_rate
+        if roll < faults.fail_rate:
+            self._send(Answer(503, {"code": "service_unavailable", "message": "Injected fault."}))
+            return
+        roll -= faults.fail_rate
+        if roll < faults.throttle_rate:
+            self._send(
+                Answer(
+                    429,
+                    {"code": "too_many_requests", "message": "Injected throttle."},
+                    extra_headers=(("Retry-After", str(faults.retry_after)),),
+                )
+            )
+            return
+        answer = sandbox.dispatch(self.command, self.path, self.headers, raw)
+        if roll < faults.drop_rate + faults.fail_rate + faults.throttle_rate and drop_after:
+            self._drop()  # handled, but the answer never arrives
+            return
+        self._send(answer)
+
+    def _drop(self) -> None:
+        self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        self.close_connection = True
+
+    def _send(self, answer: Answer) -> None:
+        body = phpjson.encode(answer.body)
+        self.send_response(answer.status)
+        self.send_header("Content-Type", "application/json; charset=UTF-8")
+        if answer.allow:
+            self.send_header("Allow", answer.allow)
+        for name, value in COMMON_HEADERS:
+            self.send_header(name, value)
+        self.send_header(
+            "Link", f'<{self.server.sandbox.site_url}/wp-json/>; rel="https://api.w.org/"'
+        )
+        if answer.status != 401:
+            for name, value in NO_CACHE_HEADERS:
+                self.send_header(name, value)
+        for name, value in answer.extra_headers:
+            self.send_header(name, value)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+
+class Sandbox:
+    """A FluentCart-compatible server on 127.0.0.1.
+
+    `site_url` is the public address written into answers (page URLs, user links); it
+    defaults to the server's own address.
+    """
+
+    def __init__(
+        self,
+        store: Store | None = None,
+        *,
+        port: int = 0,
+        site_url: str | None = None,
+        faults: Faults | None = None,
+        wp_debug: bool = False,
+        verbose: bool = False,
+    ) -> None:
+        self.server = _Server(("127.0.0.1", port), _Handler)
+        self.server.sandbox = self
+        self.port = self.server.server_address[1]
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.site_url = (site_url or self.url).rstrip("/")
+        self.store = store or Store(self.site_url, users=default_users())
+        self.store.site_url = self.site_url
+        self.faults = faults or Faults()
+        self.wp_debug = wp_debug
+        self.verbose = verbose
+        self.requests: list[tuple[str, str]] = []
+        self.counter_lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+
+    # ---- lifecycle ----------------------------------------------------------------------------
+
+    def start(self) -> "Sandbox":
+        self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self._thread.start()
+        return self
+
+    def serve_forever(self) -> None:
+        self.server.serve_forever()
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+
+    def __enter__(self) -> "Sandbox":
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def count(self, method: str | None = None, prefix: str = "") -> int:
+        """Requests received, optionally by method and path prefix (under the REST root)."""
+        with self.counter_lock:
+            return sum(
+                1
+                for m, path in self.requests
+                if (method is None or m == method) and _rest_path(path).startswith(prefix)
+            )
+
+    def methods(self) -> Counter[str]:
+        with self.counter_lock:
+            return Counter(m for m, _ in self.requests)
+
+    # ---- dispatch -----------------------------------------------------------------------------
+
+    def dispatch(self, method: str, target: str, headers: Any, raw: bytes) -> Answer:
+        parts = urlsplit(target)
+        query = dict(parse_qsl(parts.query, keep_blank_values=True))
+        rest_route = query.pop("rest_route", None)
+        if rest_route is not None:
+            route, path_base = rest_route, self.site_url
+        elif parts.path.startswith(REST_PREFIX + "/") or parts.path == REST_PREFIX:
+            route, path_base = parts.path[len(REST_PREFIX) :], None
+        else:
+            return Answer(404, {"code": "not_found", "message": "Not a REST request."})
+        route = "/" + route.strip("/") if route.strip("/") else "/"
+        if method == "POST":
+            override = headers.get("X-HTTP-Method-Override") or query.pop("_method", None)
+            if override:
+                method = override.upper()
+
+        # 1. Authentication: a bad credential is refused before anything else.
+        user, auth_failed = self._authenticate(headers.get("Authorization"))
+        if auth_failed:
+            return Answer(401, {**FORBIDDEN, "data": {"status": 401}})
+
+        # 2. Route and method.
+        matched = self._route(method, route)
+        if matched is None:
+            return self._no_route(method, route, query)
+        handler, allow, permission, args = matched
+
+        # 3. JSON body, parsed before the permission check.
+        params: dict[str, Any] = dict(query)
+        content_type = (headers.get("Content-Type") or "").split(";")[0].strip().lower()
+        if raw and content_type == "application/json":
+            try:
+                body = json.loads(raw)
+            except (ValueError, UnicodeDecodeError):
+                return Answer(
+                    400,
+                    {
+                        "code": "rest_invalid_json",
+                        "message": "Invalid JSON body passed.",
+                        "data": {
+                            "status": 400,
+                            "json_error_code": 4,
+                            "json_error_message": "Syntax error",
+                        },
+                    },
+                    allow,
+                )
+            if isinstance(body, dict):
+                params.update(body)
+        elif raw and content_type == "application/x-www-form-urlencoded":
+            params.update(parse_qsl(raw.decode("utf-8", "replace"), keep_blank_values=True))
+
+        # 4. Permission.
+        if user is None:
+            return Answer(401, {**FORBIDDEN, "data": {"status": 401}})
+        if permission and permission not in user.permissions:
+            return Answer(403, {**FORBIDDEN, "data": {"status": 403}}, allow)
+
+        status, payload = handler(params, route=route, path_base=path_base, user=user, **args)
+        return Answer(status, payload, allow)
+
+    def _authenticate(self, header: str | None) -> tuple[WpUser | None, bool]:
+        if not header:
+            return None, False
+        scheme, _, token = header.partition(" ")
+        if scheme.lower() != "basic":
+            return None, False
+        try:
+            login, _, password = (
+                base64.b64decode(token.strip(), validate=True).decode("utf-8").partition(":")
+            )
+        except (binascii.Error, UnicodeDecodeError):
+            return None, True
+        user = self.store.authenticate(login, password)
+        return user, user is None
+
+    def _route(self, method: str, route: str) -> tuple[Any, str, str | None, dict[str, Any]] | None:
+        customers = f"{NAMESPACE}/customers"
+        if route == customers:
+            if method == "GET":
+                return self._list, "GET, POST", "customers/view", {}
+            if method == "POST":
+                return self._create, "GET, POST", "customers/manage", {}
+            return None
+        if route.startswith(customers + "/"):
+            tail = route[len(customers) + 1 :]
+            if "/" in tail or not tail:
+                return None
+            if method == "PUT":
+                return self._update, "PUT, GET", "customers/manage", {"customer": tail}
+            if method == "GET" and tail.isdigit():
+                return self._find, "GET", "customers/view", {"customer": tail}
+            if method == "GET":
+                return self._portal, "PUT, GET", None, {}
+            return None
+        if route == f"{NAMESPACE}/checkout-fields/get-fields" and method == "GET":
+            return self._checkout_fields, "GET", "store/sensitive", {}
+        if route.startswith("/wp/v2/users/") and method == "GET":
+            tail = route[len("/wp/v2/users/") :]
+            if tail.isdigit():
+                return self._wp_user, "GET, POST, PUT, PATCH, DELETE", None, {"user_id": int(tail)}
+        return None
+
+    def _wpfluent(
+        self, method: str, route: str, query: dict[str, str], route_params: dict[str, str]
+    ) -> dict[str, Any]:
+        if not self.wp_debug:
+            return {"env": "production"}
+        return {
+            "env": "dev",
+            "method": method,
+            "request_url": f"{self.site_url}/wp-json{route}",
+            "route_params": route_params or [],
+            "query_params": query or [],
+            "body_params": [],
+        }
+
+    def _no_route(self, method: str, route: str, query: dict[str, str]) -> Answer:
+        data: dict[str, Any] = {"status": 404}
+        if route.startswith(NAMESPACE):
+            data["wpfluent"] = self._wpfluent(method, route, query, {})
+        return Answer(
+            404,
+            {
+                "code": "rest_no_route",
+                "message": "No route was found matching the URL and request method.",
+                "data": data,
+            },
+        )
+
+    # ---- handlers -----------------------------------------------------------------------------
+
+    def _list(self, params: dict[str, Any], *, path_base: str | None, **_: Any) -> tuple[int, Any]:
+        path = path_base or f"{self.site_url}/wp-json{NAMESPACE}/customers"
+        return self.store.list_customers(params, path)
+
+    def _create(self, params: dict[str, Any], **_: Any) -> tuple[int, Any]:
+        return self.store.create(params)
+
+    def _update(self, params: dict[str, Any], *, customer: str, **_: Any) -> tuple[int, Any]:
+        return self.store.update(customer, params)
+
+    def _find(
+        self, params: dict[str, Any], *, customer: str, route: str, **_: Any
+    ) -> tuple[int, Any]:
+        query = {k: v for k, v in params.items()}
+        debug = self._wpfluent("GET", route, query, {"customerId": customer})
+        return self.store.find(int(customer), debug)
+
+    def _portal(self, params: dict[str, Any], **_: Any) -> tuple[int, Any]:
+        return 422, {"message": "You are not authorized to view this customer"}
+
+    def _checkout_fields(self, params: dict[str, Any], **_: Any) -> tuple[int, Any]:
+        parts = "no" if self.store.name_mode == FULL_NAME else "yes"
+        return 200, {
+            "fields": {},
+            "settings": {
+                "basic_info": {
+                    "full_name": {"enabled": "yes" if parts == "no" else "no", "required": "yes"},
+                    "first_name": {"enabled": parts, "required": parts},
+                    "last_name": {"enabled": parts, "required": "no"},
+                }
+            },
+        }
+
+    def _wp_user(
+        self, params: dict[str, Any], *, user_id: int, user: WpUser, **_: Any
+    ) -> tuple[int, Any]:
+        if params.get("context") == "edit" and user.role != "administrator" and user.id != user_id:
+            return 403, {
+                "code": "rest_forbidden_context",
+                "message": "Sorry, you are not allowed to edit this user.",
+                "data": {"status": 403},
+            }
+        found = self.store.users.get(user_id)
+        if found is None:
+            return 404, {
+                "code": "rest_user_invalid_id",
+                "message": "Invalid user ID.",
+                "data": {"status": 404},
+            }
+        return 200, {
+            "id": found.id,
+            "username": found.login,
+            "name": found.display_name or found.login,
+            "first_name": found.first_name,
+            "last_name": found.last_name,
+            "email": found.email,
+            "slug": found.nicename or found.login,
+            "roles": [found.role],
+        }
+
+
+def _rest_path(target: str) -> str:
+    parts = urlsplit(target)
+    for key, value in parse_qsl(parts.query):
+        if key == "rest_route":
+            return value
+    return parts.path[len(REST_PREFIX) :] if parts.path.startswith(REST_PREFIX) else parts.path
+
+
+DEFAULT_USER = "admin"
+DEFAULT_APP_PASSWORD = "sandbox-app-password"
+
+
+def default_users(
+    login: str = DEFAULT_USER, app_password: str = DEFAULT_APP_PASSWORD
+) -> list[WpUser]:
+    """The recordings' starting point: an administrator and two subscribers (README of shared/)."""
+    return [
+        WpUser(
+            1,
+            login,
+            f"{login}@example.test",
+            "administrator",
+            app_password,
+            "login-password",
+            nicename=login,
+        ),
+        WpUser(2, "jane", "jane.linked@example.test", "subscriber", nicename="jane"),
+        WpUser(
+            3,
+            "shopper",
+            "shopper@example.test",
+            "subscriber",
+            "shopper-app-password",
+            nicename="shopper",
+        ),
+    ]
