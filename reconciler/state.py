@@ -5,9 +5,12 @@ in id order, two-space indentation, one trailing newline) so the same content al
 the same bytes and git diffs stay small.
 """
 
+import contextlib
 import hashlib
 import json
+import os
 import stat
+import threading
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -173,3 +176,66 @@ def readable_by_others(path: Path) -> bool:
         return bool(path.stat().st_mode & (stat.S_IRWXG | stat.S_IRWXO))
     except OSError:
         return False
+
+
+def journal_path(state_path: Path) -> Path:
+    return state_path.with_name(state_path.name + ".journal")
+
+
+class Journal:
+    """Customers recorded during an apply, one fsynced JSON line each, before the state is written.
+
+    A crash leaves at most a torn last line, which is ignored; every complete line is folded
+    into the state by the run itself or, after a crash, by the next one.
+    """
+
+    def __init__(self, state_path: Path) -> None:
+        self.path = journal_path(state_path)
+        self._fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        self._lock = threading.Lock()
+
+    def record(self, customer_id: int, record: CustomerRecord) -> None:
+        line = json.dumps(
+            {
+                "id": customer_id,
+                "observed": record.observed,
+                "observed_at": record.observed_at,
+                "last_applied": record.last_applied,
+            },
+            ensure_ascii=False,
+            sort_keys=True,
+        )
+        data = ("\n" + line + "\n").encode("utf-8")  # a leading newline ends any torn line
+        with self._lock:
+            os.write(self._fd, data)
+            os.fsync(self._fd)
+
+    def close(self) -> None:
+        os.close(self._fd)
+
+
+def fold_journal(state: StateFile, state_path: Path) -> int:
+    """Apply the journal's complete records to `state` in memory; returns how many."""
+    path = journal_path(state_path)
+    try:
+        text = path.read_bytes().decode("utf-8", "replace")
+    except FileNotFoundError:
+        return 0
+    count = 0
+    for line in text.splitlines():
+        if not line.strip():
+            continue
+        try:
+            entry = json.loads(line)
+            record = CustomerRecord(entry["observed"], entry["observed_at"], entry["last_applied"])
+            customer_id = int(entry["id"])
+        except (ValueError, KeyError, TypeError):
+            continue  # the torn last line of a crash
+        state.customers[customer_id] = record
+        count += 1
+    return count
+
+
+def remove_journal(state_path: Path) -> None:
+    with contextlib.suppress(FileNotFoundError):
+        journal_path(state_path).unlink()

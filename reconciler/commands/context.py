@@ -1,16 +1,31 @@
 """What most commands start from: the workspace, its state and its declared customers."""
 
+import copy
 import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from reconciler.declared import Declaration, Rules, load_declared
 from reconciler.diagnostics import Diagnostic
-from reconciler.state import StateFile, load_state, readable_by_others
+from reconciler.errors import StateError
+from reconciler.state import (
+    StateFile,
+    fold_journal,
+    journal_path,
+    load_state,
+    new_state,
+    readable_by_others,
+    remove_journal,
+    save_state,
+)
 from reconciler.workspace import NameMode, Workspace, load_workspace
+
+if TYPE_CHECKING:
+    from reconciler.client import FluentCartClient
 
 
 @dataclass
@@ -38,10 +53,17 @@ def load_all(root: Path | None = None) -> Loaded:
             " holds customer data (chmod 600 it; fluentcart writes it 0600)",
             err=True,
         )
+    if state is not None:
+        pending = fold_journal(state, workspace.state_path)
+        if pending:
+            click.echo(
+                f"warning: {pending} customer(s) recorded by an interrupted apply are in"
+                f" {journal_path(workspace.state_path).name}; this plan includes them, and the next"
+                " apply or import folds them into the state",
+                err=True,
+            )
     mode = effective_name_mode(workspace, state)
-    files = [(path, workspace.display(path)) for path in workspace.declared_files()]
-    declaration = load_declared(files, Rules(workspace.statuses, mode))
-    return Loaded(workspace, state, mode, declaration)
+    return Loaded(workspace, state, mode, declare(workspace, mode))
 
 
 def echo_diagnostics(
@@ -54,3 +76,76 @@ def echo_diagnostics(
 def use_color(no_color: bool) -> bool:
     """Colour only on a terminal, never with --no-color or NO_COLOR set."""
     return not no_color and "NO_COLOR" not in os.environ and sys.stdout.isatty()
+
+
+@dataclass(frozen=True)
+class ConnectOptions:
+    """Command-line options about reaching the store."""
+
+    insecure_http: bool = False
+    rest_route: bool = False
+    method_override: bool = False
+
+
+def connect(
+    workspace: Workspace, options: ConnectOptions, parallelism: int = 4
+) -> "FluentCartClient":
+    """A client for the workspace's site, with credentials from the environment."""
+    from reconciler.client import ClientOptions, FluentCartClient, credentials_from_env
+
+    credentials = credentials_from_env(os.environ)
+    client_options = ClientOptions(
+        insecure_http=options.insecure_http,
+        rest_route=options.rest_route,
+        method_override=options.method_override,
+        pool_size=max(parallelism, 4),
+    )
+    return FluentCartClient(workspace.site or "", credentials, client_options)
+
+
+def open_state(
+    workspace: Workspace, site: str, name_mode: NameMode | None
+) -> tuple[StateFile | None, StateFile]:
+    """(the state as on disk, a working copy), with any interrupted apply's journal folded in.
+
+    Call it with the lock held. A state recorded from another site is refused.
+    """
+    path = workspace.state_path
+    on_disk = load_state(path, workspace.display(path))
+    working = copy.deepcopy(on_disk) if on_disk is not None else new_state(site, name_mode)
+    folded = fold_journal(working, path)
+    if folded:
+        save_state(path, working, on_disk)
+        remove_journal(path)
+        on_disk = copy.deepcopy(working)
+        click.echo(
+            f"Recovered {folded} customer(s) that an interrupted apply had recorded in"
+            f" {journal_path(path).name}; they are now in the state.",
+            err=True,
+        )
+    if working.site and working.site != site:
+        raise StateError(
+            f"{workspace.display(path)} was recorded from {working.site}, but the site is {site};"
+            " use one state file per store (set 'state' in fluentcart.yaml)"
+        )
+    working.site = site
+    return on_disk, working
+
+
+def resolve_name_mode(
+    workspace: Workspace, state: StateFile | None, client: "FluentCartClient"
+) -> NameMode:
+    """The configured mode, else the store's (one request), else the recorded one, else full-name."""
+    if workspace.name_mode is not NameMode.AUTO:
+        return workspace.name_mode
+    detected = client.detect_name_mode()
+    if detected is not None:
+        return detected
+    if state is not None and state.name_mode is not None:
+        return state.name_mode
+    return NameMode.FULL_NAME
+
+
+def declare(workspace: Workspace, mode: NameMode | None) -> Declaration:
+    files = [(path, workspace.display(path)) for path in workspace.declared_files()]
+    return load_declared(files, Rules(workspace.statuses, mode))

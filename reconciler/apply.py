@@ -1,0 +1,267 @@
+"""Applying a plan: safe full-record PUTs, one customer at a time per worker.
+
+FluentCart's PUT replaces the whole record (API.md 10.2), so every body is built from the
+LIVE record read just before, with the declared values laid over it: an undeclared field,
+the WordPress-user link and the average order value are sent back as they are. A customer
+whose declared fields changed on the store since the plan is skipped, not overwritten. Each
+answer is journaled the moment it arrives, so an interruption loses nothing the server took.
+"""
+
+import threading
+import time
+from collections.abc import Callable, Mapping
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any
+
+from reconciler.client import (
+    AuthFailed,
+    ClientError,
+    CustomerNotFound,
+    FluentCartClient,
+    PermissionDenied,
+)
+from reconciler.declared import DeclaredCustomer
+from reconciler.diagnostics import short_repr
+from reconciler.plan import Action, CustomerChange
+from reconciler.state import CustomerRecord, Journal, is_linked, observed_value
+from reconciler.workspace import NameMode
+
+ADDRESS_AND_STATUS = ("status", "notes", "city", "state", "postcode", "country")
+
+
+class Outcome(StrEnum):
+    CHANGED = "changed"
+    UNCHANGED = "unchanged"
+    FAILED = "failed"
+    SKIPPED = "skipped"
+
+
+@dataclass(frozen=True)
+class CustomerResult:
+    id: int
+    outcome: Outcome
+    message: str = ""
+    not_applied: tuple[str, ...] = ()
+
+
+@dataclass
+class ApplyResult:
+    results: list[CustomerResult] = field(default_factory=list)
+    fatal: str | None = None
+    interrupted: bool = False
+
+    def count(self, outcome: Outcome) -> int:
+        return sum(r.outcome is outcome for r in self.results)
+
+    @property
+    def ok(self) -> bool:
+        return (
+            not self.fatal
+            and not self.interrupted
+            and not self.count(Outcome.FAILED)
+            and not self.count(Outcome.SKIPPED)
+        )
+
+
+def now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+def build_body(
+    live: Mapping[str, Any], declared: Mapping[str, str | int], mode: NameMode
+) -> dict[str, Any]:
+    """The PUT body: every writable field from the live record, the declared ones laid over.
+
+    Leaving a field out of a FluentCart PUT blanks it, zeroes `aov` and unlinks the
+    WordPress user (API.md 2), so nothing is ever left out.
+    """
+    body: dict[str, Any] = {"id": live["id"], "email": observed_value(live, "email")}
+    if mode is NameMode.FIRST_LAST:
+        body["first_name"] = observed_value(live, "first_name")
+        body["last_name"] = observed_value(live, "last_name")
+    else:
+        body["full_name"] = observed_value(live, "full_name")
+    for name in ADDRESS_AND_STATUS:
+        body[name] = observed_value(live, name)
+    body["user_id"] = observed_value(live, "user_id")
+    body["aov"] = str(live.get("aov") if live.get("aov") is not None else "0.00")
+    for name, value in declared.items():
+        body[name] = value
+    return body
+
+
+def conflicts(
+    live: Mapping[str, Any], recorded: Mapping[str, Any], declared: Mapping[str, str | int]
+) -> list[str]:
+    """Declared fields whose live value moved since the state recorded them (and not to the goal)."""
+    found = []
+    for name, wanted in declared.items():
+        before = observed_value(recorded, name)
+        current = observed_value(live, name)
+        if current != before and current != wanted:
+            found.append(
+                f"{name} was {short_repr(before)} when planned and is now {short_repr(current)}"
+            )
+    return found
+
+
+class RateLimiter:
+    """At most `rate` request starts per second across all workers (None: no cap)."""
+
+    def __init__(self, rate: float | None) -> None:
+        self.interval = 1.0 / rate if rate else 0.0
+        self._next = time.monotonic()
+        self._lock = threading.Lock()
+
+    def wait(self) -> None:
+        if not self.interval:
+            return
+        with self._lock:
+            start = max(self._next, time.monotonic())
+            self._next = start + self.interval
+        delay = start - time.monotonic()
+        if delay > 0:
+            time.sleep(delay)
+
+
+@dataclass
+class Applier:
+    client: FluentCartClient
+    journal: Journal
+    mode: NameMode
+    recorded: Mapping[int, CustomerRecord]
+    declared: Mapping[int, DeclaredCustomer]
+    parallelism: int = 4
+    rate: float | None = None
+    force: bool = False
+    stop: threading.Event = field(default_factory=threading.Event)
+
+    def __post_init__(self) -> None:
+        self.limiter = RateLimiter(self.rate)
+
+    def run(
+        self,
+        changes: list[CustomerChange],
+        on_result: Callable[[CustomerResult], None] = lambda r: None,
+    ) -> ApplyResult:
+        result = ApplyResult()
+        updates = [c for c in changes if c.action is Action.UPDATE]
+        executor = ThreadPoolExecutor(
+            max_workers=max(1, self.parallelism), thread_name_prefix="apply"
+        )
+        pending: set[Future[CustomerResult]] = {
+            executor.submit(self._one, change) for change in updates
+        }
+        try:
+            while pending:
+                done, pending = wait(pending, timeout=0.2, return_when=FIRST_COMPLETED)
+                for future in done:
+                    outcome = future.result()
+                    result.results.append(outcome)
+                    on_result(outcome)
+                    if (
+                        outcome.outcome is Outcome.FAILED
+                        and self.stop.is_set()
+                        and result.fatal is None
+                    ):
+                        result.fatal = outcome.message
+        except KeyboardInterrupt:
+            result.interrupted = True
+            self.stop.set()
+            for future in pending:
+                future.cancel()
+            done, _ = wait(pending)
+            for future in done:
+                if not future.cancelled():
+                    outcome = future.result()
+                    result.results.append(outcome)
+                    on_result(outcome)
+        finally:
+            executor.shutdown(wait=True, cancel_futures=True)
+        done_ids = {r.id for r in result.results}
+        for change in updates:
+            if change.id not in done_ids:
+                reason = "interrupted" if result.interrupted else "not started: the run stopped"
+                result.results.append(CustomerResult(change.id, Outcome.SKIPPED, reason))
+        return result
+
+    def _call(self, function: Callable[..., Any], *args: Any) -> Any:
+        self.limiter.wait()
+        return function(*args)
+
+    def _one(self, change: CustomerChange) -> CustomerResult:
+        customer_id = change.id
+        if self.stop.is_set():
+            return CustomerResult(customer_id, Outcome.SKIPPED, "not started: the run stopped")
+        declared = self.declared[customer_id].fields
+        try:
+            return self._apply(customer_id, declared)
+        except (AuthFailed, PermissionDenied) as exc:
+            self.stop.set()  # every other request would fail the same way
+            return CustomerResult(customer_id, Outcome.FAILED, str(exc))
+        except CustomerNotFound:
+            return CustomerResult(
+                customer_id,
+                Outcome.FAILED,
+                "does not exist on the store (deleted outside fluentcart?)",
+            )
+        except ClientError as exc:
+            return CustomerResult(customer_id, Outcome.FAILED, str(exc))
+
+    def _apply(self, customer_id: int, declared: Mapping[str, str | int]) -> CustomerResult:
+        live = self._call(self.client.get_customer, customer_id)
+        recorded = self.recorded[customer_id].observed
+        moved = conflicts(live, recorded, declared)
+        if moved and not self.force:
+            return CustomerResult(
+                customer_id,
+                Outcome.SKIPPED,
+                "changed outside fluentcart since the plan: "
+                + "; ".join(moved)
+                + ". Run `fluentcart plan` again (or apply with --force to overwrite)",
+            )
+        body = build_body(live, declared, self.mode)
+        pending = {
+            name: value for name, value in declared.items() if observed_value(live, name) != value
+        }
+        if not pending:
+            self.journal.record(customer_id, CustomerRecord(live, now(), dict(declared)))
+            return CustomerResult(
+                customer_id, Outcome.UNCHANGED, "already as declared on the store"
+            )
+        if "email" in pending and is_linked(live):
+            return CustomerResult(
+                customer_id,
+                Outcome.FAILED,
+                f"linked to WordPress user {observed_value(live, 'user_id')}: FluentCart keeps the old"
+                " email; change it in wp-admin (Users)",
+            )
+        target_user = pending.get("user_id")
+        if (
+            isinstance(target_user, int)
+            and target_user
+            and not self._call(self.client.wp_user_exists, target_user)
+        ):
+            return CustomerResult(
+                customer_id,
+                Outcome.FAILED,
+                f"WordPress user {target_user} does not exist: linking to it would make the customer"
+                " uneditable (every later PUT fails). Fix user_id in the YAML",
+            )
+        returned = self._call(self.client.update_customer, customer_id, body)
+        missed = tuple(
+            name for name, value in declared.items() if observed_value(returned, name) != value
+        )
+        applied = {name: value for name, value in declared.items() if name not in missed}
+        self.journal.record(customer_id, CustomerRecord(returned, now(), applied))
+        if missed:
+            details = ", ".join(
+                f"{name} (sent {short_repr(declared[name])}, the store kept {short_repr(observed_value(returned, name))})"
+                for name in missed
+            )
+            return CustomerResult(customer_id, Outcome.FAILED, f"not applied: {details}", missed)
+        fields = ", ".join(sorted(pending))
+        return CustomerResult(customer_id, Outcome.CHANGED, f"updated {fields}")

@@ -1,0 +1,458 @@
+"""The only module that talks HTTP: a FluentCart REST client for customers.
+
+One `requests.Session` with explicit timeouts, TLS verification, a bounded urllib3 `Retry`
+for connection errors, 429, 502, 503 and 504 (never for 4xx and never for the HTTP 500 that
+means "customer not found"), and every documented answer mapped to an exception whose
+message a user can act on (API.md section 14.8). Redirects are never followed, so the
+credentials never travel to another host. Credentials never appear in messages.
+"""
+
+import ipaddress
+import json
+import threading
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlencode, urlsplit
+
+import requests
+from requests.adapters import HTTPAdapter
+from urllib3.util.retry import Retry
+
+from reconciler import __version__
+from reconciler.errors import FluentCartError
+from reconciler.workspace import NameMode
+
+NAMESPACE = "/fluent-cart/v2"
+PAGE_SIZE = 199  # per_page of 200 or more silently becomes 10 on the real server (API.md 8)
+MAX_BODY_BYTES = 32 * 1024 * 1024
+RETRY_STATUSES = (429, 502, 503, 504)
+MAX_RETRY_AFTER = 60.0
+
+
+class ClientError(FluentCartError):
+    """An answer from the store, or its absence, that stops one request."""
+
+    status: int | None = None
+
+
+class AuthFailed(ClientError):
+    status = 401
+
+
+class PermissionDenied(ClientError):
+    status = 403
+
+
+class CustomerNotFound(ClientError):
+    def __init__(self, customer_id: int) -> None:
+        super().__init__(f"customer {customer_id} does not exist on the store")
+        self.customer_id = customer_id
+
+
+class ValidationFailed(ClientError):
+    """HTTP 422: the fields the server refused, with its messages."""
+
+    status = 422
+
+    def __init__(self, fields: Mapping[str, Any]) -> None:
+        self.fields = dict(fields)
+        parts = []
+        for name, rules in self.fields.items():
+            messages = rules.values() if isinstance(rules, dict) else [rules]
+            parts.append(f"{name}: {'; '.join(str(m) for m in messages)}")
+        super().__init__("the store refused the values (HTTP 422): " + ", ".join(parts))
+
+
+class UserSyncFailed(ClientError):
+    status = 500
+
+
+class ServerError(ClientError):
+    """A server-side failure that survived the retries."""
+
+
+class BadResponse(ClientError):
+    """An answer that is not the JSON the API documents: an HTML page, a redirect, junk."""
+
+
+class TransportError(ClientError):
+    """No answer: connection refused, reset or timed out, after the retries."""
+
+
+class ConfigurationError(FluentCartError):
+    """The site URL or credentials cannot be used."""
+
+
+@dataclass(frozen=True)
+class Credentials:
+    username: str
+    password: str = field(repr=False)
+
+    def __repr__(self) -> str:
+        return f"Credentials(username={self.username!r}, password=<hidden>)"
+
+
+@dataclass(frozen=True)
+class ClientOptions:
+    insecure_http: bool = False
+    rest_route: bool = False  # plain permalinks: /?rest_route=/fluent-cart/v2/...
+    method_override: bool = False  # POST with X-HTTP-Method-Override: PUT, for proxies
+    connect_timeout: float = 10.0
+    read_timeout: float = 60.0
+    retries: int = 6
+    backoff: float = 0.5
+    max_retry_after: float = MAX_RETRY_AFTER
+    pool_size: int = 16
+
+
+class _Retry(Retry):
+    """urllib3 Retry that honours Retry-After but never sleeps longer than a bound."""
+
+    max_retry_after: float = MAX_RETRY_AFTER
+
+    def get_retry_after(self, response: Any) -> float | None:
+        value = super().get_retry_after(response)
+        return None if value is None else min(value, self.max_retry_after)
+
+    def new(self, **kw: Any) -> "_Retry":
+        created = super().new(**kw)
+        created.max_retry_after = self.max_retry_after
+        return created
+
+
+def credentials_from_env(env: Mapping[str, str]) -> Credentials:
+    username = env.get("FLUENTCART_USERNAME", "").strip()
+    password = env.get("FLUENTCART_APP_PASSWORD", "")
+    if not username or not password:
+        raise ConfigurationError(
+            "set FLUENTCART_USERNAME (a WordPress user name) and FLUENTCART_APP_PASSWORD (one of"
+            " its Application Passwords, from Users > Profile in wp-admin) in the environment"
+        )
+    return Credentials(username, password)
+
+
+def check_site(site: str | None, insecure_http: bool) -> str:
+    """The site URL without a trailing slash; refuse what would leak or cannot work."""
+    if not site:
+        raise ConfigurationError("no site: set FLUENTCART_URL or 'site' in fluentcart.yaml")
+    parts = urlsplit(site)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ConfigurationError(f"the site URL {site!r} is not an http(s) URL")
+    if parts.username or parts.password:
+        raise ConfigurationError(
+            "the site URL must not carry credentials; use FLUENTCART_USERNAME and FLUENTCART_APP_PASSWORD"
+        )
+    if parts.scheme == "http" and not insecure_http and not _is_loopback(parts.hostname):
+        raise ConfigurationError(
+            f"refusing plain http:// for {parts.hostname}: the application password would travel"
+            " in clear text. Use https://, or pass --insecure-http if you accept that"
+        )
+    return site.rstrip("/")
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+class FluentCartClient:
+    """Customers of one FluentCart store, through its REST API."""
+
+    def __init__(
+        self, site: str, credentials: Credentials, options: ClientOptions = ClientOptions()
+    ):
+        self.site = check_site(site, options.insecure_http)
+        self.options = options
+        self.credentials = credentials
+        self.session = requests.Session()
+        self.session.auth = (credentials.username, credentials.password)
+        self.session.trust_env = False  # no .netrc credentials, no proxy surprises
+        self.session.headers.update(
+            {"User-Agent": f"fluentcart-reconciler/{__version__}", "Accept": "application/json"}
+        )
+        retry = _Retry(
+            total=options.retries,
+            connect=options.retries,
+            read=options.retries,
+            status=options.retries,
+            other=0,
+            redirect=0,
+            allowed_methods=frozenset({"GET", "PUT", "POST"}),
+            status_forcelist=RETRY_STATUSES,
+            backoff_factor=options.backoff,
+            respect_retry_after_header=True,
+            raise_on_status=False,
+            raise_on_redirect=False,
+        )
+        retry.max_retry_after = options.max_retry_after
+        adapter = HTTPAdapter(
+            max_retries=retry, pool_connections=options.pool_size, pool_maxsize=options.pool_size
+        )
+        self.session.mount("http://", adapter)
+        self.session.mount("https://", adapter)
+        self._lock = threading.Lock()
+        self.requests_sent = 0
+        self.retries = 0
+
+    def close(self) -> None:
+        self.session.close()
+
+    def __enter__(self) -> "FluentCartClient":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # ---- URLs ---------------------------------------------------------------------------------
+
+    def url(self, route: str, query: Mapping[str, Any] | None = None) -> str:
+        """The URL of a REST route such as `/fluent-cart/v2/customers/5`."""
+        if self.options.rest_route:
+            params = {"rest_route": route, **(query or {})}
+            return f"{self.site}/?{urlencode(params)}"
+        suffix = f"?{urlencode(query)}" if query else ""
+        return f"{self.site}/wp-json{route}{suffix}"
+
+    # ---- the API ------------------------------------------------------------------------------
+
+    def get_customer(self, customer_id: int) -> dict[str, Any]:
+        data = self._request("GET", f"{NAMESPACE}/customers/{customer_id}", customer_id=customer_id)
+        customer = data.get("customer") if isinstance(data, dict) else None
+        return _customer(customer, "GET /customers/{id}", customer_id)
+
+    def update_customer(self, customer_id: int, body: Mapping[str, Any]) -> dict[str, Any]:
+        """PUT a full record; `body` must carry every writable field and `id`."""
+        if body.get("id") != customer_id:
+            raise ValueError("the body id must equal the route id")  # a bug, never user input
+        data = self._request(
+            "PUT", f"{NAMESPACE}/customers/{customer_id}", json_body=body, customer_id=customer_id
+        )
+        customer = data.get("data") if isinstance(data, dict) else None
+        return _customer(customer, "PUT /customers/{id}", customer_id)
+
+    def list_page(self, page: int, per_page: int = PAGE_SIZE) -> dict[str, Any]:
+        """One page of customers in ascending id order (the paginator object)."""
+        query = {"per_page": per_page, "page": page, "sort_by": "id", "sort_type": "asc"}
+        data = self._request("GET", f"{NAMESPACE}/customers", query=query)
+        paginator = data.get("customers") if isinstance(data, dict) else None
+        if not isinstance(paginator, dict) or not isinstance(paginator.get("data"), list):
+            raise BadResponse(
+                "GET /customers answered JSON of an unexpected shape (no customers.data list)"
+            )
+        for item in paginator["data"]:
+            _customer(item, "GET /customers", None)
+        return paginator
+
+    def iter_customers(self, per_page: int = PAGE_SIZE) -> Iterator[dict[str, Any]]:
+        """Every customer, page by page; page URLs are built here, never taken from answers."""
+        page = 1
+        while True:
+            paginator = self.list_page(page, per_page)
+            items = paginator["data"]
+            yield from items
+            last_page = paginator.get("last_page")
+            if not items or not isinstance(last_page, int) or page >= last_page:
+                return
+            page += 1
+
+    def detect_name_mode(self) -> NameMode | None:
+        """The store's name mode from its checkout-field settings; None when unreadable."""
+        try:
+            data = self._request("GET", f"{NAMESPACE}/checkout-fields/get-fields")
+        except (PermissionDenied, BadResponse, ServerError, CustomerNotFound):
+            return None
+        try:
+            basic = data["settings"]["basic_info"]
+            enabled = {basic.get(k, {}).get("enabled") for k in ("first_name", "last_name")}
+        except (KeyError, TypeError, AttributeError):
+            return None
+        return NameMode.FIRST_LAST if "yes" in enabled else NameMode.FULL_NAME
+
+    def wp_user_exists(self, user_id: int) -> bool:
+        """Whether WordPress user `user_id` exists (WordPress core's users endpoint)."""
+        try:
+            self._request(
+                "GET", f"/wp/v2/users/{user_id}", query={"context": "edit"}, wp_user=user_id
+            )
+        except CustomerNotFound:
+            return False
+        return True
+
+    # ---- transport ----------------------------------------------------------------------------
+
+    def _request(
+        self,
+        method: str,
+        route: str,
+        *,
+        query: Mapping[str, Any] | None = None,
+        json_body: Mapping[str, Any] | None = None,
+        customer_id: int | None = None,
+        wp_user: int | None = None,
+    ) -> Any:
+        url = self.url(route, query)
+        headers = {}
+        data = None
+        if json_body is not None:
+            data = json.dumps(json_body, ensure_ascii=False).encode("utf-8")
+            headers["Content-Type"] = "application/json"
+        if method == "PUT" and self.options.method_override:
+            method, headers["X-HTTP-Method-Override"] = "POST", "PUT"
+        what = f"{method} {route}"
+        try:
+            response = self.session.request(
+                method,
+                url,
+                data=data,
+                headers=headers,
+                timeout=(self.options.connect_timeout, self.options.read_timeout),
+                allow_redirects=False,
+                stream=True,
+                verify=True,
+            )
+        except requests.exceptions.Timeout:
+            self._count(None)
+            raise TransportError(
+                f"{what}: the store did not answer in time (after retries)"
+            ) from None
+        except requests.exceptions.SSLError as exc:
+            self._count(None)
+            raise TransportError(f"{what}: TLS verification failed: {_reason(exc)}") from None
+        except requests.exceptions.RequestException as exc:
+            self._count(None)
+            raise TransportError(f"{what}: cannot reach the store: {_reason(exc)}") from None
+        try:
+            self._count(response)
+            body = _read_bounded(response, what)
+        finally:
+            response.close()
+        return self._parse(response, body, what, customer_id, wp_user)
+
+    def _count(self, response: requests.Response | None) -> None:
+        retries = (
+            getattr(getattr(response, "raw", None), "retries", None)
+            if response is not None
+            else None
+        )
+        history = len(retries.history) if retries is not None and retries.history else 0
+        with self._lock:
+            self.requests_sent += 1 + history
+            self.retries += history
+
+    def _parse(
+        self,
+        response: requests.Response,
+        body: bytes,
+        what: str,
+        customer_id: int | None,
+        wp_user: int | None,
+    ) -> Any:
+        status = response.status_code
+        if 300 <= status < 400:
+            target = response.headers.get("Location", "(no Location header)")
+            raise BadResponse(
+                f"{what}: the store redirected (HTTP {status}) to {target}; fluentcart does not follow"
+                " redirects, so credentials never go to another address. Set the site URL to the final address"
+            )
+        try:
+            data = json.loads(body.decode("utf-8")) if body else None
+        except (UnicodeDecodeError, ValueError):
+            data = None
+        if data is None:
+            raise BadResponse(
+                f"{what}: HTTP {status} with a body that is not JSON{_preview(body, response)}"
+            )
+        code = data.get("code") if isinstance(data, dict) else None
+        message = data.get("message") if isinstance(data, dict) else None
+        if status == 200:
+            return data
+        if status == 401:
+            raise AuthFailed(
+                f"{what}: the store refused the credentials (HTTP 401). FLUENTCART_USERNAME must be a"
+                " WordPress user name and FLUENTCART_APP_PASSWORD one of its Application Passwords"
+                " (wp-admin > Users > Profile > Application Passwords), not the login password"
+            )
+        if status == 403:
+            raise PermissionDenied(
+                f"{what}: user {self.credentials.username!r} lacks the customers/manage permission"
+                " (HTTP 403): use an administrator, or a FluentCart Pro store manager"
+            )
+        if status == 404 and code == "rest_no_route":
+            raise BadResponse(
+                f"{what}: no such REST route on {self.site} (HTTP 404 rest_no_route): is FluentCart"
+                " active and the site URL right? Sites without pretty permalinks need --rest-route"
+            )
+        if status == 404 and wp_user is not None:
+            raise CustomerNotFound(wp_user)
+        if status == 404 or (status == 500 and code == 400 and "not found" in str(message).lower()):
+            if customer_id is not None:
+                raise CustomerNotFound(customer_id)
+            raise BadResponse(f"{what}: HTTP {status}: {message}")
+        if status == 422 and isinstance(data, dict):
+            if "message" in data and len(data) == 1:
+                raise BadResponse(f"{what}: HTTP 422: {message}")
+            raise ValidationFailed(data)
+        if status == 500 and code == 423:
+            raise UserSyncFailed(
+                f"{what}: WordPress user sync failed (HTTP 500, code 423): customer {customer_id} is"
+                " linked to a WordPress user that FluentCart cannot update (deleted?). Repair the"
+                " link in wp-admin (FluentCart > Customers); fluentcart does not retry this"
+            )
+        if status == 400 and code == "rest_invalid_json":
+            raise ServerError(
+                f"{what}: the store could not parse the request body (HTTP 400 rest_invalid_json)"
+            )
+        if code == "plugin_exception":
+            raise ServerError(f"{what}: FluentCart raised a PHP error (HTTP {status}): {message}")
+        raise ServerError(f"{what}: HTTP {status}: {message or code or 'no message'}")
+
+
+def _customer(value: Any, what: str, customer_id: int | None) -> dict[str, Any]:
+    """A customer object, or BadResponse when the answer has the wrong shape."""
+    if not isinstance(value, dict) or not isinstance(value.get("id"), int):
+        raise BadResponse(f"{what}: the answer is JSON of an unexpected shape (no customer object)")
+    if customer_id is not None and value["id"] != customer_id:
+        raise BadResponse(
+            f"{what}: asked for customer {customer_id}, the answer is customer {value['id']}"
+        )
+    return value
+
+
+def _read_bounded(response: requests.Response, what: str) -> bytes:
+    chunks: list[bytes] = []
+    size = 0
+    try:
+        for chunk in response.iter_content(chunk_size=65536):
+            size += len(chunk)
+            if size > MAX_BODY_BYTES:
+                raise BadResponse(
+                    f"{what}: the answer is larger than {MAX_BODY_BYTES // (1024 * 1024)} MiB; stopped reading"
+                )
+            chunks.append(chunk)
+    except requests.exceptions.RequestException as exc:
+        raise TransportError(f"{what}: the answer was cut off: {_reason(exc)}") from None
+    return b"".join(chunks)
+
+
+def _preview(body: bytes, response: requests.Response) -> str:
+    text = body.decode("utf-8", "replace").strip()
+    if not text:
+        return " (empty body)"
+    kind = " (an HTML page: a WordPress critical error?)" if "<html" in text[:500].lower() else ""
+    lines = [line.strip() for line in text.splitlines() if line.strip()][:5]
+    shown = "\n    ".join(line[:160] for line in lines)
+    return f"{kind}; it begins:\n    {shown}"
+
+
+def _reason(exc: Exception) -> str:
+    """The innermost cause of a requests error, without URLs' query strings or headers."""
+    reason: BaseException = exc
+    while reason.__context__ is not None and not isinstance(reason, OSError):
+        reason = reason.__context__
+    text = str(getattr(reason, "reason", None) or reason)
+    return text[:300]

@@ -1,0 +1,237 @@
+"""`fluentcart apply [PLANFILE]`: send the planned changes and record what the store returns."""
+
+import signal
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import FrameType
+
+import click
+
+from reconciler.apply import Applier, ApplyResult, CustomerResult, Outcome
+from reconciler.client import FluentCartClient
+from reconciler.commands.context import (
+    ConnectOptions,
+    connect,
+    declare,
+    echo_diagnostics,
+    open_state,
+    resolve_name_mode,
+    use_color,
+)
+from reconciler.declared import DeclaredCustomer
+from reconciler.errors import FluentCartError
+from reconciler.lock import StateLock, describe_takeover
+from reconciler.plan import Action, Plan, build_plan
+from reconciler.planfile import SavedPlan, load_plan
+from reconciler.state import Journal, StateFile, fold_journal, remove_journal, save_state
+from reconciler.views import render
+from reconciler.views.redact import NO_REDACTION
+from reconciler.workspace import NameMode, load_workspace
+
+PROMPT = "Do you want to apply these changes? Only 'yes' will be accepted:"
+
+
+class StalePlan(FluentCartError):
+    """A saved plan no longer matches the state, the declared files or the site."""
+
+
+@dataclass(frozen=True)
+class ApplyOptions:
+    plan_file: Path | None = None
+    auto_approve: bool = False
+    parallelism: int | None = None
+    rate: float | None = None
+    targets: tuple[int, ...] = ()
+    force: bool = False
+    lock_timeout: float = 0.0
+    connect: ConnectOptions = field(default_factory=ConnectOptions)
+    no_color: bool = False
+
+
+def run(options: ApplyOptions) -> int:
+    workspace = load_workspace(Path.cwd())
+    saved = load_plan(options.plan_file) if options.plan_file else None
+    interactive = saved is None and not options.auto_approve
+    if interactive and not sys.stdin.isatty():
+        raise FluentCartError(
+            "standard input is not a terminal: pass --auto-approve to apply without the prompt"
+        )
+    parallelism = options.parallelism or workspace.parallelism or 4
+    targets = saved.targets if saved else options.targets
+    with (
+        connect(workspace, options.connect, parallelism) as client,
+        StateLock(workspace.state_path, "apply", options.lock_timeout) as lock,
+    ):
+        if lock.took_over:
+            click.echo(describe_takeover(lock.took_over), err=True)
+        on_disk, state = open_state(workspace, client.site, None)
+        mode = resolve_name_mode(workspace, on_disk, client)
+        declaration = declare(workspace, mode)
+        if declaration.errors:
+            echo_diagnostics(declaration.diagnostics)
+            raise FluentCartError(
+                f"{len(declaration.errors)} problem(s) in the declared files; nothing was applied"
+            )
+        plan = build_plan(declaration, on_disk, mode, targets)
+        if saved is not None:
+            _check_saved(saved, on_disk, declaration.file_hashes, client.site, plan)
+        click.echo(render(plan, "text", NO_REDACTION, use_color(options.no_color)), nl=False)
+        if plan.summary.errors:
+            click.echo("Nothing was applied: the plan has errors.", err=True)
+            return 1
+        state.name_mode = mode
+        if not plan.summary.has_changes:
+            _save(workspace.state_path, state, on_disk)
+            return 0
+        if interactive:
+            click.echo()
+            answer = click.prompt(PROMPT, default="", show_default=False, prompt_suffix=" ")
+            if answer.strip() != "yes":
+                click.echo("Apply cancelled.")
+                return 1
+        result = _apply(
+            plan,
+            declaration.customers,
+            on_disk,
+            mode,
+            client,
+            parallelism,
+            options,
+            workspace.state_path,
+        )
+        for change in plan.changes:
+            if change.action is Action.FORGET:
+                state.customers.pop(change.id, None)
+        _save(workspace.state_path, state, on_disk)
+        return _summary(plan, result, client.retries)
+
+
+def _apply(
+    plan: Plan,
+    declared: Mapping[int, DeclaredCustomer],
+    on_disk: StateFile | None,
+    mode: NameMode,
+    client: FluentCartClient,
+    parallelism: int,
+    options: ApplyOptions,
+    state_path: Path,
+) -> ApplyResult:
+    recorded = on_disk.customers if on_disk is not None else {}
+    journal = Journal(state_path)
+    applier = Applier(
+        client, journal, mode, recorded, declared, parallelism, options.rate, options.force
+    )
+    updates = [c for c in plan.changes if c.action is Action.UPDATE]
+    previous = signal.getsignal(signal.SIGINT)
+    _first_interrupt_only()
+    try:
+        if sys.stdout.isatty() and not options.no_color:
+            with click.progressbar(length=len(updates), label="Applying", file=sys.stderr) as bar:
+                result = applier.run(updates, on_result=lambda r: bar.update(1))
+            for outcome in result.results:
+                if outcome.outcome in (Outcome.FAILED, Outcome.SKIPPED):
+                    _print_result(outcome)
+            return result
+        return applier.run(updates, on_result=_print_result)
+    finally:
+        signal.signal(signal.SIGINT, previous)
+        journal.close()
+
+
+def _save(path: Path, state: StateFile, on_disk: StateFile | None) -> None:
+    fold_journal(state, path)
+    save_state(path, state, on_disk)
+    remove_journal(path)
+
+
+def _check_saved(
+    saved: SavedPlan, state: StateFile | None, file_hashes: dict[str, str], site: str, plan: Plan
+) -> None:
+    problems = []
+    base = saved.base_state
+    if base is None and state is not None:
+        problems.append("the plan was made without a state, and there is one now")
+    elif base is not None and state is None:
+        problems.append("the plan was made from a state that no longer exists")
+    elif base is not None and state is not None:
+        if base.lineage != state.lineage:
+            problems.append(
+                f"the state's lineage is {state.lineage}, the plan's {base.lineage} (another state file)"
+            )
+        if base.serial != state.serial:
+            problems.append(
+                f"the state's serial is {state.serial}, the plan's {base.serial} (it was written since)"
+            )
+        elif base.sha256 != state.sha256:
+            problems.append("the state file's content changed since the plan")
+    for name in sorted(set(saved.declared_files) | set(file_hashes)):
+        if saved.declared_files.get(name) != file_hashes.get(name):
+            what = (
+                "is new"
+                if name not in saved.declared_files
+                else "is gone"
+                if name not in file_hashes
+                else "changed"
+            )
+            problems.append(f"{name} {what} since the plan")
+    if saved.site != site:
+        problems.append(f"the plan was made for {saved.site}, the site is now {site}")
+    if not problems and saved.plan.to_dict()["changes"] != plan.to_dict()["changes"]:
+        problems.append("the changes computed now differ from the saved ones")
+    if problems:
+        raise StalePlan(
+            "the saved plan is stale and was not applied:\n  - "
+            + "\n  - ".join(problems)
+            + "\nRun `fluentcart plan -out FILE` again and review the new plan."
+        )
+
+
+def _summary(plan: Plan, result: ApplyResult, retries: int) -> int:
+    skipped_state = sum(c.action is Action.NOT_IN_STATE for c in plan.changes)
+    changed = result.count(Outcome.CHANGED)
+    unchanged = plan.summary.no_op + result.count(Outcome.UNCHANGED)
+    failed = result.count(Outcome.FAILED)
+    skipped = result.count(Outcome.SKIPPED) + skipped_state
+    if skipped_state:
+        click.echo(
+            f"{skipped_state} customer(s) are not in the state: run `fluentcart import` first.",
+            err=True,
+        )
+    if result.fatal:
+        click.echo(f"Error: stopped: {result.fatal}", err=True)
+    if result.interrupted:
+        click.echo(
+            "Interrupted: the requests in flight were finished and recorded; run apply again to continue.",
+            err=True,
+        )
+    retry_note = f" ({retries} retried request(s))" if retries else ""
+    click.echo(
+        f"Apply complete: {changed} changed, {unchanged} unchanged, {failed} failed, {skipped} skipped.{retry_note}"
+    )
+    if result.interrupted:
+        return 130
+    return 0 if not failed and not skipped else 1
+
+
+def _print_result(outcome: CustomerResult) -> None:
+    marker = {
+        Outcome.CHANGED: "~",
+        Outcome.UNCHANGED: "=",
+        Outcome.FAILED: "!",
+        Outcome.SKIPPED: "-",
+    }[outcome.outcome]
+    click.echo(f"  {marker} customer {outcome.id}: {outcome.outcome}: {outcome.message}")
+
+
+def _first_interrupt_only() -> None:
+    """Ctrl-C once: stop starting customers and finish the ones in flight; again: just say so."""
+
+    def handler(signum: int, frame: FrameType | None) -> None:
+        signal.signal(
+            signal.SIGINT, lambda *_: click.echo("Finishing the requests in flight...", err=True)
+        )
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGINT, handler)

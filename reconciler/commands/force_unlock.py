@@ -1,0 +1,15 @@
+"""`fluentcart force-unlock LOCK_ID`: remove a lock whose holder cannot release it."""
+
+from pathlib import Path
+
+import click
+
+from reconciler.lock import force_unlock
+from reconciler.workspace import load_workspace
+
+
+def run(lock_id: str) -> int:
+    workspace = load_workspace(Path.cwd())
+    holder = force_unlock(workspace.state_path, lock_id)
+    click.echo(f"Released {holder.describe()}.")
+    return 0
