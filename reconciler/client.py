@@ -17,6 +17,12 @@ from urllib.parse import urlencode, urlsplit
 
 import requests
 from requests.adapters import HTTPAdapter
+from urllib3.exceptions import (
+    ConnectTimeoutError,
+    MaxRetryError,
+    NewConnectionError,
+    ReadTimeoutError,
+)
 from urllib3.util.retry import Retry
 
 from reconciler import __version__
@@ -315,16 +321,16 @@ class FluentCartClient:
                 stream=True,
                 verify=True,
             )
-        except requests.exceptions.Timeout:
-            self._count(None)
-            raise TransportError(
-                f"{what}: the store did not answer in time (after retries)"
-            ) from None
         except requests.exceptions.SSLError as exc:
             self._count(None)
             raise TransportError(f"{what}: TLS verification failed: {_reason(exc)}") from None
         except requests.exceptions.RequestException as exc:
             self._count(None)
+            if _timed_out(exc):
+                raise TransportError(
+                    f"{what}: the store did not answer in time ({self.options.read_timeout:g} s"
+                    f" read timeout, {self.options.retries} retries)"
+                ) from None
             raise TransportError(f"{what}: cannot reach the store: {_reason(exc)}") from None
         try:
             self._count(response)
@@ -449,10 +455,28 @@ def _preview(body: bytes, response: requests.Response) -> str:
     return f"{kind}; it begins:\n    {shown}"
 
 
-def _reason(exc: Exception) -> str:
-    """The innermost cause of a requests error, without URLs' query strings or headers."""
+def _innermost(exc: BaseException) -> BaseException:
+    """The urllib3 cause behind a requests error (through MaxRetryError when retries ran out)."""
     reason: BaseException = exc
-    while reason.__context__ is not None and not isinstance(reason, OSError):
-        reason = reason.__context__
-    text = str(getattr(reason, "reason", None) or reason)
+    if reason.args and isinstance(reason.args[0], BaseException):
+        reason = reason.args[0]
+    if isinstance(reason, MaxRetryError) and reason.reason is not None:
+        reason = reason.reason
+    return reason
+
+
+def _timed_out(exc: BaseException) -> bool:
+    reason = _innermost(exc)
+    if isinstance(reason, NewConnectionError):  # a subclass of ConnectTimeoutError, but refused
+        return False
+    return isinstance(exc, requests.exceptions.Timeout) or isinstance(
+        reason, TimeoutError | ReadTimeoutError | ConnectTimeoutError
+    )
+
+
+def _reason(exc: BaseException) -> str:
+    """What went wrong, without the connection pool's prefix; never headers or credentials."""
+    text = str(_innermost(exc))
+    if text.startswith("HTTP") and "): " in text:
+        text = text.split("): ", 1)[1]
     return text[:300]

@@ -113,3 +113,52 @@ def run(monkeypatch: pytest.MonkeyPatch) -> Callable[..., Result]:
         return result
 
     return invoke
+
+
+PASSWORD = "Test App Pass 1234 abcd"
+
+
+@pytest.fixture
+def sandbox(monkeypatch: pytest.MonkeyPatch):
+    """Start in-process sandboxes on loopback; the environment points fluentcart at the last one."""
+    from reconciler.sandbox import Sandbox, Store
+    from reconciler.sandbox.server import Faults, default_users
+
+    started: list[Sandbox] = []
+
+    def start(
+        customers: list[dict[str, Any]] = (),  # type: ignore[assignment]
+        name_mode: str = "full_name",
+        faults: Faults | None = None,
+        users: list | None = None,
+    ) -> Sandbox:
+        store = Store("http://127.0.0.1", name_mode, users or default_users("admin", PASSWORD))
+        server = Sandbox(store, faults=faults)
+        for customer in customers:
+            store.seed(customer)
+        server.start()
+        started.append(server)
+        monkeypatch.setenv("FLUENTCART_URL", server.url)
+        monkeypatch.setenv("FLUENTCART_USERNAME", "admin")
+        monkeypatch.setenv("FLUENTCART_APP_PASSWORD", PASSWORD)
+        return server
+
+    yield start
+    for server in started:
+        server.stop()
+
+
+def seed_customer(customer_id: int, **fields: Any) -> dict[str, Any]:
+    """A customer to seed the sandbox with (server shape, every column given)."""
+    record = observed(customer_id, **fields)
+    record.pop("full_name", None)
+    return record
+
+
+def recorded_state(
+    server: Any, ids: list[int], name_mode: NameMode = NameMode.FULL_NAME
+) -> StateFile:
+    """A state that recorded these sandbox customers exactly as the sandbox serves them."""
+    state = make_state([server.store.serialize(server.store.customers[i]) for i in ids], name_mode)
+    state.site = server.url
+    return state

@@ -54,7 +54,7 @@ def run(options: ApplyOptions) -> int:
     workspace = load_workspace(Path.cwd())
     saved = load_plan(options.plan_file) if options.plan_file else None
     interactive = saved is None and not options.auto_approve
-    if interactive and not sys.stdin.isatty():
+    if interactive and not stdin_is_terminal():
         raise FluentCartError(
             "standard input is not a terminal: pass --auto-approve to apply without the prompt"
         )
@@ -138,6 +138,10 @@ def _apply(
     finally:
         signal.signal(signal.SIGINT, previous)
         journal.close()
+
+
+def stdin_is_terminal() -> bool:
+    return sys.stdin.isatty()
 
 
 def _save(path: Path, state: StateFile, on_disk: StateFile | None) -> None:

@@ -100,6 +100,7 @@ class _Handler(BaseHTTPRequestHandler):
         faults = sandbox.faults
         with sandbox.counter_lock:
             sandbox.requests.append((self.command, self.path))
+            sandbox.user_agents.add(self.headers.get("User-Agent", ""))
             roll = faults.rng.random()
             drop_after = faults.rng.random() < 0.5
         if faults.latency_ms:
@@ -180,13 +181,14 @@ class Sandbox:
         self.wp_debug = wp_debug
         self.verbose = verbose
         self.requests: list[tuple[str, str]] = []
+        self.user_agents: set[str] = set()
         self.counter_lock = threading.Lock()
         self._thread: threading.Thread | None = None
 
     # ---- lifecycle ----------------------------------------------------------------------------
 
     def start(self) -> "Sandbox":
-        self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self._thread = threading.Thread(target=self.server.serve_forever, args=(0.05,), daemon=True)
         self._thread.start()
         return self
 

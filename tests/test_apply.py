@@ -1,0 +1,518 @@
+"""End to end against the in-process sandbox: import, plan, apply, and what must never happen."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from reconciler.lock import read_lock
+from reconciler.sandbox.server import Faults
+from reconciler.sandbox.store import WpUser
+from reconciler.state import CustomerRecord, Journal, journal_path, load_state
+from tests.conftest import PASSWORD, Workspace, recorded_state, seed_customer
+
+TWO = "customers:\n  - id: 1\n    city: Paris\n  - id: 2\n    city: Oslo\n"
+
+
+def store_row(server, customer_id: int) -> dict:
+    return server.store.customers[customer_id]
+
+
+@pytest.mark.parametrize("mode", ["full_name", "first_last"])
+def test_convergence_in_both_name_modes(workspace: Workspace, run, sandbox, mode: str) -> None:
+    server = sandbox([seed_customer(i, city="Lyon") for i in (1, 2, 3)], name_mode=mode)
+    names = (
+        "full_name: Jean Luc Picard\n"
+        if mode == "full_name"
+        else "first_name: Jean\n    last_name: Luc Picard\n"
+    )
+    workspace.declare(
+        "a.yaml",
+        f"customers:\n  - id: 1\n    {names}    city: Paris\n    email: new1@example.org\n"
+        "  - id: 2\n    status: inactive\n    notes: |\n      two\n      lines\n  - id: 3\n    city: Lyon\n",
+    )
+    assert run(workspace, "import").exit_code == 0
+    state = workspace.read_state()
+    assert state["name_mode"] == mode
+    assert state["site"] == server.url
+    result = run(workspace, "apply", "--auto-approve")
+    assert result.exit_code == 0, result.output
+    assert "Apply complete: 2 changed, 1 unchanged, 0 failed, 0 skipped." in result.stdout
+    row = store_row(server, 1)
+    expected = ("Jean Luc", "Picard") if mode == "full_name" else ("Jean", "Luc Picard")
+    assert (row["first_name"], row["last_name"]) == expected
+    assert store_row(server, 2)["notes"] == "two lines"
+    plan = run(workspace, "plan", "--detailed-exitcode")
+    assert plan.exit_code == 0, plan.output
+    assert "No changes." in plan.stdout
+
+
+def test_undeclared_fields_links_and_aov_survive(workspace: Workspace, run, sandbox) -> None:
+    server = sandbox(
+        [
+            seed_customer(
+                5,
+                user_id="2",
+                aov="83.00",
+                notes="keep",
+                postcode="80201",
+                email="jane.linked@example.test",
+            )
+        ]
+    )
+    server.store.customers[5]["purchase_count"] = "3"
+    workspace.declare("a.yaml", "id: 5\ncity: Boulder\n")
+    workspace.state(recorded_state(server, [5]))
+    result = run(workspace, "apply", "--auto-approve")
+    assert result.exit_code == 0, result.output
+    row = store_row(server, 5)
+    assert row["city"] == "Boulder"
+    assert (row["user_id"], row["aov"], row["notes"], row["postcode"]) == (
+        "2",
+        "83.00",
+        "keep",
+        "80201",
+    )
+    assert row["purchase_count"] == "3"
+    assert row["email"] == "jane.linked@example.test"
+    # The linked WordPress user was told, as FluentCart does, and still exists.
+    assert server.store.users[2].first_name == "Test"
+
+
+def test_unchanged_customers_get_no_put(workspace: Workspace, run, sandbox) -> None:
+    server = sandbox([seed_customer(1, city="Paris"), seed_customer(2, city="Rome")])
+    workspace.declare("a.yaml", TWO)
+    workspace.state(recorded_state(server, [1, 2]))
+    result = run(workspace, "apply", "--auto-approve")
+    assert result.exit_code == 0
+    assert server.count("PUT") == 1
+    assert server.count("GET", "/fluent-cart/v2/customers/") == 1  # only the changed one is read
+
+
+def test_linked_customer_email_change_is_refused_and_not_recorded(
+    workspace: Workspace, run, sandbox
+) -> None:
+    server = sandbox([seed_customer(5, user_id="2", email="jane.linked@example.test")])
+    workspace.declare("a.yaml", "id: 5\nemail: jane.new@example.test\n")
+    workspace.state(recorded_state(server, [5]))
+    result = run(workspace, "apply", "--auto-approve")
+    assert result.exit_code == 1
+    assert "cannot change the email of a customer linked to WordPress user 2" in result.stdout
+    assert server.count("PUT") == 0
+    assert (
+        workspace.read_state()["customers"]["5"]["observed"]["email"] == "jane.linked@example.test"
+    )
+
+
+def test_customer_linked_since_the_plan_is_not_sent_an_email(
+    workspace: Workspace, run, sandbox
+) -> None:
+    server = sandbox([seed_customer(5, email="old@example.test")])
+    workspace.declare("a.yaml", "id: 5\nemail: new@example.test\n")
+    workspace.state(recorded_state(server, [5]))
+    server.store.customers[5]["user_id"] = "2"  # linked in wp-admin after the state was recorded
+    result = run(workspace, "apply", "--auto-approve")
+    assert result.exit_code == 1
+    assert "customer 5: failed: linked to WordPress user 2" in result.stdout
+    assert server.count("PUT") == 0
+
+
+def test_a_field_the_server_did_not_take_is_reported_not_recorded(
+    workspace: Workspace, run, sandbox, monkeypatch
+) -> None:
+    server = sandbox([seed_customer(1, city="Lyon", state="")])
+    workspace.declare("a.yaml", "id: 1\ncity: Paris\nstate: IDF\n")
+    workspace.state(recorded_state(server, [1]))
+    original = server.store.update
+
+    def ignore_city(route_id, params):
+        params = {**params, "city": server.store.customers[int(route_id)]["city"]}
+        return original(route_id, params)
+
+    monkeypatch.setattr(server.store, "update", ignore_city)
+    result = run(workspace, "apply", "--auto-approve")
+    assert result.exit_code == 1
+    assert 'not applied: city (sent "Paris", the store kept "Lyon")' in result.stdout
+    record = workspace.read_state()["customers"]["1"]
+    assert record["observed"]["city"] == "Lyon" and record["observed"]["state"] == "IDF"
+    assert "city" not in record["last_applied"] and record["last_applied"]["state"] == "IDF"
+    assert run(workspace, "plan", "--detailed-exitcode").exit_code == 2
+
+
+def test_changed_outside_since_the_plan_is_skipped_unless_forced(
+    workspace: Workspace, run, sandbox
+) -> None:
+    server = sandbox([seed_customer(1, city="Lyon"), seed_customer(2, city="Bern")])
+    workspace.declare("a.yaml", TWO)
+    workspace.state(recorded_state(server, [1, 2]))
+    server.store.customers[1]["city"] = "Marseille"  # someone edited it in wp-admin
+    result = run(workspace, "apply", "--auto-approve")
+    assert result.exit_code == 1
+    assert (
+        'customer 1: skipped: changed outside fluentcart since the plan: city was "Lyon"'
+        in result.stdout
+    )
+    assert store_row(server, 1)["city"] == "Marseille"
+    assert store_row(server, 2)["city"] == "Oslo"
+    result = run(workspace, "apply", "--auto-approve", "--force")
+    assert result.exit_code == 0, result.output
+    assert store_row(server, 1)["city"] == "Paris"
+
+
+def test_missing_customer_is_reported_and_others_proceed(
+    workspace: Workspace, run, sandbox
+) -> None:
+    server = sandbox([seed_customer(1, city="Lyon"), seed_customer(2, city="Bern")])
+    workspace.declare("a.yaml", TWO)
+    workspace.state(recorded_state(server, [1, 2]))
+    del server.store.customers[1]
+    result = run(workspace, "apply", "--auto-approve")
+    assert result.exit_code == 1
+    assert "customer 1: failed: does not exist on the store" in result.stdout
+    assert "Apply complete: 1 changed, 0 unchanged, 1 failed, 0 skipped." in result.stdout
+    assert store_row(server, 2)["city"] == "Oslo"
+
+
+def test_link_to_missing_wordpress_user_is_refused(workspace: Workspace, run, sandbox) -> None:
+    server = sandbox([seed_customer(1)])
+    workspace.declare("a.yaml", "id: 1\nuser_id: 99999\n")
+    workspace.state(recorded_state(server, [1]))
+    result = run(workspace, "apply", "--auto-approve")
+    assert result.exit_code == 1
+    assert "WordPress user 99999 does not exist" in result.stdout
+    assert server.count("PUT") == 0
+    server.store.users[7] = WpUser(7, "maria", "maria@example.test")
+    workspace.declare("a.yaml", "id: 1\nuser_id: 7\n")
+    assert run(workspace, "apply", "--auto-approve").exit_code == 0
+    assert store_row(server, 1)["user_id"] == "7"
+
+
+def test_uneditable_customer_423_is_reported_with_the_fix(
+    workspace: Workspace, run, sandbox
+) -> None:
+    server = sandbox([seed_customer(1, user_id="4242", city="Lyon")])
+    workspace.declare("a.yaml", "id: 1\ncity: Paris\n")
+    workspace.state(recorded_state(server, [1]))
+    result = run(workspace, "apply", "--auto-approve")
+    assert result.exit_code == 1
+    assert (
+        "WordPress user sync failed" in result.stdout
+        and "Repair the link in wp-admin" in result.stdout
+    )
+    assert server.count("PUT") == 1  # never retried
+
+
+def test_retries_under_throttling_and_server_errors(workspace: Workspace, run, sandbox) -> None:
+    faults = Faults(fail_rate=0.2, throttle_rate=0.15, retry_after=0, seed=3)
+    server = sandbox([seed_customer(i, city="Lyon") for i in range(1, 16)], faults=faults)
+    workspace.declare(
+        "a.yaml", "customers:\n" + "".join(f"  - id: {i}\n    city: Paris\n" for i in range(1, 16))
+    )
+    workspace.state(recorded_state(server, list(range(1, 16))))
+    result = run(workspace, "apply", "--auto-approve")
+    assert result.exit_code == 0, result.output
+    assert "Apply complete: 15 changed" in result.stdout
+    assert "retried request(s)" in result.stdout
+    assert all(store_row(server, i)["city"] == "Paris" for i in range(1, 16))
+
+
+def test_dropped_connections_are_retried(workspace: Workspace, run, sandbox) -> None:
+    server = sandbox(
+        [seed_customer(i, city="Lyon") for i in range(1, 11)], faults=Faults(drop_rate=0.2, seed=5)
+    )
+    workspace.declare(
+        "a.yaml", "customers:\n" + "".join(f"  - id: {i}\n    city: Paris\n" for i in range(1, 11))
+    )
+    workspace.state(recorded_state(server, list(range(1, 11))))
+    result = run(workspace, "apply", "--auto-approve")
+    assert result.exit_code == 0, result.output
+    assert run(workspace, "plan", "--detailed-exitcode").exit_code == 0
+
+
+def test_bad_credentials_stop_the_run(workspace: Workspace, run, sandbox, monkeypatch) -> None:
+    server = sandbox([seed_customer(i, city="Lyon") for i in (1, 2, 3)])
+    workspace.declare(
+        "a.yaml", "customers:\n" + "".join(f"  - id: {i}\n    city: Paris\n" for i in (1, 2, 3))
+    )
+    workspace.state(recorded_state(server, [1, 2, 3]))
+    monkeypatch.setenv("FLUENTCART_APP_PASSWORD", "wrong")
+    result = run(workspace, "apply", "--auto-approve", "--parallelism", "1")
+    assert result.exit_code == 1
+    assert "Application Passwords" in result.output
+    assert server.count("PUT") == 0
+
+
+def test_auto_approve_needed_without_a_terminal(workspace: Workspace, run, sandbox) -> None:
+    server = sandbox([seed_customer(1)])
+    workspace.declare("a.yaml", "id: 1\ncity: Paris\n")
+    workspace.state(recorded_state(server, [1]))
+    result = run(workspace, "apply")
+    assert result.exit_code == 1
+    assert "pass --auto-approve" in result.stderr
+    assert server.count() == 0
+
+
+@pytest.mark.parametrize(("answer", "applied"), [("yes", True), ("y", False), ("no", False)])
+def test_prompt_accepts_only_yes(
+    workspace: Workspace, sandbox, monkeypatch, answer: str, applied: bool
+) -> None:
+    from click.testing import CliRunner
+
+    from reconciler.commands import apply as apply_command
+    from reconciler.main import cli
+
+    server = sandbox([seed_customer(1)])
+    workspace.declare("a.yaml", "id: 1\ncity: Paris\n")
+    workspace.state(recorded_state(server, [1]))
+    monkeypatch.setattr(apply_command, "stdin_is_terminal", lambda: True)
+    result = CliRunner().invoke(cli, ["-C", str(workspace.root), "apply"], input=f"{answer}\n")
+    assert "Do you want to apply these changes? Only 'yes' will be accepted:" in result.output
+    assert (store_row(server, 1)["city"] == "Paris") is applied
+    assert result.exit_code == (0 if applied else 1)
+
+
+def test_saved_plan_applies_and_stale_plans_are_refused(workspace: Workspace, run, sandbox) -> None:
+    server = sandbox([seed_customer(1, city="Lyon"), seed_customer(2, city="Bern")])
+    workspace.declare("a.yaml", TWO)
+    workspace.state(recorded_state(server, [1, 2]))
+    assert run(workspace, "plan", "-out", "p.plan").exit_code == 0
+    workspace.declare("a.yaml", TWO.replace("Oslo", "Rome"))
+    result = run(workspace, "apply", "p.plan")
+    assert result.exit_code == 1
+    assert (
+        "the saved plan is stale" in result.stderr
+        and "customers/a.yaml changed since the plan" in result.stderr
+    )
+    assert server.count("PUT") == 0
+    workspace.declare("a.yaml", TWO)
+    result = run(workspace, "apply", "p.plan")
+    assert result.exit_code == 0, result.output
+    assert store_row(server, 2)["city"] == "Oslo"
+    # The state moved: the same plan is now stale.
+    result = run(workspace, "apply", "p.plan")
+    assert result.exit_code == 1
+    assert "serial is" in result.stderr
+
+
+def test_saved_plan_for_another_site_is_refused(
+    workspace: Workspace, run, sandbox, monkeypatch
+) -> None:
+    server = sandbox([seed_customer(1, city="Lyon")])
+    workspace.declare("a.yaml", "id: 1\ncity: Paris\n")
+    workspace.state(recorded_state(server, [1]))
+    monkeypatch.setenv("FLUENTCART_URL", server.url)
+    assert run(workspace, "plan", "-out", "p.plan").exit_code == 0
+    other = sandbox([seed_customer(1, city="Lyon")])
+    result = run(workspace, "apply", "p.plan")
+    assert result.exit_code == 1
+    assert f"recorded from {server.url}, but the site is {other.url}" in result.stderr
+    assert other.count("PUT") == 0
+
+
+def test_import_without_ids_reads_only_missing_declared_customers(
+    workspace: Workspace, run, sandbox
+) -> None:
+    server = sandbox([seed_customer(i) for i in range(1, 6)])
+    workspace.declare("a.yaml", "customers:\n  - id: 1\n  - id: 2\n  - id: 3\n")
+    result = run(workspace, "import")
+    assert result.exit_code == 0, result.output
+    assert sorted(workspace.read_state()["customers"]) == ["1", "2", "3"]
+    before = server.count()
+    assert "already in the state" in run(workspace, "import").stdout
+    assert server.count() - before == 1  # only the name-mode detection
+
+
+def test_import_uses_the_paged_list_when_cheaper(workspace: Workspace, run, sandbox) -> None:
+    server = sandbox([seed_customer(i) for i in range(1, 401)])
+    workspace.declare("a.yaml", "customers:\n" + "".join(f"  - id: {i}\n" for i in range(1, 401)))
+    result = run(workspace, "import")
+    assert result.exit_code == 0, result.output
+    assert len(workspace.read_state()["customers"]) == 400
+    assert server.count("GET", "/fluent-cart/v2/customers/") == 0
+    assert server.count("GET", "/fluent-cart/v2/customers") == 3  # 400 customers, 199 a page
+    assert all(
+        "per_page=199" in path and "sort_type=asc" in path
+        for m, path in server.requests
+        if "customers?" in path
+    )
+
+
+def test_import_ids_refuses_undeclared_and_reports_missing(
+    workspace: Workspace, run, sandbox
+) -> None:
+    sandbox([seed_customer(1), seed_customer(2)])
+    workspace.declare("a.yaml", "customers:\n  - id: 1\n  - id: 3\n")
+    result = run(workspace, "import", "1", "2", "3")
+    assert result.exit_code == 1
+    assert "refused: customer 2 is not declared" in result.stderr
+    assert "not found: customer 3 does not exist on the store" in result.stderr
+    assert sorted(workspace.read_state()["customers"]) == ["1"]
+
+
+def test_lock_held_by_another_process(workspace: Workspace, run, sandbox) -> None:
+    server = sandbox([seed_customer(1)])
+    workspace.declare("a.yaml", "id: 1\ncity: Paris\n")
+    workspace.state(recorded_state(server, [1]))
+    holder = _lock_holder(workspace.root / "fluentcart.state.json")
+    try:
+        result = run(workspace, "apply", "--auto-approve")
+        assert result.exit_code == 1
+        assert "the state is locked" in result.stderr and f"(pid {holder.pid})" in result.stderr
+        assert "for 'test-holder'" in result.stderr
+        assert server.count("PUT") == 0
+        start = time.monotonic()
+        result = run(workspace, "apply", "--auto-approve", "--lock-timeout", "0.5")
+        assert result.exit_code == 1 and time.monotonic() - start >= 0.5
+        assert "waited 0.5 s" in result.stderr
+    finally:
+        holder.kill()
+        holder.wait()
+    # The holder died without releasing: the next run takes the lock over and says so.
+    result = run(workspace, "apply", "--auto-approve")
+    assert result.exit_code == 0, result.output
+    assert "released a lock left by a process that is gone" in result.stderr
+    assert read_lock(workspace.root / "fluentcart.state.json") is None
+
+
+def test_force_unlock(workspace: Workspace, run) -> None:
+    state = workspace.root / "fluentcart.state.json"
+    holder = _lock_holder(state)
+    try:
+        lock_id = read_lock(state).id
+        result = run(workspace, "force-unlock", "not-the-id")
+        assert result.exit_code == 1 and "does not match" in result.stderr
+        result = run(workspace, "force-unlock", lock_id)
+        assert result.exit_code == 0 and f"Released lock {lock_id}" in result.stdout
+        assert read_lock(state) is None
+    finally:
+        holder.kill()
+        holder.wait()
+
+
+def _lock_holder(state: Path) -> subprocess.Popen:
+    code = (
+        "import sys, time; from pathlib import Path; from reconciler.lock import StateLock;"
+        f"lock = StateLock(Path({str(state)!r}), 'test-holder').acquire(); print('ready', flush=True); time.sleep(60)"
+    )
+    process = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    assert process.stdout.readline().strip() == "ready"
+    return process
+
+
+def test_journal_of_an_interrupted_apply_is_recovered(workspace: Workspace, run, sandbox) -> None:
+    server = sandbox([seed_customer(1, city="Lyon"), seed_customer(2, city="Bern")])
+    workspace.declare("a.yaml", TWO)
+    state_path = workspace.state(recorded_state(server, [1, 2]))
+    # An apply that died after the server took customer 1: its answer is only in the journal.
+    server.store.customers[1]["city"] = "Paris"
+    journal = Journal(state_path)
+    journal.record(
+        1,
+        CustomerRecord(
+            server.store.serialize(server.store.customers[1]),
+            "2026-11-23T00:00:00+00:00",
+            {"city": "Paris"},
+        ),
+    )
+    journal.close()
+    with open(journal_path(state_path), "a") as handle:
+        handle.write('{"id": 2, "observed": {"id": 2, "ci')  # torn by the crash
+    plan = run(workspace, "plan")
+    assert "interrupted apply" in plan.stderr
+    assert "customer 1 will be updated" not in plan.stdout
+    result = run(workspace, "apply", "--auto-approve")
+    assert result.exit_code == 0, result.output
+    assert "Recovered 1 customer(s)" in result.stderr
+    assert not journal_path(state_path).exists()
+    assert server.count("PUT") == 1  # only customer 2
+    assert load_state(state_path).customers[1].observed["city"] == "Paris"
+
+
+def test_credentials_never_appear_in_output_or_files(
+    workspace: Workspace, run, sandbox, monkeypatch
+) -> None:
+    server = sandbox([seed_customer(1, city="Lyon"), seed_customer(2, city="Bern")])
+    workspace.declare("a.yaml", TWO)
+    outputs = [
+        run(workspace, "import"),
+        run(workspace, "plan", "-out", "p.plan"),
+        run(workspace, "apply", "p.plan"),
+    ]
+    monkeypatch.setenv("FLUENTCART_APP_PASSWORD", "wrong " + PASSWORD)
+    outputs.append(run(workspace, "apply", "--auto-approve"))
+    del server.store.customers[1]
+    monkeypatch.setenv("FLUENTCART_APP_PASSWORD", PASSWORD)
+    workspace.declare("a.yaml", TWO.replace("Paris", "Nice"))
+    outputs.append(run(workspace, "apply", "--auto-approve"))
+    secrets = [PASSWORD, PASSWORD.replace(" ", "")]
+    for result in outputs:
+        for secret in secrets:
+            assert secret not in result.output
+    for path in workspace.root.rglob("*"):
+        if path.is_file():
+            data = path.read_bytes()
+            for secret in secrets:
+                assert secret.encode() not in data, path
+
+
+def test_state_records_the_returned_customer_after_each_put(
+    workspace: Workspace, run, sandbox
+) -> None:
+    server = sandbox([seed_customer(1, city="Lyon")])
+    workspace.declare("a.yaml", "id: 1\ncity: Paris\n")
+    workspace.state(recorded_state(server, [1]))
+    assert run(workspace, "apply", "--auto-approve").exit_code == 0
+    record = workspace.read_state()["customers"]["1"]
+    assert record["observed"] == json.loads(
+        json.dumps(server.store.serialize(server.store.customers[1]))
+    )
+    assert record["last_applied"] == {"city": "Paris"}
+    assert workspace.read_state()["serial"] == 2
+
+
+def test_sigint_finishes_in_flight_requests_and_exits_nonzero(
+    workspace: Workspace, sandbox
+) -> None:
+    server = sandbox(
+        [seed_customer(i, city="Lyon") for i in range(1, 41)], faults=Faults(latency_ms=60)
+    )
+    workspace.declare(
+        "a.yaml", "customers:\n" + "".join(f"  - id: {i}\n    city: Paris\n" for i in range(1, 41))
+    )
+    state_path = workspace.state(recorded_state(server, list(range(1, 41))))
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "reconciler",
+            "-C",
+            str(workspace.root),
+            "apply",
+            "--auto-approve",
+            "--parallelism",
+            "2",
+        ],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + 20
+    while server.count("PUT") < 4 and time.monotonic() < deadline:
+        time.sleep(0.02)
+    process.send_signal(signal.SIGINT)
+    stdout, stderr = process.communicate(timeout=30)
+    assert process.returncode == 130, stdout + stderr
+    assert "Interrupted" in stderr and "Traceback" not in stderr
+    assert read_lock(state_path) is None
+    state = load_state(state_path)
+    done = [i for i in range(1, 41) if server.store.customers[i]["city"] == "Paris"]
+    assert 4 <= len(done) < 40
+    assert all(state.customers[i].observed["city"] == "Paris" for i in done)
+    assert not journal_path(state_path).exists()
