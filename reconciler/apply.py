@@ -93,13 +93,28 @@ def build_body(
     return body
 
 
+def expected_values(
+    change: CustomerChange, declared: Mapping[str, str | int]
+) -> dict[str, str | int | None]:
+    """What the plan saw on the store for each declared field.
+
+    A changed field had its `before`; an unchanged one had the declared value (that is why it
+    was unchanged). This holds for offline plans (the state) and refreshed ones (the store).
+    """
+    expected: dict[str, str | int | None] = dict(declared)
+    expected.update({f.name: f.before for f in change.fields})
+    return expected
+
+
 def conflicts(
-    live: Mapping[str, Any], recorded: Mapping[str, Any], declared: Mapping[str, str | int]
+    live: Mapping[str, Any],
+    expected: Mapping[str, str | int | None],
+    declared: Mapping[str, str | int],
 ) -> list[str]:
-    """Declared fields whose live value moved since the state recorded them (and not to the goal)."""
+    """Declared fields whose live value moved since the plan (and not to the declared value)."""
     found = []
     for name, wanted in declared.items():
-        before = observed_value(recorded, name)
+        before = expected.get(name)
         current = observed_value(live, name)
         if current != before and current != wanted:
             found.append(
@@ -132,7 +147,6 @@ class Applier:
     client: FluentCartClient
     journal: Journal
     mode: NameMode
-    recorded: Mapping[int, CustomerRecord]
     declared: Mapping[int, DeclaredCustomer]
     parallelism: int = 4
     rate: float | None = None
@@ -198,7 +212,7 @@ class Applier:
             return CustomerResult(customer_id, Outcome.SKIPPED, "not started: the run stopped")
         declared = self.declared[customer_id].fields
         try:
-            return self._apply(customer_id, declared)
+            return self._apply(customer_id, declared, expected_values(change, declared))
         except (AuthFailed, PermissionDenied) as exc:
             self.stop.set()  # every other request would fail the same way
             return CustomerResult(customer_id, Outcome.FAILED, str(exc))
@@ -211,10 +225,14 @@ class Applier:
         except ClientError as exc:
             return CustomerResult(customer_id, Outcome.FAILED, str(exc))
 
-    def _apply(self, customer_id: int, declared: Mapping[str, str | int]) -> CustomerResult:
+    def _apply(
+        self,
+        customer_id: int,
+        declared: Mapping[str, str | int],
+        expected: Mapping[str, str | int | None],
+    ) -> CustomerResult:
         live = self._call(self.client.get_customer, customer_id)
-        recorded = self.recorded[customer_id].observed
-        moved = conflicts(live, recorded, declared)
+        moved = conflicts(live, expected, declared)
         if moved and not self.force:
             return CustomerResult(
                 customer_id,

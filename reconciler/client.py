@@ -241,9 +241,18 @@ class FluentCartClient:
         customer = data.get("data") if isinstance(data, dict) else None
         return _customer(customer, "PUT /customers/{id}", customer_id)
 
-    def list_page(self, page: int, per_page: int = PAGE_SIZE) -> dict[str, Any]:
+    def list_page(
+        self, page: int, per_page: int = PAGE_SIZE, search: str | None = None
+    ) -> dict[str, Any]:
         """One page of customers in ascending id order (the paginator object)."""
-        query = {"per_page": per_page, "page": page, "sort_by": "id", "sort_type": "asc"}
+        query: dict[str, Any] = {
+            "per_page": per_page,
+            "page": page,
+            "sort_by": "id",
+            "sort_type": "asc",
+        }
+        if search:
+            query["search"] = search
         data = self._request("GET", f"{NAMESPACE}/customers", query=query)
         paginator = data.get("customers") if isinstance(data, dict) else None
         if not isinstance(paginator, dict) or not isinstance(paginator.get("data"), list):
@@ -254,11 +263,16 @@ class FluentCartClient:
             _customer(item, "GET /customers", None)
         return paginator
 
-    def iter_customers(self, per_page: int = PAGE_SIZE) -> Iterator[dict[str, Any]]:
-        """Every customer, page by page; page URLs are built here, never taken from answers."""
+    def iter_customers(
+        self, per_page: int = PAGE_SIZE, search: str | None = None
+    ) -> Iterator[dict[str, Any]]:
+        """Every customer (or every match of `search`), page by page.
+
+        Page URLs are built here, never taken from answers (they drop the query parameters).
+        """
         page = 1
         while True:
-            paginator = self.list_page(page, per_page)
+            paginator = self.list_page(page, per_page, search)
             items = paginator["data"]
             yield from items
             last_page = paginator.get("last_page")

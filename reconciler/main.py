@@ -1,8 +1,14 @@
-"""The `fluentcart` command line: parses arguments and dispatches; no logic lives here."""
+"""The `fluentcart` command line: parses arguments and dispatches; no logic lives here.
+
+Command modules are imported inside each command so that `fluentcart --version` and the
+offline commands never load the HTTP stack.
+"""
 
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -10,6 +16,7 @@ from reconciler import __version__
 from reconciler.errors import FluentCartError
 
 FORMAT_CHOICE = click.Choice(["text", "json", "markdown"])
+Decorator = Callable[[Callable[..., Any]], Callable[..., Any]]
 
 
 class _Group(click.Group):
@@ -21,6 +28,60 @@ class _Group(click.Group):
         except FluentCartError as exc:
             click.echo(f"Error: {exc}", err=True)
             ctx.exit(1)
+
+
+def _options(*options: Decorator) -> Decorator:
+    def apply(function: Callable[..., Any]) -> Callable[..., Any]:
+        for option in reversed(options):
+            function = option(function)
+        return function
+
+    return apply
+
+
+_store_options = _options(
+    click.option(
+        "--insecure-http",
+        is_flag=True,
+        help="Allow plain http:// to a non-loopback host (the password travels in clear).",
+    ),
+    click.option(
+        "--rest-route",
+        is_flag=True,
+        help="Use /?rest_route=... URLs (sites without pretty permalinks).",
+    ),
+    click.option(
+        "--method-override",
+        is_flag=True,
+        help="Send PUT as POST with X-HTTP-Method-Override (proxies that block PUT).",
+    ),
+)
+_lock_option = click.option(
+    "--lock-timeout",
+    type=click.FloatRange(min=0),
+    default=0,
+    show_default=True,
+    metavar="SECONDS",
+    help="Wait this long for the state lock.",
+)
+_target_option = click.option(
+    "--target",
+    "targets",
+    type=click.IntRange(min=1),
+    multiple=True,
+    metavar="ID",
+    help="Only this customer (repeatable).",
+)
+_color_option = click.option("--no-color", is_flag=True, help="Never colour the output.")
+_redact_option = click.option(
+    "--redact", is_flag=True, help="Mask the workspace's sensitive fields and email local parts."
+)
+
+
+def _connect(insecure_http: bool, rest_route: bool, method_override: bool) -> Any:
+    from reconciler.commands.context import ConnectOptions
+
+    return ConnectOptions(insecure_http, rest_route, method_override)
 
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
@@ -56,21 +117,23 @@ def validate(ctx: click.Context, paths: tuple[Path, ...]) -> None:
     type=click.Path(dir_okay=False, path_type=Path),
     help="Save the plan to FILE for `apply FILE`.",
 )
-@click.option(
-    "--redact", is_flag=True, help="Mask the workspace's sensitive fields and email local parts."
-)
+@_redact_option
 @click.option(
     "--detailed-exitcode", is_flag=True, help="Exit 0 without changes, 1 on error, 2 with changes."
 )
+@_target_option
+@_color_option
 @click.option(
-    "--target",
-    "targets",
-    type=click.IntRange(min=1),
-    multiple=True,
-    metavar="ID",
-    help="Only this customer (repeatable).",
+    "--refresh",
+    is_flag=True,
+    help="Read the live customers first: show drift, diff against the store.",
 )
-@click.option("--no-color", is_flag=True, help="Never colour the output.")
+@click.option(
+    "--refresh-only",
+    is_flag=True,
+    help="Only show what changed on the store since it was recorded.",
+)
+@_store_options
 @click.pass_context
 def plan(
     ctx: click.Context,
@@ -80,59 +143,44 @@ def plan(
     detailed_exitcode: bool,
     targets: tuple[int, ...],
     no_color: bool,
+    refresh: bool,
+    refresh_only: bool,
+    insecure_http: bool,
+    rest_route: bool,
+    method_override: bool,
 ) -> None:
-    """Show what apply would change, by diffing declared customers against the state."""
+    """Show what apply would change (offline against the state, or --refresh from the store)."""
     from reconciler.commands import plan as command
 
-    options = command.PlanOptions(fmt, out, redact, detailed_exitcode, targets, no_color)
+    if refresh_only and out is not None:
+        raise FluentCartError(
+            "a --refresh-only plan cannot be saved; run `fluentcart refresh` instead"
+        )
+    options = command.PlanOptions(
+        fmt,
+        out,
+        redact,
+        detailed_exitcode,
+        targets,
+        no_color,
+        refresh,
+        refresh_only,
+        _connect(insecure_http, rest_route, method_override),
+    )
     ctx.exit(command.run(options))
 
 
 @cli.command()
 @click.argument("plan_file", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--format", "fmt", type=FORMAT_CHOICE, default="text", show_default=True)
-@click.option(
-    "--redact", is_flag=True, help="Mask the workspace's sensitive fields and email local parts."
-)
-@click.option("--no-color", is_flag=True, help="Never colour the output.")
+@_redact_option
+@_color_option
 @click.pass_context
 def show(ctx: click.Context, plan_file: Path, fmt: str, redact: bool, no_color: bool) -> None:
     """Render a saved plan exactly as `plan` printed it."""
     from reconciler.commands import show as command
 
     ctx.exit(command.run(plan_file, fmt, redact, no_color))
-
-
-def _connect_options(function):  # type: ignore[no-untyped-def]
-    """Options shared by the commands that talk to the store."""
-    options = [
-        click.option(
-            "--insecure-http",
-            is_flag=True,
-            help="Allow plain http:// to a non-loopback host (the password travels in clear).",
-        ),
-        click.option(
-            "--rest-route",
-            is_flag=True,
-            help="Use /?rest_route=... URLs (sites without pretty permalinks).",
-        ),
-        click.option(
-            "--method-override",
-            is_flag=True,
-            help="Send PUT as POST with X-HTTP-Method-Override (proxies that block PUT).",
-        ),
-        click.option(
-            "--lock-timeout",
-            type=click.FloatRange(min=0),
-            default=0,
-            show_default=True,
-            metavar="SECONDS",
-            help="Wait this long for the state lock.",
-        ),
-    ]
-    for option in reversed(options):
-        function = option(function)
-    return function
 
 
 @cli.command()
@@ -150,17 +198,19 @@ def _connect_options(function):  # type: ignore[no-untyped-def]
 @click.option(
     "--rate", type=click.FloatRange(min=0.1), help="At most this many requests per second."
 )
-@click.option(
-    "--target",
-    "targets",
-    type=click.IntRange(min=1),
-    multiple=True,
-    metavar="ID",
-    help="Only this customer (repeatable).",
-)
+@_target_option
 @click.option("--force", is_flag=True, help="Overwrite fields changed on the store since the plan.")
-@click.option("--no-color", is_flag=True, help="Never colour the output.")
-@_connect_options
+@click.option(
+    "--refresh", is_flag=True, help="Plan from the live customers (drift is overwritten)."
+)
+@click.option(
+    "--refresh-only",
+    is_flag=True,
+    help="Only record the store's values in the state (like refresh).",
+)
+@_color_option
+@_store_options
+@_lock_option
 @click.pass_context
 def apply(
     ctx: click.Context,
@@ -170,6 +220,8 @@ def apply(
     rate: float | None,
     targets: tuple[int, ...],
     force: bool,
+    refresh: bool,
+    refresh_only: bool,
     no_color: bool,
     insecure_http: bool,
     rest_route: bool,
@@ -178,34 +230,136 @@ def apply(
 ) -> None:
     """Send the planned changes to the store and record what it returns."""
     from reconciler.commands import apply as command
-    from reconciler.commands.context import ConnectOptions
 
-    connect = ConnectOptions(insecure_http, rest_route, method_override)
+    if plan_file is not None and (refresh or refresh_only or targets):
+        raise FluentCartError(
+            "a saved plan is applied as it is: --refresh and --target belong to `plan`"
+        )
     options = command.ApplyOptions(
-        plan_file, auto_approve, parallelism, rate, targets, force, lock_timeout, connect, no_color
+        plan_file=plan_file,
+        auto_approve=auto_approve,
+        parallelism=parallelism,
+        rate=rate,
+        targets=targets,
+        force=force,
+        lock_timeout=lock_timeout,
+        refresh=refresh,
+        refresh_only=refresh_only,
+        connect=_connect(insecure_http, rest_route, method_override),
+        no_color=no_color,
     )
     ctx.exit(command.run(options))
 
 
-@cli.command(name="import")
-@click.argument("ids", nargs=-1, type=click.IntRange(min=1))
-@_connect_options
+@cli.command()
+@_target_option
+@click.option("--auto-approve", is_flag=True, hidden=True, help="Accepted for symmetry with apply.")
+@_store_options
+@_lock_option
 @click.pass_context
-def import_(
+def refresh(
     ctx: click.Context,
-    ids: tuple[int, ...],
+    targets: tuple[int, ...],
+    auto_approve: bool,
     insecure_http: bool,
     rest_route: bool,
     method_override: bool,
     lock_timeout: float,
 ) -> None:
-    """Read declared customers from the store into the state (default: those not in it yet)."""
-    from reconciler.commands import import_ as command
-    from reconciler.commands.context import ConnectOptions
+    """Record the store's current values in the state, without changing the store."""
+    from reconciler.commands import refresh as command
 
-    ctx.exit(
-        command.run(ids, lock_timeout, ConnectOptions(insecure_http, rest_route, method_override))
+    connect = _connect(insecure_http, rest_route, method_override)
+    ctx.exit(command.run(targets, True, lock_timeout, connect))
+
+
+@cli.command(name="import")
+@click.argument("ids", nargs=-1, type=click.IntRange(min=1))
+@click.option(
+    "--all",
+    "all_customers",
+    is_flag=True,
+    help="Every customer on the store (needs --generate-yaml).",
+)
+@click.option("--search", metavar="TEXT", help="Customers matching TEXT (needs --generate-yaml).")
+@click.option(
+    "--generate-yaml",
+    "generate_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    metavar="DIR",
+    help="Write declared YAML for customers no file declares yet.",
+)
+@click.option(
+    "--per-file",
+    type=click.IntRange(min=1),
+    default=1,
+    show_default=True,
+    metavar="N",
+    help="Customers per generated file.",
+)
+@_store_options
+@_lock_option
+@click.pass_context
+def import_(
+    ctx: click.Context,
+    ids: tuple[int, ...],
+    all_customers: bool,
+    search: str | None,
+    generate_dir: Path | None,
+    per_file: int,
+    insecure_http: bool,
+    rest_route: bool,
+    method_override: bool,
+    lock_timeout: float,
+) -> None:
+    """Read customers from the store into the state (default: declared ones not in it yet)."""
+    from reconciler.commands import import_ as command
+
+    options = command.ImportOptions(
+        ids=ids,
+        all_customers=all_customers,
+        search=search,
+        generate_dir=generate_dir,
+        per_file=per_file,
+        lock_timeout=lock_timeout,
+        connect=_connect(insecure_http, rest_route, method_override),
     )
+    ctx.exit(command.run(options))
+
+
+@cli.group(cls=_Group)
+def state() -> None:
+    """Inspect or edit the state file (never the store)."""
+
+
+@state.command(name="list")
+@click.pass_context
+def state_list(ctx: click.Context) -> None:
+    """One line per recorded customer."""
+    from reconciler.commands import state as command
+
+    ctx.exit(command.list_())
+
+
+@state.command(name="show")
+@click.argument("customer_id", type=click.IntRange(min=1))
+@click.pass_context
+def state_show(ctx: click.Context, customer_id: int) -> None:
+    """The recorded customer object, formatted."""
+    from reconciler.commands import state as command
+
+    ctx.exit(command.show(customer_id))
+
+
+@state.command(name="rm")
+@click.argument("customer_ids", nargs=-1, required=True, type=click.IntRange(min=1))
+@_lock_option
+@click.pass_context
+def state_rm(ctx: click.Context, customer_ids: tuple[int, ...], lock_timeout: float) -> None:
+    """Stop managing customers: drop them from the state, leave the store alone."""
+    from reconciler.commands import state as command
+
+    ctx.exit(command.rm(customer_ids, lock_timeout))
 
 
 @cli.command(name="force-unlock")
@@ -268,11 +422,11 @@ def force_unlock(ctx: click.Context, lock_id: str) -> None:
 @click.option("--fault-seed", type=int, help="Seed for the injected faults (repeatable runs).")
 @click.option("--wp-debug", is_flag=True, help="Answer as with WP_DEBUG on.")
 @click.pass_context
-def sandbox(ctx: click.Context, **kwargs: object) -> None:
+def sandbox(ctx: click.Context, **kwargs: Any) -> None:
     """Run a local FluentCart-compatible server (for the demo and tests)."""
     from reconciler.commands import sandbox as command
 
-    ctx.exit(command.run(command.SandboxOptions(**kwargs)))  # type: ignore[arg-type]
+    ctx.exit(command.run(command.SandboxOptions(**kwargs)))
 
 
 def main() -> None:

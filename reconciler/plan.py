@@ -7,7 +7,7 @@ A plan is a plain value. The text, JSON and Markdown views render it and compute
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from reconciler import __version__
 from reconciler.declared import Declaration, DeclaredCustomer
@@ -15,6 +15,9 @@ from reconciler.diagnostics import Diagnostic, Severity
 from reconciler.rules import MANAGED_FIELDS
 from reconciler.state import StateFile, is_linked, observed_value
 from reconciler.workspace import NameMode
+
+if TYPE_CHECKING:
+    from reconciler.live import LiveRead
 
 FORMAT_VERSION = 1
 FieldValue = str | int
@@ -25,13 +28,43 @@ class Action(StrEnum):
     NO_OP = "no-op"
     NOT_IN_STATE = "not-in-state"
     FORGET = "forget"
+    GONE = "gone"
+
+
+class Origin(StrEnum):
+    """Where a difference comes from (with --refresh; without it, always `config`)."""
+
+    CONFIG = "config"  # the YAML changed since the value was recorded
+    DRIFT = "drift"  # the store changed outside fluentcart since it was recorded
+    BOTH = "both"  # both changed: the declared value wins on apply
 
 
 @dataclass(frozen=True, slots=True)
 class FieldChange:
+    """`before` is the value apply overwrites: the live one after a refresh, else the recorded one."""
+
     name: str
     before: FieldValue | None
     after: FieldValue | None
+    origin: Origin = Origin.CONFIG
+    live: FieldValue | None = None
+    recorded: FieldValue | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class FieldDrift:
+    name: str
+    recorded: FieldValue
+    live: FieldValue
+
+
+@dataclass(frozen=True, slots=True)
+class CustomerDrift:
+    """Managed fields of one customer that changed on the store since they were recorded."""
+
+    id: int
+    source: str | None
+    fields: tuple[FieldDrift, ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,10 +85,15 @@ class Summary:
     forget: int
     errors: int
     warnings: int
+    gone: int = 0
+    drifted: int = 0
+    refresh_only: bool = False
 
     @property
     def has_changes(self) -> bool:
-        return bool(self.update or self.not_in_state or self.forget)
+        if self.refresh_only:
+            return bool(self.drifted or self.gone)
+        return bool(self.update or self.not_in_state or self.forget or self.gone)
 
 
 @dataclass(frozen=True)
@@ -68,6 +106,9 @@ class Plan:
     name_mode: NameMode | None = None
     state_serial: int | None = None
     tool_version: str = __version__
+    drift: tuple[CustomerDrift, ...] = ()
+    refreshed: bool = False
+    refresh_only: bool = False
 
     @property
     def summary(self) -> Summary:
@@ -81,6 +122,9 @@ class Plan:
             forget=counts[Action.FORGET],
             errors=sum(d.severity is Severity.ERROR for d in self.diagnostics),
             warnings=sum(d.severity is Severity.WARNING for d in self.diagnostics),
+            gone=counts[Action.GONE],
+            drifted=len(self.drift),
+            refresh_only=self.refresh_only,
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -91,21 +135,43 @@ class Plan:
             "tool_version": self.tool_version,
             "name_mode": str(self.name_mode) if self.name_mode else None,
             "state_serial": self.state_serial,
+            "refreshed": self.refreshed,
+            "refresh_only": self.refresh_only,
             "summary": {
                 "update": summary.update,
                 "no_op": summary.no_op,
                 "not_in_state": summary.not_in_state,
                 "forget": summary.forget,
+                "gone": summary.gone,
+                "drifted": summary.drifted,
                 "errors": summary.errors,
                 "warnings": summary.warnings,
             },
+            "drift": [
+                {
+                    "id": d.id,
+                    "source": d.source,
+                    "fields": [
+                        {"name": f.name, "recorded": f.recorded, "live": f.live} for f in d.fields
+                    ],
+                }
+                for d in self.drift
+            ],
             "changes": [
                 {
                     "id": c.id,
                     "action": str(c.action),
                     "source": c.source,
                     "fields": [
-                        {"name": f.name, "before": f.before, "after": f.after} for f in c.fields
+                        {
+                            "name": f.name,
+                            "before": f.before,
+                            "after": f.after,
+                            "origin": str(f.origin),
+                            "live": f.live,
+                            "recorded": f.recorded,
+                        }
+                        for f in c.fields
                     ],
                     "unchanged_fields": c.unchanged_fields,
                     "warnings": list(c.warnings),
@@ -125,7 +191,15 @@ class Plan:
                     action=Action(c["action"]),
                     source=c.get("source"),
                     fields=tuple(
-                        FieldChange(f["name"], f["before"], f["after"]) for f in c["fields"]
+                        FieldChange(
+                            f["name"],
+                            f["before"],
+                            f["after"],
+                            Origin(f.get("origin", "config")),
+                            f.get("live"),
+                            f.get("recorded", f["before"]),
+                        )
+                        for f in c["fields"]
                     ),
                     unchanged_fields=c.get("unchanged_fields", 0),
                     warnings=tuple(c.get("warnings", ())),
@@ -137,6 +211,16 @@ class Plan:
             name_mode=NameMode(mode) if mode else None,
             state_serial=data.get("state_serial"),
             tool_version=data.get("tool_version", __version__),
+            drift=tuple(
+                CustomerDrift(
+                    d["id"],
+                    d.get("source"),
+                    tuple(FieldDrift(f["name"], f["recorded"], f["live"]) for f in d["fields"]),
+                )
+                for d in data.get("drift", ())
+            ),
+            refreshed=data.get("refreshed", False),
+            refresh_only=data.get("refresh_only", False),
         )
 
 
@@ -145,8 +229,14 @@ def build_plan(
     state: StateFile | None,
     name_mode: NameMode | None,
     targets: Collection[int] = (),
+    live: "LiveRead | None" = None,
+    refresh_only: bool = False,
 ) -> Plan:
-    """Diff declared customers against the state. Pure: no I/O."""
+    """Diff declared customers against the state, and against the store when `live` is given.
+
+    Pure: the caller reads the live customers. Without `live` the recorded values stand for
+    the store's (an offline plan).
+    """
     recorded = state.customers if state is not None else {}
     wanted = set(targets)
 
@@ -154,6 +244,7 @@ def build_plan(
         return not wanted or customer_id in wanted
 
     changes: list[CustomerChange] = []
+    drift: list[CustomerDrift] = []
     diagnostics = [d for d in declaration.diagnostics if d.customer is None or in_scope(d.customer)]
     unchanged = 0
     for customer_id in sorted(set(declaration.customers) | set(recorded)):
@@ -161,44 +252,88 @@ def build_plan(
             continue
         declared = declaration.customers.get(customer_id)
         record = recorded.get(customer_id)
+        if record is not None and live is not None and customer_id in live.gone:
+            changes.append(
+                CustomerChange(customer_id, Action.GONE, declared.source if declared else None)
+            )
+            continue
         if declared is None:
-            changes.append(CustomerChange(customer_id, Action.FORGET))
-        elif record is None:
-            changes.append(CustomerChange(customer_id, Action.NOT_IN_STATE, declared.source))
+            if not refresh_only:
+                changes.append(CustomerChange(customer_id, Action.FORGET))
+            continue
+        if record is None:
+            if not refresh_only:
+                changes.append(CustomerChange(customer_id, Action.NOT_IN_STATE, declared.source))
+            continue
+        current = live.found.get(customer_id) if live is not None else None
+        if current is not None:
+            moved = _drift(declared, record.observed, current)
+            if moved is not None:
+                drift.append(moved)
+        if refresh_only:
+            unchanged += 1
+            continue
+        change = _diff_customer(declared, record.observed, current, diagnostics)
+        if change.action is Action.NO_OP:
+            unchanged += 1
         else:
-            change = _diff_customer(declared, record.observed, diagnostics)
-            if change.action is Action.NO_OP:
-                unchanged += 1
-            else:
-                changes.append(change)
-    diagnostics.extend(_email_collisions(declaration, recorded, changes))
+            changes.append(change)
+    if not refresh_only:
+        diagnostics.extend(_email_collisions(declaration, recorded, changes))
     return Plan(
         changes=tuple(changes),
         unchanged=unchanged,
         diagnostics=tuple(diagnostics),
         name_mode=name_mode,
         state_serial=state.serial if state is not None else None,
+        drift=tuple(drift),
+        refreshed=live is not None,
+        refresh_only=refresh_only,
     )
 
 
+def _drift(
+    declared: DeclaredCustomer, recorded: Mapping[str, Any], current: Mapping[str, Any]
+) -> CustomerDrift | None:
+    fields = tuple(
+        FieldDrift(name, observed_value(recorded, name), observed_value(current, name))
+        for name in MANAGED_FIELDS
+        if name in declared.fields
+        and observed_value(recorded, name) != observed_value(current, name)
+    )
+    return CustomerDrift(declared.id, declared.source, fields) if fields else None
+
+
 def _diff_customer(
-    declared: DeclaredCustomer, observed: Mapping[str, Any], diagnostics: list[Diagnostic]
+    declared: DeclaredCustomer,
+    recorded: Mapping[str, Any],
+    current: Mapping[str, Any] | None,
+    diagnostics: list[Diagnostic],
 ) -> CustomerChange:
+    store = current if current is not None else recorded
     fields: list[FieldChange] = []
     for name in MANAGED_FIELDS:
         if name not in declared.fields:
             continue
         after = declared.fields[name]
-        before = observed_value(observed, name)
-        if before != after:
-            fields.append(FieldChange(name, before, after))
+        was = observed_value(recorded, name)
+        now = observed_value(store, name)
+        if now == after:
+            continue
+        if current is None or now == was:
+            origin = Origin.CONFIG
+        else:
+            origin = Origin.BOTH if after != was else Origin.DRIFT
+        fields.append(
+            FieldChange(name, now, after, origin, now if current is not None else None, was)
+        )
     if not fields:
         return CustomerChange(
             declared.id, Action.NO_OP, declared.source, unchanged_fields=len(declared.fields)
         )
     warnings: list[str] = []
-    linked_user = observed_value(observed, "user_id")
-    if is_linked(observed):
+    linked_user = observed_value(store, "user_id")
+    if is_linked(store):
         warnings.append(
             f"linked to WordPress user {linked_user}: applying also rewrites that user's first"
             " name, last name, nickname and display name"

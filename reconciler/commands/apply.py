@@ -9,7 +9,7 @@ from types import FrameType
 
 import click
 
-from reconciler.apply import Applier, ApplyResult, CustomerResult, Outcome
+from reconciler.apply import Applier, ApplyResult, CustomerResult, Outcome, now
 from reconciler.client import FluentCartClient
 from reconciler.commands.context import (
     ConnectOptions,
@@ -17,6 +17,7 @@ from reconciler.commands.context import (
     declare,
     echo_diagnostics,
     open_state,
+    read_live,
     resolve_name_mode,
     use_color,
 )
@@ -46,6 +47,8 @@ class ApplyOptions:
     targets: tuple[int, ...] = ()
     force: bool = False
     lock_timeout: float = 0.0
+    refresh: bool = False
+    refresh_only: bool = False
     connect: ConnectOptions = field(default_factory=ConnectOptions)
     no_color: bool = False
 
@@ -58,6 +61,10 @@ def run(options: ApplyOptions) -> int:
         raise FluentCartError(
             "standard input is not a terminal: pass --auto-approve to apply without the prompt"
         )
+    if options.refresh_only:
+        from reconciler.commands import refresh
+
+        return refresh.run(options.targets, not interactive, options.lock_timeout, options.connect)
     parallelism = options.parallelism or workspace.parallelism or 4
     targets = saved.targets if saved else options.targets
     with (
@@ -74,14 +81,21 @@ def run(options: ApplyOptions) -> int:
             raise FluentCartError(
                 f"{len(declaration.errors)} problem(s) in the declared files; nothing was applied"
             )
-        plan = build_plan(declaration, on_disk, mode, targets)
+        live = None
         if saved is not None:
-            _check_saved(saved, on_disk, declaration.file_hashes, client.site, plan)
+            _check_saved(saved, on_disk, declaration.file_hashes, client.site, mode)
+            plan = saved.plan  # exactly what was reviewed; each customer is checked before its PUT
+        else:
+            if options.refresh:
+                live = read_live(client, declaration, on_disk, targets)
+            plan = build_plan(declaration, on_disk, mode, targets, live)
         click.echo(render(plan, "text", NO_REDACTION, use_color(options.no_color)), nl=False)
         if plan.summary.errors:
             click.echo("Nothing was applied: the plan has errors.", err=True)
             return 1
         state.name_mode = mode
+        if live is not None:
+            _record_live(state, live.found)
         if not plan.summary.has_changes:
             _save(workspace.state_path, state, on_disk)
             return 0
@@ -94,7 +108,6 @@ def run(options: ApplyOptions) -> int:
         result = _apply(
             plan,
             declaration.customers,
-            on_disk,
             mode,
             client,
             parallelism,
@@ -108,21 +121,26 @@ def run(options: ApplyOptions) -> int:
         return _summary(plan, result, client.retries)
 
 
+def _record_live(state: StateFile, found: Mapping[int, dict]) -> None:
+    """Customers read by a refresh are recorded as the store has them (PUT answers win later)."""
+    for customer_id, customer in found.items():
+        record = state.customers.get(customer_id)
+        if record is not None and record.observed != customer:
+            record.observed = customer
+            record.observed_at = now()
+
+
 def _apply(
     plan: Plan,
     declared: Mapping[int, DeclaredCustomer],
-    on_disk: StateFile | None,
     mode: NameMode,
     client: FluentCartClient,
     parallelism: int,
     options: ApplyOptions,
     state_path: Path,
 ) -> ApplyResult:
-    recorded = on_disk.customers if on_disk is not None else {}
     journal = Journal(state_path)
-    applier = Applier(
-        client, journal, mode, recorded, declared, parallelism, options.rate, options.force
-    )
+    applier = Applier(client, journal, mode, declared, parallelism, options.rate, options.force)
     updates = [c for c in plan.changes if c.action is Action.UPDATE]
     previous = signal.getsignal(signal.SIGINT)
     _first_interrupt_only()
@@ -151,7 +169,11 @@ def _save(path: Path, state: StateFile, on_disk: StateFile | None) -> None:
 
 
 def _check_saved(
-    saved: SavedPlan, state: StateFile | None, file_hashes: dict[str, str], site: str, plan: Plan
+    saved: SavedPlan,
+    state: StateFile | None,
+    file_hashes: dict[str, str],
+    site: str,
+    mode: NameMode,
 ) -> None:
     problems = []
     base = saved.base_state
@@ -182,8 +204,10 @@ def _check_saved(
             problems.append(f"{name} {what} since the plan")
     if saved.site != site:
         problems.append(f"the plan was made for {saved.site}, the site is now {site}")
-    if not problems and saved.plan.to_dict()["changes"] != plan.to_dict()["changes"]:
-        problems.append("the changes computed now differ from the saved ones")
+    if saved.name_mode is not None and saved.name_mode != mode:
+        problems.append(
+            f"the plan was made in {saved.name_mode} mode, the store is now in {mode} mode"
+        )
     if problems:
         raise StalePlan(
             "the saved plan is stale and was not applied:\n  - "

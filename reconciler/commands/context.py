@@ -26,6 +26,7 @@ from reconciler.workspace import NameMode, Workspace, load_workspace
 
 if TYPE_CHECKING:
     from reconciler.client import FluentCartClient
+    from reconciler.live import LiveRead
 
 
 @dataclass
@@ -123,11 +124,7 @@ def open_state(
             f" {journal_path(path).name}; they are now in the state.",
             err=True,
         )
-    if working.site and working.site != site:
-        raise StateError(
-            f"{workspace.display(path)} was recorded from {working.site}, but the site is {site};"
-            " use one state file per store (set 'state' in fluentcart.yaml)"
-        )
+    check_same_site(workspace, working, site)
     working.site = site
     return on_disk, working
 
@@ -149,3 +146,29 @@ def resolve_name_mode(
 def declare(workspace: Workspace, mode: NameMode | None) -> Declaration:
     files = [(path, workspace.display(path)) for path in workspace.declared_files()]
     return load_declared(files, Rules(workspace.statuses, mode))
+
+
+def check_same_site(workspace: Workspace, state: StateFile | None, site: str) -> None:
+    if state is not None and state.site and state.site != site:
+        raise StateError(
+            f"{workspace.display(workspace.state_path)} was recorded from {state.site}, but the site"
+            f" is {site}; use one state file per store (set 'state' in fluentcart.yaml)"
+        )
+
+
+def read_live(
+    client: "FluentCartClient",
+    declaration: Declaration,
+    state: StateFile | None,
+    targets: tuple[int, ...] = (),
+    everything_recorded: bool = False,
+) -> "LiveRead":
+    """The live records of the recorded customers a plan compares (all recorded ones with
+    `everything_recorded`, as refresh needs)."""
+    from reconciler.live import read_customers
+
+    recorded = set(state.customers) if state is not None else set()
+    ids = recorded if everything_recorded else recorded & set(declaration.customers)
+    if targets:
+        ids &= set(targets)
+    return read_customers(client, ids)

@@ -1,11 +1,23 @@
-"""`fluentcart import [ID...]`: read declared customers from the store into the state."""
+"""`fluentcart import [ID...] [--all | --search TEXT] [--generate-yaml DIR [--per-file N]]`.
 
+Reads customers from the store into the state. Without options: the declared customers the
+state does not hold yet. With --generate-yaml: also customers no YAML declares, for which it
+writes declared files (never overwriting one), so an existing store can be adopted.
+"""
+
+import fnmatch
+import glob
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from importlib import resources
 from pathlib import Path
+from typing import Any
 
 import click
 
 from reconciler.apply import now
-from reconciler.client import CustomerNotFound, FluentCartClient
+from reconciler.atomicfile import write_atomic
+from reconciler.client import FluentCartClient
 from reconciler.commands.context import (
     ConnectOptions,
     connect,
@@ -14,20 +26,38 @@ from reconciler.commands.context import (
     open_state,
     resolve_name_mode,
 )
+from reconciler.declared import Declaration
 from reconciler.errors import FluentCartError
+from reconciler.generate import file_name, render_file, schema_reference
+from reconciler.live import read_customers
 from reconciler.lock import StateLock, describe_takeover
-from reconciler.state import CustomerRecord, save_state
-from reconciler.workspace import load_workspace
-
-# With more customers to read than this, one list page first tells whether paging is cheaper.
-FEW = 3
+from reconciler.state import CustomerRecord, StateFile, save_state
+from reconciler.workspace import NameMode, Workspace, load_workspace
 
 
-def run(ids: tuple[int, ...], lock_timeout: float, options: ConnectOptions) -> int:
+@dataclass(frozen=True)
+class ImportOptions:
+    ids: tuple[int, ...] = ()
+    all_customers: bool = False
+    search: str | None = None
+    generate_dir: Path | None = None
+    per_file: int = 1
+    lock_timeout: float = 0.0
+    connect: ConnectOptions = field(default_factory=ConnectOptions)
+
+
+def run(options: ImportOptions) -> int:
     workspace = load_workspace(Path.cwd())
+    adopting = options.all_customers or options.search is not None
+    if adopting and options.generate_dir is None:
+        raise FluentCartError(
+            "--all and --search need --generate-yaml DIR: nothing would declare those customers"
+        )
+    if options.all_customers and (options.search is not None or options.ids):
+        raise FluentCartError("--all reads every customer: give no ids and no --search with it")
     with (
-        connect(workspace, options) as client,
-        StateLock(workspace.state_path, "import", lock_timeout) as lock,
+        connect(workspace, options.connect) as client,
+        StateLock(workspace.state_path, "import", options.lock_timeout) as lock,
     ):
         if lock.took_over:
             click.echo(describe_takeover(lock.took_over), err=True)
@@ -40,62 +70,131 @@ def run(ids: tuple[int, ...], lock_timeout: float, options: ConnectOptions) -> i
             raise FluentCartError(
                 f"{len(declaration.errors)} problem(s) in the declared files; nothing was imported"
             )
-        failed = False
-        if ids:
-            undeclared = [i for i in ids if i not in declaration.customers]
-            for customer_id in undeclared:
-                click.echo(
-                    f"refused: customer {customer_id} is not declared in any YAML file, so nothing would manage it",
-                    err=True,
-                )
-            failed = bool(undeclared)
-            wanted = sorted({i for i in ids if i in declaration.customers})
+        if options.generate_dir is not None:
+            failed = _adopt(workspace, client, declaration, state, mode, options)
         else:
-            wanted = sorted(i for i in declaration.customers if i not in state.customers)
-        found = _read(client, wanted)
-        for customer_id in wanted:
-            customer = found.get(customer_id)
-            if customer is None:
-                click.echo(
-                    f"not found: customer {customer_id} does not exist on the store", err=True
-                )
-                failed = True
-                continue
-            previous = state.customers.get(customer_id)
-            last_applied = previous.last_applied if previous else {}
-            state.customers[customer_id] = CustomerRecord(customer, now(), last_applied)
+            failed = _import_declared(client, declaration, state, options.ids)
         save_state(workspace.state_path, state, on_disk)
-        imported = len(found)
-        click.echo(
-            f"Import complete: {imported} customer(s) read from {client.site} in {client.requests_sent} request(s)."
-        )
-        if not wanted and not ids:
-            click.echo("Every declared customer is already in the state.")
+        click.echo(f"Read from {client.site} in {client.requests_sent} request(s).")
         return 1 if failed else 0
 
 
-def _read(client: FluentCartClient, wanted: list[int]) -> dict[int, dict]:
-    """The wanted customers, by single GETs or by listing pages, whichever needs fewer requests."""
-    found: dict[int, dict] = {}
-    if len(wanted) > FEW:
-        first = client.list_page(1)
-        pages = int(first.get("last_page") or 1)
-        if pages < len(wanted):
-            wanted_set = set(wanted)
-            for page in range(1, pages + 1):
-                paginator = first if page == 1 else client.list_page(page)
-                for item in paginator["data"]:
-                    if item["id"] in wanted_set:
-                        found[item["id"]] = item
-                if not paginator["data"]:
-                    break
-            return found
-        found.update({item["id"]: item for item in first["data"] if item["id"] in set(wanted)})
-    for customer_id in wanted:
-        if customer_id in found:
+def _record(state: StateFile, customer: dict[str, Any]) -> None:
+    previous = state.customers.get(customer["id"])
+    last_applied = previous.last_applied if previous else {}
+    state.customers[customer["id"]] = CustomerRecord(customer, now(), last_applied)
+
+
+def _import_declared(
+    client: FluentCartClient, declaration: Declaration, state: StateFile, ids: tuple[int, ...]
+) -> bool:
+    failed = False
+    if ids:
+        for customer_id in ids:
+            if customer_id not in declaration.customers:
+                click.echo(
+                    f"refused: customer {customer_id} is not declared in any YAML file, so nothing"
+                    " would manage it (--generate-yaml DIR writes one)",
+                    err=True,
+                )
+                failed = True
+        wanted = sorted({i for i in ids if i in declaration.customers})
+    else:
+        wanted = sorted(i for i in declaration.customers if i not in state.customers)
+    live = read_customers(client, wanted)
+    for customer_id in sorted(live.gone):
+        click.echo(f"not found: customer {customer_id} does not exist on the store", err=True)
+        failed = True
+    for customer in live.found.values():
+        _record(state, customer)
+    if not wanted and not ids:
+        click.echo("Every declared customer is already in the state.")
+    click.echo(f"Import complete: {len(live.found)} customer(s) recorded in the state.")
+    return failed
+
+
+def _adopt(
+    workspace: Workspace,
+    client: FluentCartClient,
+    declaration: Declaration,
+    state: StateFile,
+    mode: NameMode,
+    options: ImportOptions,
+) -> bool:
+    failed = False
+    if options.ids:
+        live = read_customers(client, options.ids)
+        for customer_id in sorted(live.gone):
+            click.echo(f"not found: customer {customer_id} does not exist on the store", err=True)
+            failed = True
+        candidates = [live.found[i] for i in sorted(live.found)]
+    else:
+        candidates = list(client.iter_customers(search=options.search))
+    fresh: list[dict[str, Any]] = []
+    for customer in candidates:
+        declared = declaration.customers.get(customer["id"])
+        if declared is None:
+            fresh.append(customer)
             continue
-        try:
-            found[customer_id] = client.get_customer(customer_id)
-        except CustomerNotFound:
+        if options.ids:
+            click.echo(
+                f"refused: customer {customer['id']} is already declared at {declared.source}",
+                err=True,
+            )
+            failed = True
+        elif customer["id"] not in state.customers:
+            _record(state, customer)  # declared already: a plain import
+    written, skipped = _write_files(workspace, fresh, mode, options)
+    for customer in written:
+        _record(state, customer)
+    if skipped:
+        failed = True
+    click.echo(
+        f"Import complete: {len(written)} customer(s) written to {options.generate_dir} and recorded"
+        f" in the state; {len(candidates) - len(fresh)} already declared."
+    )
+    return failed
+
+
+def _write_files(
+    workspace: Workspace, customers: list[dict[str, Any]], mode: NameMode, options: ImportOptions
+) -> tuple[list[dict[str, Any]], int]:
+    directory = options.generate_dir
+    assert directory is not None
+    directory.mkdir(parents=True, exist_ok=True)
+    if not _is_declared_location(workspace, directory):
+        click.echo(
+            f"note: {directory} is not where fluentcart.yaml looks for declared files"
+            f" ({workspace.customers}); move the files there, or set 'customers'",
+            err=True,
+        )
+    schema = resources.files("reconciler").joinpath("schemas", "customer.schema.json")
+    reference = schema_reference(str(directory.resolve()), str(Path(str(schema)).resolve()))
+    header = f"Imported by fluentcart from {workspace.site or 'the store'} on {datetime.now(UTC):%Y-%m-%d}."
+    written: list[dict[str, Any]] = []
+    skipped = 0
+    for start in range(0, len(customers), options.per_file):
+        chunk = customers[start : start + options.per_file]
+        path = directory / file_name([c["id"] for c in chunk], options.per_file)
+        if path.exists():
+            click.echo(f"refused: {path} exists; fluentcart never overwrites a file", err=True)
+            skipped += len(chunk)
             continue
-    return found
+        text = render_file(chunk, mode, workspace.statuses, reference, header, options.per_file > 1)
+        write_atomic(path, text.encode("utf-8"))
+        path.chmod(0o644)  # declared files go to git; only state and plans are private
+        written.extend(chunk)
+    return written, skipped
+
+
+def _is_declared_location(workspace: Workspace, directory: Path) -> bool:
+    """Whether a file written in `directory` would be one of the workspace's declared files."""
+    probe = directory.resolve() / "customer-000001.yaml"
+    try:
+        relative = probe.relative_to(workspace.root.resolve()).as_posix()
+    except ValueError:
+        return False
+    if glob.has_magic(workspace.customers):
+        return fnmatch.fnmatch(relative, workspace.customers)
+    target = (workspace.root / workspace.customers).resolve()
+    return target == probe or target in probe.parents

@@ -1,15 +1,30 @@
 """`fluentcart plan`: show what apply would change, offline, against the state file."""
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
-from reconciler.commands.context import echo_diagnostics, load_all, use_color
+from reconciler.commands.context import (
+    ConnectOptions,
+    Loaded,
+    check_same_site,
+    connect,
+    declare,
+    echo_diagnostics,
+    load_all,
+    read_live,
+    resolve_name_mode,
+    use_color,
+)
 from reconciler.plan import build_plan
 from reconciler.planfile import SavedPlan, base_of, save_plan
 from reconciler.views import render
 from reconciler.views.redact import Redactor
+
+if TYPE_CHECKING:
+    from reconciler.client import FluentCartClient
 
 EXIT_OK = 0
 EXIT_ERROR = 1
@@ -24,10 +39,26 @@ class PlanOptions:
     detailed_exitcode: bool = False
     targets: tuple[int, ...] = ()
     no_color: bool = False
+    refresh: bool = False
+    refresh_only: bool = False
+    connect: ConnectOptions = field(default_factory=ConnectOptions)
 
 
 def run(options: PlanOptions) -> int:
     loaded = load_all()
+    if options.refresh or options.refresh_only:
+        with connect(loaded.workspace, options.connect) as client:
+            return _plan(options, loaded, client)
+    return _plan(options, loaded, None)
+
+
+def _plan(options: PlanOptions, loaded: Loaded, client: "FluentCartClient | None") -> int:
+    live = None
+    if client is not None:
+        check_same_site(loaded.workspace, loaded.state, client.site)
+        mode = resolve_name_mode(loaded.workspace, loaded.state, client)
+        if mode != loaded.name_mode:
+            loaded = Loaded(loaded.workspace, loaded.state, mode, declare(loaded.workspace, mode))
     workspace, declaration = loaded.workspace, loaded.declaration
     if declaration.errors:
         echo_diagnostics(declaration.diagnostics)
@@ -42,7 +73,11 @@ def run(options: PlanOptions) -> int:
                 err=True,
             )
 
-    plan = build_plan(declaration, loaded.state, loaded.name_mode, options.targets)
+    if client is not None:
+        live = read_live(client, declaration, loaded.state, options.targets, options.refresh_only)
+    plan = build_plan(
+        declaration, loaded.state, loaded.name_mode, options.targets, live, options.refresh_only
+    )
     redactor = Redactor(workspace.sensitive, options.redact)
     click.echo(render(plan, options.fmt, redactor, use_color(options.no_color)), nl=False)
 

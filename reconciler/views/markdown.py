@@ -16,8 +16,9 @@ _TITLES = {
     Action.UPDATE: "update",
     Action.NOT_IN_STATE: "not in state: run `fluentcart import` first",
     Action.FORGET: "forget: stop managing (nothing is deleted)",
+    Action.GONE: "gone: the store no longer has it",
 }
-_SYMBOLS = {Action.UPDATE: "~", Action.NOT_IN_STATE: "?", Action.FORGET: "-"}
+_SYMBOLS = {Action.UPDATE: "~", Action.NOT_IN_STATE: "?", Action.FORGET: "-", Action.GONE: "x"}
 
 
 def cell(value: object) -> str:
@@ -40,13 +41,16 @@ def render_markdown(plan: Plan, redactor: Redactor = NO_REDACTION, limit: int = 
         f"| unchanged | {summary.no_op} |",
         f"| `?` not in state | {summary.not_in_state} |",
         f"| `-` forget | {summary.forget} |",
+        f"| `x` gone from the store | {summary.gone} |",
+        f"| changed outside fluentcart | {summary.drifted} |",
         f"| errors | {summary.errors} |",
         f"| warnings | {summary.warnings} |",
         "",
         "",
     ]
     problems = _problems([redactor.diagnostic(d) for d in plan.diagnostics], limit // 3)
-    sections = [_section(change, redactor) for change in plan.changes]
+    sections = [_drift_section(plan, redactor)] if plan.drift else []
+    sections += [_section(change, redactor, plan.refreshed) for change in plan.changes]
 
     text = "\n".join(head)
     budget = limit - len(text) - len(problems) - 200
@@ -66,13 +70,31 @@ def render_markdown(plan: Plan, redactor: Redactor = NO_REDACTION, limit: int = 
     return text + problems
 
 
-def _section(change: CustomerChange, redactor: Redactor) -> str:
+def _drift_section(plan: Plan, redactor: Redactor) -> str:
+    rows = [
+        f"| {d.id} | `{item.name}` | {cell(redactor.value(item.name, item.recorded))} |"
+        f" {cell(redactor.value(item.name, item.live))} |"
+        for d in plan.drift
+        for item in d.fields
+    ]
+    return (
+        "<details open><summary>Changed outside fluentcart since recorded"
+        f" ({len(plan.drift)} customer(s))</summary>\n\n"
+        "| Customer | Field | Recorded | Live |\n|---:|---|---|---|\n"
+        + "\n".join(rows)
+        + "\n\n</details>\n"
+    )
+
+
+def _section(change: CustomerChange, redactor: Redactor, refreshed: bool = False) -> str:
     where = f" ({html.escape(change.source)})" if change.source else ""
     title = f"<code>{_SYMBOLS[change.action]} customer {change.id}</code> {_TITLES[change.action]}{where}"
     if change.action is not Action.UPDATE:
         return f"- {title}\n"
     rows = [
-        f"| `{item.name}` | {cell(redactor.value(item.name, item.before))} | {cell(redactor.value(item.name, item.after))} |"
+        f"| `{item.name}` | {cell(redactor.value(item.name, item.before))} |"
+        f" {cell(redactor.value(item.name, item.after))} |"
+        + (f" {item.origin} |" if refreshed else "")
         for item in change.fields
     ]
     notes = "".join(f"\n> {html.escape(w)}\n" for w in change.warnings)
@@ -83,7 +105,11 @@ def _section(change: CustomerChange, redactor: Redactor) -> str:
     )
     return (
         f"<details><summary>{title}: {', '.join(f.name for f in change.fields)}</summary>\n\n"
-        "| Field | Before | After |\n|---|---|---|\n"
+        + (
+            "| Field | Live | After | Origin |\n|---|---|---|---|\n"
+            if refreshed
+            else "| Field | Before | After |\n|---|---|---|\n"
+        )
         + "\n".join(rows)
         + "\n"
         + hidden

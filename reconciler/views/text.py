@@ -4,15 +4,24 @@ import json
 from collections import defaultdict
 
 from reconciler.diagnostics import Diagnostic, Severity
-from reconciler.plan import Action, CustomerChange, Plan, Summary
+from reconciler.plan import (
+    Action,
+    CustomerChange,
+    CustomerDrift,
+    FieldChange,
+    Origin,
+    Plan,
+    Summary,
+)
 from reconciler.views.redact import NO_REDACTION, Redactor
 
-_SYMBOLS = {Action.UPDATE: "~", Action.NOT_IN_STATE: "?", Action.FORGET: "-"}
-_COLORS = {Action.UPDATE: "33", Action.NOT_IN_STATE: "36", Action.FORGET: "35"}
+_SYMBOLS = {Action.UPDATE: "~", Action.NOT_IN_STATE: "?", Action.FORGET: "-", Action.GONE: "x"}
+_COLORS = {Action.UPDATE: "33", Action.NOT_IN_STATE: "36", Action.FORGET: "35", Action.GONE: "31"}
 _LEGEND = {
     Action.UPDATE: "update in place",
     Action.NOT_IN_STATE: "declared but not in the state: run `fluentcart import` first",
     Action.FORGET: "no longer declared: stop managing it (nothing is deleted)",
+    Action.GONE: "recorded, but the store no longer has it",
 }
 
 
@@ -38,6 +47,8 @@ def render_text(plan: Plan, redactor: Redactor = NO_REDACTION, color: bool = Fal
         by_customer[key].append(redactor.diagnostic(diagnostic))
 
     lines: list[str] = []
+    if plan.drift:
+        lines.extend(_drift_section(plan.drift, redactor, style))
     used = [action for action in _SYMBOLS if any(c.action is action for c in plan.changes)]
     if used:
         lines.append("fluentcart will make these changes. Symbols:")
@@ -66,12 +77,54 @@ def render_text(plan: Plan, redactor: Redactor = NO_REDACTION, color: bool = Fal
 
 
 def summary_line(summary: Summary) -> str:
+    gone = f" {summary.gone} gone from the store." if summary.gone else ""
+    if summary.refresh_only:
+        if not summary.has_changes:
+            return "No changes. The state matches the store."
+        return (
+            f"Refresh: {summary.drifted} customer(s) changed outside fluentcart; `fluentcart"
+            f" refresh` records their live values in the state.{gone}"
+        )
     if not summary.has_changes:
         return "No changes. Customers match the declared state."
     return (
         f"Plan: {summary.update} to change, {summary.no_op} unchanged,"
-        f" {summary.not_in_state} not in state, {summary.forget} to forget."
+        f" {summary.not_in_state} not in state, {summary.forget} to forget.{gone}"
     )
+
+
+def _drift_section(
+    drift: tuple[CustomerDrift, ...], redactor: Redactor, style: _Style
+) -> list[str]:
+    lines = [
+        "Customers have changed outside fluentcart since they were recorded (recorded -> live):",
+        "",
+    ]
+    for customer in drift:
+        source = f" ({customer.source})" if customer.source else ""
+        lines.append(f"  # customer {customer.id}{source}")
+        width = max(len(f.name) for f in customer.fields)
+        for item in customer.fields:
+            recorded = format_value(redactor.value(item.name, item.recorded))
+            live = format_value(redactor.value(item.name, item.live))
+            lines.append(f"  {style('~', '33')} {item.name.ljust(width)} = {recorded} -> {live}")
+        lines.append("")
+    lines.append("The changes below start from these live values.")
+    lines.append("")
+    return lines
+
+
+def _origin_note(item: FieldChange, redactor: Redactor) -> str:
+    if item.origin is Origin.DRIFT:
+        recorded = format_value(redactor.value(item.name, item.recorded))
+        return f"  # drift: changed on the store (recorded {recorded}); the declared value wins"
+    if item.origin is Origin.BOTH:
+        recorded = format_value(redactor.value(item.name, item.recorded))
+        return (
+            f"  # both: changed in the YAML (recorded {recorded}) and on the store;"
+            " the store's value is overwritten"
+        )
+    return ""
 
 
 def _block(
@@ -89,6 +142,13 @@ def _block(
             f"  # customer {change.id} is no longer declared",
             f"  {symbol} customer {change.id}: fluentcart stops managing it; the store is not changed",
         ]
+    elif change.action is Action.GONE:
+        where = f"; remove it from {change.source.rsplit(':', 1)[0]}" if change.source else ""
+        lines = [
+            f"  # customer {change.id} no longer exists on the store{source}",
+            f"  {symbol} customer {change.id}: deleted outside fluentcart{where}, or restore it in"
+            " wp-admin; `fluentcart refresh` drops it from the state",
+        ]
     else:
         lines = [
             f"  # customer {change.id} will be updated{source}",
@@ -98,7 +158,8 @@ def _block(
         for item in change.fields:
             before = format_value(redactor.value(item.name, item.before))
             after = format_value(redactor.value(item.name, item.after))
-            lines.append(f"      {symbol} {item.name.ljust(width)} = {before} -> {after}")
+            note = _origin_note(item, redactor)
+            lines.append(f"      {symbol} {item.name.ljust(width)} = {before} -> {after}{note}")
         if change.unchanged_fields:
             noun = "field" if change.unchanged_fields == 1 else "fields"
             lines.append(f"        # ({change.unchanged_fields} unchanged {noun} hidden)")

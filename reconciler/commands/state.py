@@ -1,0 +1,113 @@
+"""`fluentcart state list | show ID | rm ID...`: look into the state file, or drop customers from it."""
+
+import json
+from pathlib import Path
+
+import click
+
+from reconciler.commands.context import declare, effective_name_mode
+from reconciler.errors import StateError
+from reconciler.lock import StateLock, describe_takeover
+from reconciler.state import StateFile, fold_journal, load_state, save_state
+from reconciler.workspace import Workspace, load_workspace
+
+
+def _load(workspace: Workspace) -> StateFile:
+    state = load_state(workspace.state_path, workspace.display(workspace.state_path))
+    if state is None:
+        raise StateError(f"there is no state file yet ({workspace.display(workspace.state_path)})")
+    fold_journal(state, workspace.state_path)
+    return state
+
+
+def _locked(workspace: Workspace, operation: str, timeout: float = 0.0) -> StateLock:
+    lock = StateLock(workspace.state_path, operation, timeout).acquire()
+    if lock.took_over:
+        click.echo(describe_takeover(lock.took_over), err=True)
+    return lock
+
+
+def list_() -> int:
+    workspace = load_workspace(Path.cwd())
+    lock = _locked(workspace, "state list")
+    try:
+        state = _load(workspace)
+    finally:
+        lock.release()
+    rows = [("ID", "EMAIL", "NAME", "STATUS", "RECORDED AT")]
+    for customer_id, record in sorted(state.customers.items()):
+        observed = record.observed
+        name = (
+            observed.get("full_name")
+            or f"{observed.get('first_name') or ''} {observed.get('last_name') or ''}".strip()
+        )
+        rows.append(
+            (
+                str(customer_id),
+                str(observed.get("email") or ""),
+                name,
+                str(observed.get("status") or ""),
+                record.observed_at,
+            )
+        )
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    for row in rows:
+        click.echo(
+            "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
+        )
+    click.echo(
+        f"{len(state.customers)} customer(s) in {workspace.display(workspace.state_path)} (serial {state.serial})."
+    )
+    return 0
+
+
+def show(customer_id: int) -> int:
+    workspace = load_workspace(Path.cwd())
+    lock = _locked(workspace, "state show")
+    try:
+        state = _load(workspace)
+    finally:
+        lock.release()
+    record = state.customers.get(customer_id)
+    if record is None:
+        raise StateError(f"customer {customer_id} is not in the state")
+    document = {
+        "observed": record.observed,
+        "observed_at": record.observed_at,
+        "last_applied": record.last_applied,
+    }
+    click.echo(json.dumps(document, indent=2, sort_keys=True, ensure_ascii=False))
+    return 0
+
+
+def rm(customer_ids: tuple[int, ...], timeout: float) -> int:
+    workspace = load_workspace(Path.cwd())
+    lock = _locked(workspace, "state rm", timeout)
+    try:
+        on_disk = load_state(workspace.state_path, workspace.display(workspace.state_path))
+        if on_disk is None:
+            raise StateError(
+                f"there is no state file yet ({workspace.display(workspace.state_path)})"
+            )
+        state = _load(workspace)
+        missing = [i for i in customer_ids if i not in state.customers]
+        if missing:
+            raise StateError(
+                f"not in the state: {', '.join(map(str, missing))}; nothing was removed"
+            )
+        declaration = declare(workspace, effective_name_mode(workspace, state))
+        for customer_id in customer_ids:
+            del state.customers[customer_id]
+            declared = declaration.customers.get(customer_id)
+            still = (
+                f"; it is still declared at {declared.source}, so the next plan lists it as not in state"
+                if declared
+                else ""
+            )
+            click.echo(
+                f"Removed customer {customer_id} from the state; the store is unchanged{still}."
+            )
+        save_state(workspace.state_path, state, on_disk)
+    finally:
+        lock.release()
+    return 0

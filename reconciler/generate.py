@@ -1,0 +1,112 @@
+"""Declared YAML written from store customers, for adopting an existing store.
+
+Pure: customers in, file text out. Only the editable fields, in a canonical order, quoted
+only where YAML would otherwise read something else, so that `validate` passes and `plan`
+reports no changes right after an import. A value the validator would reject (written by
+another plugin, say) is kept, with a `# fluentcart:` comment saying what to fix.
+"""
+
+import os
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import yaml
+
+from reconciler import yamlsource
+from reconciler.diagnostics import Severity
+from reconciler.rules import check_field
+from reconciler.state import observed_value
+from reconciler.workspace import NameMode
+
+SCHEMA_COMMENT = "# yaml-language-server: $schema={}"
+OPTIONAL_FIELDS = ("status", "user_id", "city", "state", "postcode", "country", "notes")
+
+
+def name_fields(mode: NameMode | None) -> tuple[str, ...]:
+    return ("first_name", "last_name") if mode is NameMode.FIRST_LAST else ("full_name",)
+
+
+def declared_fields(
+    customer: Mapping[str, Any], mode: NameMode | None
+) -> list[tuple[str, str | int]]:
+    """The editable fields worth declaring, in canonical order; empty ones are left out."""
+    fields: list[tuple[str, str | int]] = []
+    for name in ("email", *name_fields(mode), *OPTIONAL_FIELDS):
+        value = observed_value(customer, name)
+        if value not in ("", 0):
+            fields.append((name, value))
+    return fields
+
+
+def scalar(value: str | int) -> str:
+    """A value as YAML text: plain when YAML reads it back unchanged, quoted otherwise."""
+    if isinstance(value, int):
+        return str(value)
+    text = yaml.safe_dump(value, allow_unicode=True, width=1_000_000, default_flow_style=True)
+    return text.removesuffix("\n").removesuffix("\n...").strip()
+
+
+def field_comments(name: str, value: str | int, statuses: Sequence[str]) -> list[str]:
+    """What `validate` will say about a stored value, as `# fluentcart:` comments."""
+    if name == "user_id":
+        return []
+    result = check_field(name, str(value), statuses)
+    comments = []
+    for severity, message in result.problems:
+        if severity is Severity.ERROR:
+            comments.append(f"# fluentcart: fix this value before the next apply: {message}")
+        else:
+            comments.append(f"# fluentcart: {message}")
+    return [c.replace("\n", " ") for c in comments]
+
+
+def render_file(
+    customers: Sequence[Mapping[str, Any]],
+    mode: NameMode | None,
+    statuses: Sequence[str],
+    schema_ref: str,
+    header: str,
+    as_list: bool,
+) -> str:
+    """One declared file: a single customer mapping, or `customers:` and a list."""
+    lines = [SCHEMA_COMMENT.format(schema_ref), f"# {header}"]
+    if as_list:
+        lines.append("customers:")
+    for index, customer in enumerate(customers):
+        indent, first_prefix = ("    ", "  - ") if as_list else ("", "")
+        if as_list and index:
+            lines.append("")
+        lines.append(f"{first_prefix}id: {customer['id']}")
+        for name, value in declared_fields(customer, mode):
+            for comment in field_comments(name, value, statuses):
+                lines.append(f"{indent}{comment}")
+            lines.append(f"{indent}{name}: {scalar(value)}")
+    text = "\n".join(lines) + "\n"
+    _check_round_trip(text, customers, mode, as_list)
+    return text
+
+
+def _check_round_trip(
+    text: str, customers: Sequence[Mapping[str, Any]], mode: NameMode | None, as_list: bool
+) -> None:
+    """The file must read back as exactly the values written; anything else is a bug here."""
+    value = yamlsource.parse(text).value
+    entries = value["customers"] if as_list else [value]  # type: ignore[index]
+    for entry, customer in zip(entries, customers, strict=True):
+        expected = {"id": customer["id"], **dict(declared_fields(customer, mode))}
+        if entry != expected:
+            raise AssertionError(f"generated YAML does not read back for customer {customer['id']}")
+
+
+def file_name(ids: Sequence[int], per_file: int) -> str:
+    if per_file == 1:
+        return f"customer-{ids[0]:06d}.yaml"
+    return f"customers-{ids[0]:06d}-{ids[-1]:06d}.yaml"
+
+
+def schema_reference(directory: str, schema_path: str) -> str:
+    """The schema's path as seen from the generated files' directory."""
+    try:
+        return os.path.relpath(schema_path, directory)
+    except ValueError:  # another drive on Windows
+        return schema_path
