@@ -42,8 +42,31 @@ def scalar(value: str | int) -> str:
     """A value as YAML text: plain when YAML reads it back unchanged, quoted otherwise."""
     if isinstance(value, int):
         return str(value)
+    if not value.isprintable():
+        # PyYAML would write line breaks such as \x85 raw inside quotes, where YAML folds them.
+        return _double_quoted(value)
     text = yaml.safe_dump(value, allow_unicode=True, width=1_000_000, default_flow_style=True)
     return text.removesuffix("\n").removesuffix("\n...").strip()
+
+
+def _double_quoted(value: str) -> str:
+    """A YAML double-quoted scalar with every non-printable character escaped."""
+    out = []
+    for char in value:
+        if char in '"\\':
+            out.append("\\" + char)
+        elif char.isprintable():
+            out.append(char)
+        else:
+            code = ord(char)
+            out.append(
+                f"\\x{code:02x}"
+                if code < 0x100
+                else f"\\u{code:04x}"
+                if code < 0x10000
+                else f"\\U{code:08x}"
+            )
+    return '"' + "".join(out) + '"'
 
 
 def field_comments(name: str, value: str | int, statuses: Sequence[str]) -> list[str]:

@@ -97,7 +97,10 @@ def test_first_last_mode_compares_each_part(tmp_path) -> None:
         [observed(7, first_name="Jean Luc", last_name="Picard")], NameMode.FIRST_LAST
     )
     (change,) = build_plan(declaration, state, NameMode.FIRST_LAST).changes
-    assert triples(change) == [("first_name", "Jean Luc", "Jean"), ("last_name", "Picard", "Luc Picard")]
+    assert triples(change) == [
+        ("first_name", "Jean Luc", "Jean"),
+        ("last_name", "Picard", "Luc Picard"),
+    ]
 
 
 def test_full_name_parts_longer_than_the_columns_are_compared_cut(tmp_path) -> None:
