@@ -44,8 +44,11 @@ class Workspace:
         except ValueError:
             return str(path)
 
-    def declared_files(self) -> list[Path]:
-        """The declared customer files, in a stable order."""
+    def declared_files(self, missing_ok: bool = False) -> list[Path]:
+        """The declared customer files, in a stable order.
+
+        A missing customers directory is an error (a typo, usually) unless `missing_ok`.
+        """
         pattern = self.customers
         if glob.has_magic(pattern):
             found = glob.glob(pattern, root_dir=self.root, recursive=True)
@@ -54,6 +57,8 @@ class Workspace:
         if target.is_file():
             return [target]
         if not target.is_dir():
+            if missing_ok:
+                return []
             raise WorkspaceError(
                 f"the customers directory {pattern!r} does not exist in {self.root}"
                 f" (set 'customers' in {CONFIG_FILE})"

@@ -305,3 +305,10 @@ def test_state_commands_take_the_lock(workspace: Workspace, run, sandbox) -> Non
 @given(st.text(alphabet=st.characters(blacklist_categories=("Cs",)), max_size=40))
 def test_generated_scalars_read_back_exactly(value: str) -> None:
     assert yamlsource.parse(f"key: {scalar(value)}\n").value == {"key": value}
+
+
+def test_adopting_into_an_empty_workspace(tmp_path, run, sandbox) -> None:
+    sandbox([seed_customer(i) for i in (1, 2)])
+    result = run(tmp_path, "import", "--all", "--generate-yaml", "customers")
+    assert result.exit_code == 0, result.output
+    assert run(tmp_path, "plan", "--detailed-exitcode").exit_code == 0

@@ -290,3 +290,11 @@ def test_sandbox_command_prints_its_address(tmp_path) -> None:
     finally:
         process.terminate()
         process.wait(timeout=10)
+
+
+def test_bulk_delete(store: Store) -> None:
+    for i in (1, 2, 3):
+        store.seed(seed_customer(i))
+    assert store.bulk_action({"action": "delete_customers", "customer_ids": [1, "3"]})[0] == 200
+    assert sorted(store.customers) == [2]
+    assert store.bulk_action({"action": "other"})[0] == 422

@@ -143,8 +143,8 @@ def resolve_name_mode(
     return NameMode.FULL_NAME
 
 
-def declare(workspace: Workspace, mode: NameMode | None) -> Declaration:
-    files = [(path, workspace.display(path)) for path in workspace.declared_files()]
+def declare(workspace: Workspace, mode: NameMode | None, missing_ok: bool = False) -> Declaration:
+    files = [(path, workspace.display(path)) for path in workspace.declared_files(missing_ok)]
     return load_declared(files, Rules(workspace.statuses, mode))
 
 

@@ -64,7 +64,7 @@ def run(options: ImportOptions) -> int:
         on_disk, state = open_state(workspace, client.site, None)
         mode = resolve_name_mode(workspace, on_disk, client)
         state.name_mode = mode
-        declaration = declare(workspace, mode)
+        declaration = declare(workspace, mode, missing_ok=options.generate_dir is not None)
         if declaration.errors:
             echo_diagnostics(declaration.diagnostics)
             raise FluentCartError(

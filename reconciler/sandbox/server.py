@@ -306,6 +306,8 @@ class Sandbox:
             if method == "POST":
                 return self._create, "GET, POST", "customers/manage", {}
             return None
+        if route == f"{customers}/do-bulk-action" and method == "POST":
+            return self._bulk_action, "POST", "customers/manage", {}
         if route.startswith(customers + "/"):
             tail = route[len(customers) + 1 :]
             if "/" in tail or not tail:
@@ -370,6 +372,9 @@ class Sandbox:
         query = {k: v for k, v in params.items()}
         debug = self._wpfluent("GET", route, query, {"customerId": customer})
         return self.store.find(int(customer), debug)
+
+    def _bulk_action(self, params: dict[str, Any], **_: Any) -> tuple[int, Any]:
+        return self.store.bulk_action(params)
 
     def _portal(self, params: dict[str, Any], **_: Any) -> tuple[int, Any]:
         return 422, {"message": "You are not authorized to view this customer"}

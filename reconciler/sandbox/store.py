@@ -491,6 +491,20 @@ class Store:
             self.customers[customer_id] = row
             return 200, {"message": "Customer created successfully!", "data": memory}
 
+    def bulk_action(self, params: Mapping[str, Any]) -> Result:
+        """POST /customers/do-bulk-action: only `delete_customers` (API.md 4; it also deletes
+        the customers' orders on a real store). No recording shows its answer: the message
+        wording here is the sandbox's own."""
+        with self.lock:
+            if params.get("action") != "delete_customers":
+                return 422, {"message": "Invalid action"}
+            ids = params.get("customer_ids")
+            if not isinstance(ids, list) or not ids:
+                return 422, {"message": "Please select customers"}
+            for value in ids:
+                self.customers.pop(_intval(value), None)
+            return 200, {"message": "Selected customers have been deleted"}
+
     def list_customers(self, params: Mapping[str, Any], path: str) -> Result:
         with self.lock:
             per_page = self._per_page(params.get("per_page"))
