@@ -7,9 +7,12 @@ message a user can act on (API.md section 14.8). Redirects are never followed, s
 credentials never travel to another host. Credentials never appear in messages.
 """
 
+import base64
 import ipaddress
 import json
+import logging
 import threading
+import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -29,6 +32,7 @@ from reconciler import __version__
 from reconciler.errors import FluentCartError
 from reconciler.workspace import NameMode
 
+log = logging.getLogger("fluentcart.http")
 NAMESPACE = "/fluent-cart/v2"
 PAGE_SIZE = 199  # per_page of 200 or more silently becomes 10 on the real server (API.md 8)
 MAX_BODY_BYTES = 32 * 1024 * 1024
@@ -106,8 +110,9 @@ class ClientOptions:
     method_override: bool = False  # POST with X-HTTP-Method-Override: PUT, for proxies
     connect_timeout: float = 10.0
     read_timeout: float = 60.0
-    retries: int = 6
+    retries: int = 10
     backoff: float = 0.5
+    backoff_max: float = 10.0
     max_retry_after: float = MAX_RETRY_AFTER
     pool_size: int = 16
 
@@ -191,6 +196,7 @@ class FluentCartClient:
             allowed_methods=frozenset({"GET", "PUT", "POST"}),
             status_forcelist=RETRY_STATUSES,
             backoff_factor=options.backoff,
+            backoff_max=options.backoff_max,
             respect_retry_after_header=True,
             raise_on_status=False,
             raise_on_redirect=False,
@@ -324,6 +330,7 @@ class FluentCartClient:
         if method == "PUT" and self.options.method_override:
             method, headers["X-HTTP-Method-Override"] = "POST", "PUT"
         what = f"{method} {route}"
+        started = time.monotonic()
         try:
             response = self.session.request(
                 method,
@@ -351,7 +358,19 @@ class FluentCartClient:
             body = _read_bounded(response, what)
         finally:
             response.close()
-        return self._parse(response, body, what, customer_id, wp_user)
+        log.debug(
+            "%s %s -> HTTP %s, %d bytes, %.0f ms",
+            method,
+            url,
+            response.status_code,
+            len(body),
+            (time.monotonic() - started) * 1000,
+        )
+        try:
+            return self._parse(response, body, what, customer_id, wp_user)
+        except ClientError as exc:
+            exc.args = tuple(self._scrub(str(a)) if isinstance(a, str) else a for a in exc.args)
+            raise
 
     def _count(self, response: requests.Response | None) -> None:
         retries = (
@@ -363,6 +382,15 @@ class FluentCartClient:
         with self._lock:
             self.requests_sent += 1 + history
             self.retries += history
+
+    def _scrub(self, text: str) -> str:
+        """Remove the credentials from text a server sent (an error page may echo headers)."""
+        password = self.credentials.password
+        token = base64.b64encode(f"{self.credentials.username}:{password}".encode()).decode()
+        for secret in {password, password.replace(" ", ""), token}:
+            if secret:
+                text = text.replace(secret, "<redacted>")
+        return text
 
     def _parse(
         self,

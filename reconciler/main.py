@@ -55,6 +55,21 @@ _store_options = _options(
         is_flag=True,
         help="Send PUT as POST with X-HTTP-Method-Override (proxies that block PUT).",
     ),
+    click.option(
+        "--timeout",
+        type=click.FloatRange(min=0.1),
+        default=60.0,
+        show_default=True,
+        metavar="SECONDS",
+        help="Read timeout of each request.",
+    ),
+    click.option(
+        "--retries",
+        type=click.IntRange(0, 50),
+        default=10,
+        show_default=True,
+        help="Retries of a request on connection errors, 429, 502, 503, 504.",
+    ),
 )
 _lock_option = click.option(
     "--lock-timeout",
@@ -78,10 +93,15 @@ _redact_option = click.option(
 )
 
 
-def _connect(insecure_http: bool, rest_route: bool, method_override: bool) -> Any:
+def _connect(store: dict[str, Any]) -> Any:
     from reconciler.commands.context import ConnectOptions
 
-    return ConnectOptions(insecure_http, rest_route, method_override)
+    return ConnectOptions(**store)
+
+
+def _pop_store(kwargs: dict[str, Any]) -> dict[str, Any]:
+    names = ("insecure_http", "rest_route", "method_override", "timeout", "retries")
+    return {name: kwargs.pop(name) for name in names}
 
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
@@ -92,10 +112,20 @@ def _connect(insecure_http: bool, rest_route: bool, method_override: bool) -> An
     type=click.Path(exists=True, file_okay=False, path_type=Path),
     help="Run in DIR (the workspace) instead of the current directory.",
 )
-def cli(directory: Path | None) -> None:
+@click.option(
+    "--debug", is_flag=True, help="Log every HTTP request (method, URL, status, time) to stderr."
+)
+def cli(directory: Path | None, debug: bool) -> None:
     """Declarative reconciler for FluentCart customer records."""
     if directory is not None:
         os.chdir(directory)
+    if debug:
+        import logging
+
+        # Request lines and timings only: no headers or bodies, so never credentials.
+        logging.basicConfig(
+            level=logging.DEBUG, format="debug: %(name)s: %(message)s", stream=sys.stderr
+        )
 
 
 @cli.command()
@@ -145,9 +175,7 @@ def plan(
     no_color: bool,
     refresh: bool,
     refresh_only: bool,
-    insecure_http: bool,
-    rest_route: bool,
-    method_override: bool,
+    **store: Any,
 ) -> None:
     """Show what apply would change (offline against the state, or --refresh from the store)."""
     from reconciler.commands import plan as command
@@ -165,7 +193,7 @@ def plan(
         no_color,
         refresh,
         refresh_only,
-        _connect(insecure_http, rest_route, method_override),
+        _connect(store),
     )
     ctx.exit(command.run(options))
 
@@ -223,10 +251,8 @@ def apply(
     refresh: bool,
     refresh_only: bool,
     no_color: bool,
-    insecure_http: bool,
-    rest_route: bool,
-    method_override: bool,
     lock_timeout: float,
+    **store: Any,
 ) -> None:
     """Send the planned changes to the store and record what it returns."""
     from reconciler.commands import apply as command
@@ -245,7 +271,7 @@ def apply(
         lock_timeout=lock_timeout,
         refresh=refresh,
         refresh_only=refresh_only,
-        connect=_connect(insecure_http, rest_route, method_override),
+        connect=_connect(store),
         no_color=no_color,
     )
     ctx.exit(command.run(options))
@@ -261,15 +287,13 @@ def refresh(
     ctx: click.Context,
     targets: tuple[int, ...],
     auto_approve: bool,
-    insecure_http: bool,
-    rest_route: bool,
-    method_override: bool,
     lock_timeout: float,
+    **store: Any,
 ) -> None:
     """Record the store's current values in the state, without changing the store."""
     from reconciler.commands import refresh as command
 
-    connect = _connect(insecure_http, rest_route, method_override)
+    connect = _connect(store)
     ctx.exit(command.run(targets, True, lock_timeout, connect))
 
 
@@ -307,10 +331,8 @@ def import_(
     search: str | None,
     generate_dir: Path | None,
     per_file: int,
-    insecure_http: bool,
-    rest_route: bool,
-    method_override: bool,
     lock_timeout: float,
+    **store: Any,
 ) -> None:
     """Read customers from the store into the state (default: declared ones not in it yet)."""
     from reconciler.commands import import_ as command
@@ -322,7 +344,7 @@ def import_(
         generate_dir=generate_dir,
         per_file=per_file,
         lock_timeout=lock_timeout,
-        connect=_connect(insecure_http, rest_route, method_override),
+        connect=_connect(store),
     )
     ctx.exit(command.run(options))
 

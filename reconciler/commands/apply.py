@@ -15,9 +15,10 @@ from reconciler.commands.context import (
     ConnectOptions,
     connect,
     declare,
-    echo_diagnostics,
+    declare_offline,
     open_state,
     read_live,
+    require_valid,
     resolve_name_mode,
     use_color,
 )
@@ -67,6 +68,8 @@ def run(options: ApplyOptions) -> int:
         return refresh.run(options.targets, not interactive, options.lock_timeout, options.connect)
     parallelism = options.parallelism or workspace.parallelism or 4
     targets = saved.targets if saved else options.targets
+    offline, offline_mode = declare_offline(workspace)
+    require_valid(offline, "nothing was applied")
     with (
         connect(workspace, options.connect, parallelism) as client,
         StateLock(workspace.state_path, "apply", options.lock_timeout) as lock,
@@ -75,12 +78,8 @@ def run(options: ApplyOptions) -> int:
             click.echo(describe_takeover(lock.took_over), err=True)
         on_disk, state = open_state(workspace, client.site, None)
         mode = resolve_name_mode(workspace, on_disk, client)
-        declaration = declare(workspace, mode)
-        if declaration.errors:
-            echo_diagnostics(declaration.diagnostics)
-            raise FluentCartError(
-                f"{len(declaration.errors)} problem(s) in the declared files; nothing was applied"
-            )
+        declaration = offline if mode == offline_mode else declare(workspace, mode)
+        require_valid(declaration, "nothing was applied")
         live = None
         if saved is not None:
             _check_saved(saved, on_disk, declaration.file_hashes, client.site, mode)

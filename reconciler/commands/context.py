@@ -11,7 +11,7 @@ import click
 
 from reconciler.declared import Declaration, Rules, load_declared
 from reconciler.diagnostics import Diagnostic
-from reconciler.errors import StateError
+from reconciler.errors import FluentCartError, StateError
 from reconciler.state import (
     StateFile,
     fold_journal,
@@ -86,6 +86,8 @@ class ConnectOptions:
     insecure_http: bool = False
     rest_route: bool = False
     method_override: bool = False
+    timeout: float = 60.0
+    retries: int = 10
 
 
 def connect(
@@ -99,6 +101,9 @@ def connect(
         insecure_http=options.insecure_http,
         rest_route=options.rest_route,
         method_override=options.method_override,
+        read_timeout=options.timeout,
+        connect_timeout=min(options.timeout, 10.0),
+        retries=options.retries,
         pool_size=max(parallelism, 4),
     )
     return FluentCartClient(workspace.site or "", credentials, client_options)
@@ -172,3 +177,21 @@ def read_live(
     if targets:
         ids &= set(targets)
     return read_customers(client, ids)
+
+
+def require_valid(declaration: Declaration, consequence: str) -> None:
+    """Stop, with every problem printed, when the declared files have errors."""
+    if declaration.errors:
+        echo_diagnostics(declaration.diagnostics)
+        raise FluentCartError(
+            f"{len(declaration.errors)} problem(s) in the declared files; {consequence}"
+        )
+
+
+def declare_offline(
+    workspace: Workspace, missing_ok: bool = False
+) -> tuple[Declaration, NameMode | None]:
+    """The declared customers checked before any request: bad input never reaches the store."""
+    state = load_state(workspace.state_path, workspace.display(workspace.state_path))
+    mode = effective_name_mode(workspace, state)
+    return declare(workspace, mode, missing_ok), mode

@@ -22,8 +22,9 @@ from reconciler.commands.context import (
     ConnectOptions,
     connect,
     declare,
-    echo_diagnostics,
+    declare_offline,
     open_state,
+    require_valid,
     resolve_name_mode,
 )
 from reconciler.declared import Declaration
@@ -55,6 +56,9 @@ def run(options: ImportOptions) -> int:
         )
     if options.all_customers and (options.search is not None or options.ids):
         raise FluentCartError("--all reads every customer: give no ids and no --search with it")
+    missing_ok = options.generate_dir is not None
+    offline, offline_mode = declare_offline(workspace, missing_ok)
+    require_valid(offline, "nothing was imported")
     with (
         connect(workspace, options.connect) as client,
         StateLock(workspace.state_path, "import", options.lock_timeout) as lock,
@@ -64,12 +68,8 @@ def run(options: ImportOptions) -> int:
         on_disk, state = open_state(workspace, client.site, None)
         mode = resolve_name_mode(workspace, on_disk, client)
         state.name_mode = mode
-        declaration = declare(workspace, mode, missing_ok=options.generate_dir is not None)
-        if declaration.errors:
-            echo_diagnostics(declaration.diagnostics)
-            raise FluentCartError(
-                f"{len(declaration.errors)} problem(s) in the declared files; nothing was imported"
-            )
+        declaration = offline if mode == offline_mode else declare(workspace, mode, missing_ok)
+        require_valid(declaration, "nothing was imported")
         if options.generate_dir is not None:
             failed = _adopt(workspace, client, declaration, state, mode, options)
         else:

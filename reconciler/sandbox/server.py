@@ -14,6 +14,7 @@ import struct
 import threading
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -127,6 +128,9 @@ class _Handler(BaseHTTPRequestHandler):
             self._drop()  # handled, but the answer never arrives
             return
         self._send(answer)
+        if sandbox.on_answer is not None:
+            self.wfile.flush()
+            sandbox.on_answer(self.command, self.path, answer.status)
 
     def _drop(self) -> None:
         self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
@@ -182,6 +186,8 @@ class Sandbox:
         self.verbose = verbose
         self.requests: list[tuple[str, str]] = []
         self.user_agents: set[str] = set()
+        # Called after each answer is sent (tests use it to kill a client at a precise point).
+        self.on_answer: Callable[[str, str, int], None] | None = None
         self.counter_lock = threading.Lock()
         self._thread: threading.Thread | None = None
 
