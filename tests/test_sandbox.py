@@ -298,3 +298,27 @@ def test_bulk_delete(store: Store) -> None:
     assert store.bulk_action({"action": "delete_customers", "customer_ids": [1, "3"]})[0] == 200
     assert sorted(store.customers) == [2]
     assert store.bulk_action({"action": "other"})[0] == 422
+
+
+def test_injected_fault_rates_match_the_settings() -> None:
+    from reconciler.sandbox.server import Faults
+
+    store = Store("http://127.0.0.1", users=default_users("admin", PASSWORD))
+    store.seed(seed_customer(1))
+    faults = Faults(fail_rate=0.2, throttle_rate=0.1, drop_rate=0.05, retry_after=0, seed=1)
+    outcomes = {"503": 0, "429": 0, "drop": 0, "200": 0}
+    with Sandbox(store, faults=faults) as sandbox:
+        for _ in range(1000):
+            try:
+                status = requests.get(
+                    sandbox.url + "/wp-json/fluent-cart/v2/customers/1",
+                    headers={"Authorization": AUTH},
+                    timeout=5,
+                ).status_code
+                outcomes[str(status)] += 1
+            except requests.ConnectionError:
+                outcomes["drop"] += 1
+    assert 170 <= outcomes["503"] <= 230, outcomes
+    assert 75 <= outcomes["429"] <= 125, outcomes
+    assert 30 <= outcomes["drop"] <= 70, outcomes
+    assert outcomes["200"] == 1000 - outcomes["503"] - outcomes["429"] - outcomes["drop"]

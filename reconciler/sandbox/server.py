@@ -106,15 +106,15 @@ class _Handler(BaseHTTPRequestHandler):
             drop_after = faults.rng.random() < 0.5
         if faults.latency_ms:
             time.sleep(faults.latency_ms / 1000)
-        if roll < faults.drop_rate and not drop_after:
-            self._drop()
+        dropped = roll < faults.drop_rate
+        if dropped and not drop_after:
+            self._drop()  # reset before the request is handled
             return
-        roll -= faults.drop_rate
-        if roll < faults.fail_rate:
+        if faults.drop_rate <= roll < faults.drop_rate + faults.fail_rate:
             self._send(Answer(503, {"code": "service_unavailable", "message": "Injected fault."}))
             return
-        roll -= faults.fail_rate
-        if roll < faults.throttle_rate:
+        throttled = faults.drop_rate + faults.fail_rate
+        if throttled <= roll < throttled + faults.throttle_rate:
             self._send(
                 Answer(
                     429,
@@ -124,7 +124,7 @@ class _Handler(BaseHTTPRequestHandler):
             )
             return
         answer = sandbox.dispatch(self.command, self.path, self.headers, raw)
-        if roll < faults.drop_rate + faults.fail_rate + faults.throttle_rate and drop_after:
+        if dropped:
             self._drop()  # handled, but the answer never arrives
             return
         self._send(answer)

@@ -1,0 +1,139 @@
+"""Crash safety: a real `fluentcart apply` killed right after the k-th PUT answer, for every k.
+
+After every kill: the state parses and passes its schema, the lock is recovered, every change
+the store accepted is in the state or reconciled by the rerun, and after the rerun the store,
+the state and the YAML agree. SIGKILL is the worst case (no cleanup at all); SIGINT (Ctrl-C)
+must finish the PUTs in flight, save, release the lock and exit non-zero.
+"""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+
+from reconciler import jsonschemas
+from reconciler.lock import read_lock
+from reconciler.sandbox import Sandbox, Store
+from reconciler.sandbox.server import Faults, default_users
+from reconciler.state import fold_journal, journal_path, load_state, serialize
+from tests.conftest import PASSWORD, recorded_state, seed_customer
+
+COUNT = 20
+
+
+def start_sandbox() -> Sandbox:
+    store = Store("http://127.0.0.1", users=default_users("admin", PASSWORD))
+    for i in range(1, COUNT + 1):
+        store.seed(seed_customer(i, city="Lyon"))
+    return Sandbox(store, faults=Faults(latency_ms=10)).start()
+
+
+def workspace_for(root: Path, server: Sandbox) -> Path:
+    (root / "customers").mkdir(parents=True)
+    (root / "customers" / "all.yaml").write_text(
+        "customers:\n" + "".join(f"  - id: {i}\n    city: Paris\n" for i in range(1, COUNT + 1))
+    )
+    state_path = root / "fluentcart.state.json"
+    state_path.write_bytes(serialize(recorded_state(server, list(range(1, COUNT + 1)))))
+    state_path.chmod(0o600)
+    return state_path
+
+
+def environment(server: Sandbox) -> dict[str, str]:
+    return {
+        **os.environ,
+        "FLUENTCART_URL": server.url,
+        "FLUENTCART_USERNAME": "admin",
+        "FLUENTCART_APP_PASSWORD": PASSWORD,
+        "PYTHONUNBUFFERED": "1",
+    }
+
+
+def fluentcart(root: Path, env: dict[str, str], *args: str) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, "-m", "reconciler", "-C", str(root), *args],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+@pytest.mark.parametrize("signame", ["SIGKILL", "SIGINT"])
+def test_interrupted_after_each_put(tmp_path: Path, signame: str) -> None:
+    sig = getattr(signal, signame)
+
+    def attempt(k: int) -> None:
+        server = start_sandbox()
+        try:
+            _one_run(tmp_path / f"{signame}-{k}", server, sig, k)
+        finally:
+            server.stop()
+
+    # Each k has its own sandbox and workspace; three at a time keep both cores busy.
+    with ThreadPoolExecutor(max_workers=3) as pool:
+        for future in [pool.submit(attempt, k) for k in range(1, COUNT + 1)]:
+            future.result()
+
+
+def _one_run(root: Path, server: Sandbox, sig: int, k: int) -> None:
+    state_path = workspace_for(root, server)
+    env = environment(server)
+    answered = 0
+    lock = threading.Lock()
+    process: subprocess.Popen | None = None
+
+    def after(method: str, path: str, status: int) -> None:
+        nonlocal answered
+        if method != "PUT" or status != 200:
+            return
+        with lock:
+            answered += 1
+            if answered == k and process is not None:
+                os.kill(process.pid, sig)
+
+    server.on_answer = after
+    process = fluentcart(root, env, "apply", "--auto-approve", "--parallelism", "4")
+    stdout, stderr = process.communicate(timeout=60)
+    server.on_answer = None
+    context = f"k={k}\n{stdout}\n{stderr}"
+    accepted = {i for i in range(1, COUNT + 1) if server.store.customers[i]["city"] == "Paris"}
+    assert len(accepted) >= k, context
+
+    # The state file itself is whole and valid, whatever happened.
+    document = json.loads(state_path.read_text())
+    assert jsonschemas.iter_errors("state", document) == [], context
+    state = load_state(state_path)
+    if sig == signal.SIGINT:
+        assert process.returncode == 130, context
+        assert "Traceback" not in stderr, context
+        assert read_lock(state_path) is None, context  # released
+        assert not journal_path(state_path).exists(), context  # folded into the state
+        recorded = {i for i, r in state.customers.items() if r.observed["city"] == "Paris"}
+        assert recorded == accepted, context  # every accepted change is recorded
+    else:
+        assert process.returncode == -signal.SIGKILL, context
+        fold_journal(state, state_path)  # what the next run recovers
+        recorded = {i for i, r in state.customers.items() if r.observed["city"] == "Paris"}
+        assert recorded <= accepted, context
+        assert len(accepted - recorded) <= 4, context  # at most the PUTs in flight
+
+    # The rerun recovers the lock and the journal, reconciles, and converges.
+    rerun = fluentcart(root, env, "apply", "--auto-approve")
+    out, err = rerun.communicate(timeout=60)
+    assert rerun.returncode == 0, f"{context}\nrerun:\n{out}\n{err}"
+    if sig == signal.SIGKILL:
+        assert "released a lock left by a process that is gone" in err, f"{context}\n{err}"
+    check = fluentcart(root, env, "plan", "--refresh", "--detailed-exitcode")
+    out, err = check.communicate(timeout=60)
+    assert check.returncode == 0, f"{context}\nplan:\n{out}\n{err}"
+    assert all(server.store.customers[i]["city"] == "Paris" for i in range(1, COUNT + 1))
+    final = load_state(state_path)
+    assert all(final.customers[i].observed["city"] == "Paris" for i in range(1, COUNT + 1))
+    assert read_lock(state_path) is None
