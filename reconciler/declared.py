@@ -224,7 +224,9 @@ def _load_customer(
         problems.extend(found)
         return None, False
 
-    entry = dict(entry)  # aliases may share this mapping; never change it in place
+    # A copy (aliases may share the mapping), with nested values emptied: no customer field
+    # holds a list or mapping, and jsonschema would repr() an alias bomb in its messages.
+    entry = {key: _hollow(value) for key, value in entry.items()}
     _read_scalars_as_written(document, prefix, entry, report)
     broken: set[object] = {d.field for d in found}
     for path, message, where in jsonschemas.located_problems(
@@ -257,6 +259,14 @@ def _load_customer(
     if known_id is None:
         return None, False
     return DeclaredCustomer(known_id, fields, display, start.line, start.column, field_lines), valid
+
+
+def _hollow(value: object) -> object:
+    if isinstance(value, list):
+        return []
+    if isinstance(value, dict):
+        return {}
+    return value
 
 
 def _is_integer(value: object) -> bool:

@@ -11,6 +11,7 @@ as `!!python/object` is an error, never a constructor call.
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import yaml
 from yaml.composer import Composer
@@ -50,6 +51,10 @@ if _FAST:
             _EventParser.__init__(self, stream)
             Composer.__init__(self)
             Resolver.__init__(self)
+            self.depth = 0
+
+        def compose_node(self, parent: Node | None, index: object) -> Node | None:
+            return _compose_bounded(self, Composer.compose_node, parent, index)
 
 else:  # pragma: no cover
 
@@ -60,6 +65,24 @@ else:  # pragma: no cover
             _EventParser.__init__(self)
             Composer.__init__(self)
             Resolver.__init__(self)
+            self.depth = 0
+
+        def compose_node(self, parent: Node | None, index: object) -> Node | None:
+            return _compose_bounded(self, Composer.compose_node, parent, index)
+
+
+def _compose_bounded(loader: Any, compose: Any, parent: Node | None, index: object) -> Node | None:
+    """Composer.compose_node with a depth bound, failing at the position of the deep node."""
+    loader.depth += 1
+    try:
+        if loader.depth > MAX_DEPTH:
+            mark = loader.peek_event().start_mark
+            raise YamlSourceError(
+                f"nested deeper than {MAX_DEPTH} levels", mark.line + 1, mark.column + 1
+            )
+        return compose(loader, parent, index)
+    finally:
+        loader.depth -= 1
 
 
 class YamlSourceError(Exception):
