@@ -148,12 +148,12 @@ def check_site(site: str | None, insecure_http: bool) -> str:
     if not site:
         raise ConfigurationError("no site: set FLUENTCART_URL or 'site' in fluentcart.yaml")
     parts = urlsplit(site)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ConfigurationError(f"the site URL {site!r} is not an http(s) URL")
-    if parts.username or parts.password:
+    if "@" in parts.netloc:  # checked first: the messages below show the URL
         raise ConfigurationError(
             "the site URL must not carry credentials; use FLUENTCART_USERNAME and FLUENTCART_APP_PASSWORD"
         )
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ConfigurationError(f"the site URL {site!r} is not an http(s) URL")
     if parts.scheme == "http" and not insecure_http and not _is_loopback(parts.hostname):
         raise ConfigurationError(
             f"refusing plain http:// for {parts.hostname}: the application password would travel"

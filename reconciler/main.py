@@ -461,8 +461,12 @@ def main() -> None:
     except Exception as exc:
         if os.environ.get("FLUENTCART_DEBUG"):
             raise
+        message = str(exc)[:300]
+        secret = os.environ.get("FLUENTCART_APP_PASSWORD", "")
+        for form in {secret, secret.replace(" ", "")} - {""}:
+            message = message.replace(form, "<redacted>")
         click.echo(
-            f"fluentcart: internal error: {type(exc).__name__}: {str(exc)[:300]}\n"
+            f"fluentcart: internal error: {type(exc).__name__}: {message}\n"
             "This is a bug; rerun with FLUENTCART_DEBUG=1 for the details and report it.",
             err=True,
         )
