@@ -249,7 +249,8 @@ def _load_customer(
         if name == "user_id":
             fields[name] = raw  # type: ignore[assignment]
             continue
-        result = check_field(name, raw, rules.statuses)  # type: ignore[arg-type]
+        mode = str(rules.name_mode) if rules.name_mode else None
+        result = check_field(name, raw, rules.statuses, mode)  # type: ignore[arg-type]
         for severity, message in result.problems:
             report(severity, message, (name,), name)
         fields[name] = result.value

@@ -69,11 +69,13 @@ def _double_quoted(value: str) -> str:
     return '"' + "".join(out) + '"'
 
 
-def field_comments(name: str, value: str | int, statuses: Sequence[str]) -> list[str]:
+def field_comments(
+    name: str, value: str | int, statuses: Sequence[str], mode: NameMode | None = None
+) -> list[str]:
     """What `validate` will say about a stored value, as `# fluentcart:` comments."""
     if name == "user_id":
         return []
-    result = check_field(name, str(value), statuses)
+    result = check_field(name, str(value), statuses, str(mode) if mode else None)
     comments = []
     for severity, message in result.problems:
         if severity is Severity.ERROR:
@@ -101,7 +103,7 @@ def render_file(
             lines.append("")
         lines.append(f"{first_prefix}id: {customer['id']}")
         for name, value in declared_fields(customer, mode):
-            for comment in field_comments(name, value, statuses):
+            for comment in field_comments(name, value, statuses, mode):
                 lines.append(f"{indent}{comment}")
             lines.append(f"{indent}{name}: {scalar(value)}")
     text = "\n".join(lines) + "\n"

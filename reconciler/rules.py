@@ -41,6 +41,7 @@ MAX_VALIDATED_BYTES = 255
 ADDRESS_FIELDS = ("city", "state", "postcode", "country")
 CLEANED_FIELDS = ("state", "postcode", "country", "notes", "status")
 NAME_FIELDS = ("full_name", "first_name", "last_name")
+IGNORED_NAMES = {"full_name": ("first_name", "last_name"), "first_last": ("full_name",)}
 
 
 @dataclass
@@ -57,13 +58,21 @@ class FieldResult:
         self.problems.append((Severity.WARNING, message))
 
 
-def check_field(name: str, raw: str | None, statuses: Sequence[str]) -> FieldResult:
-    """Normalize one declared text field and collect what the server would do with it."""
+def check_field(
+    name: str, raw: str | None, statuses: Sequence[str], name_mode: str | None = None
+) -> FieldResult:
+    """Normalize one declared text field and collect what the server would do with it.
+
+    `name_mode` (full_name, first_last or None when unknown) decides which name is required.
+    """
     text = "" if raw is None else raw
     if name == "email":
         return _check_email(text)
     if name in NAME_FIELDS:
-        return _check_name(name, text)
+        if name in IGNORED_NAMES.get(name_mode or "", ()):
+            # The store's mode never reads this field; declaring it is reported as the wrong form.
+            return FieldResult(php_trim(text))
+        return _check_name(name, text, name_mode)
     if name == "city":
         return _check_city(text)
     return _check_cleaned(name, text, statuses)
@@ -108,10 +117,13 @@ def _check_email(text: str) -> FieldResult:
     return result
 
 
-def _check_name(name: str, text: str) -> FieldResult:
+def _check_name(name: str, text: str, name_mode: str | None) -> FieldResult:
     value = php_trim(text)
     result = FieldResult(value)
-    if not value and name != "last_name":
+    required = {"full_name": "first_last", "first_name": "full_name"}
+    # full_name is required in full-name mode, first_name in first/last mode; the other mode
+    # ignores it (and the declaration is reported as the wrong form for the mode).
+    if not value and name in required and name_mode != required[name]:
         label = "a full name" if name == "full_name" else "a first name"
         result.error(f"cannot be empty: FluentCart requires {label}")
         return result

@@ -1,0 +1,189 @@
+"""Convergence as a property: what validate accepts converges; what it rejects, FluentCart rejects.
+
+Hypothesis writes declared customers (arbitrary unicode, whitespace, case, empty and long
+values, both name modes, linked and unlinked customers), loads them as `validate` does, and:
+
+- when validation passes: the real apply path (plan, GET, full-record PUT against the HTTP
+  sandbox) succeeds, and a plan made from what the store returned shows no changes;
+- when it fails: the sandbox answers 422 to the same value, except where fluentcart is
+  stricter on purpose (STRICTER, each with its reason).
+"""
+
+import tempfile
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from reconciler.apply import Applier, Outcome
+from reconciler.client import ClientOptions, Credentials, FluentCartClient
+from reconciler.declared import Rules, load_declared
+from reconciler.diagnostics import Severity
+from reconciler.generate import scalar
+from reconciler.plan import build_plan
+from reconciler.sandbox import Sandbox, Store
+from reconciler.sandbox.server import default_users
+from reconciler.state import Journal
+from reconciler.workspace import NameMode
+from tests.conftest import PASSWORD, make_state, seed_customer
+
+STATUSES = ("active", "inactive")
+# Rules fluentcart enforces although FluentCart itself would answer 200.
+STRICTER = {
+    "is not an allowed status": "FluentCart stores any status text (API.md 10.2); the workspace lists the valid ones",
+    "would store a broken address": "FluentCart stores an email over 192 characters cut (API.md 17)",
+    "declare either full_name or first_name/last_name": "ambiguous: the server would silently use one of them",
+    "full-name mode": "the server ignores first_name/last_name in full-name mode (API.md 10.7)",
+    "first/last-name mode": "the server ignores full_name in first/last-name mode (API.md 10.7)",
+    "is written twice": "YAML duplicate keys: the server never sees them",
+}
+
+awkward = st.sampled_from(
+    [
+        "",
+        " ",
+        "  padded  ",
+        "UPPER lower",
+        "a  b",
+        "tab\there",
+        "line\nbreak",
+        "Jean Luc Picard",
+        "Madonna",
+        "O'Brien-Smith",
+        "Ünïcödé Ñame",
+        "山田 太郎",
+        "x" * 300,
+        "山" * 90,
+        "%41%42",
+        "100% sure",
+        "<b>bold</b>",
+        "a < b",
+        "&amp; co",
+        "\u00a0nbsp",
+        "emoji 😀 here",
+    ]
+)
+text = st.one_of(
+    awkward, st.text(max_size=40), st.text(alphabet=" \tabcXYZ<>%41&é漢😀-'.", max_size=25)
+)
+emails = st.one_of(
+    st.emails(),
+    st.sampled_from(
+        [
+            "jane@example.org",
+            "JANE@Example.ORG",
+            " spaced@example.org ",
+            "a@b.co",
+            "jane@@x",
+            "no-at-sign",
+        ]
+    ),
+    text,
+)
+
+
+@st.composite
+def declarations(draw):
+    mode = draw(st.sampled_from([NameMode.FULL_NAME, NameMode.FIRST_LAST]))
+    fields: dict[str, object] = {}
+    if draw(st.booleans()):
+        fields["email"] = draw(emails)
+    name_fields = ["full_name"] if mode is NameMode.FULL_NAME else ["first_name", "last_name"]
+    if draw(st.integers(0, 9)) == 0:  # sometimes the other mode's form
+        name_fields = ["first_name", "last_name"] if mode is NameMode.FULL_NAME else ["full_name"]
+    for name in name_fields:
+        if draw(st.booleans()):
+            fields[name] = draw(text)
+    for name in ("status", "notes", "city", "state", "postcode", "country"):
+        if draw(st.integers(0, 2)) == 0:
+            fields[name] = draw(
+                st.one_of(st.sampled_from(STATUSES), text) if name == "status" else text
+            )
+    if draw(st.booleans()):
+        fields["user_id"] = draw(st.sampled_from([0, 2]))
+    linked = draw(st.booleans())
+    return mode, fields, linked
+
+
+@pytest.fixture(scope="module")
+def server():
+    with Sandbox(Store("http://127.0.0.1", users=default_users("admin", PASSWORD))) as sandbox:
+        yield sandbox
+
+
+@settings(
+    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(declarations())
+def test_validate_and_the_server_agree(server: Sandbox, case) -> None:
+    mode, fields, linked = case
+    store = server.store
+    store.name_mode = "full_name" if mode is NameMode.FULL_NAME else "first_last"
+    store.customers.clear()
+    store.seed(seed_customer(1, user_id="2" if linked else "0", email="start@example.org"))
+    with tempfile.TemporaryDirectory() as directory:
+        path = Path(directory) / "c.yaml"
+        path.write_text(
+            "id: 1\n" + "".join(f"{k}: {scalar(v)}\n" for k, v in fields.items()), encoding="utf-8"
+        )
+        declaration = load_declared([(path, "c.yaml")], Rules(STATUSES, mode))
+        errors = [d for d in declaration.diagnostics if d.severity is Severity.ERROR]
+        if errors:
+            _server_rejects_too(store, mode, fields, errors)
+        else:
+            _converges(server, declaration, mode, Path(directory))
+
+
+def _converges(server: Sandbox, declaration, mode: NameMode, directory: Path) -> None:
+    live = server.store.serialize(server.store.customers[1])
+    state = make_state([live], mode)
+    plan = build_plan(declaration, state, mode)
+    if plan.summary.errors:
+        # The only plan-time refusal: an email change on a linked customer (API.md 10.8).
+        assert all(
+            "linked to WordPress user" in d.message
+            for d in plan.diagnostics
+            if d.severity is Severity.ERROR
+        )
+        return
+    client = FluentCartClient(server.url, Credentials("admin", PASSWORD), ClientOptions(retries=0))
+    journal = Journal(directory / "state.json")
+    try:
+        result = Applier(client, journal, mode, declaration.customers, parallelism=1).run(
+            list(plan.changes)
+        )
+    finally:
+        journal.close()
+        client.close()
+    assert [
+        r.outcome for r in result.results if r.outcome not in (Outcome.CHANGED, Outcome.UNCHANGED)
+    ] == [], result
+    after = make_state([server.store.serialize(server.store.customers[1])], mode)
+    again = build_plan(declaration, after, mode)
+    assert again.changes == (), again.changes
+
+
+def _server_rejects_too(store: Store, mode: NameMode, fields: dict, errors: list) -> None:
+    for error in errors:
+        if any(marker in error.message for marker in STRICTER):
+            continue
+        assert error.field in fields, error.format()
+        row = store.customers[1]
+        body = {
+            "id": 1,
+            "email": row["email"],
+            "status": row["status"],
+            "user_id": int(row["user_id"]),
+            "aov": row["aov"],
+        }
+        if mode is NameMode.FULL_NAME:
+            body["full_name"] = f"{row['first_name']} {row['last_name']}".strip()
+        else:
+            body["first_name"], body["last_name"] = row["first_name"], row["last_name"]
+        body[error.field] = fields[error.field]
+        status, answer = store.update("1", body)
+        assert status == 422, (
+            f"validate rejects it ({error.format()}) but FluentCart answers {status}"
+        )
+        assert error.field in answer, answer
