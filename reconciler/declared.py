@@ -5,18 +5,23 @@ problem in every file is collected, each pinned to file, line, column and field.
 """
 
 import hashlib
+import json
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-from yaml.nodes import ScalarNode
+from yaml.nodes import Node, ScalarNode
 
 from reconciler import jsonschemas, yamlsource
 from reconciler.diagnostics import Diagnostic, Severity, short_repr
 from reconciler.rules import MANAGED_FIELDS, TEXT_FIELDS, check_field
 from reconciler.workspace import NameMode
 from reconciler.yamlsource import BOOL, FLOAT, INT, TIMESTAMP, Position, YamlDocument
+
+if TYPE_CHECKING:
+    from reconciler.cache import ParseCache
 
 FieldValue = str | int
 _DECIMAL = re.compile(r"-?[0-9]+")
@@ -41,6 +46,27 @@ class DeclaredCustomer:
     def source(self) -> str:
         return f"{self.file}:{self.line}"
 
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "id": self.id,
+            "fields": dict(self.fields),
+            "file": self.file,
+            "line": self.line,
+            "column": self.column,
+            "field_lines": dict(self.field_lines),
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> "DeclaredCustomer":
+        return cls(
+            data["id"],
+            data["fields"],
+            data["file"],
+            data["line"],
+            data["column"],
+            data["field_lines"],
+        )
+
 
 @dataclass
 class Declaration:
@@ -62,14 +88,22 @@ class Rules:
     statuses: Sequence[str]
     name_mode: NameMode | None  # None: not known yet (auto mode before the first apply)
 
+    def cache_key(self) -> str:
+        return json.dumps([list(self.statuses), str(self.name_mode) if self.name_mode else None])
 
-def load_declared(files: Sequence[tuple[Path, str]], rules: Rules) -> Declaration:
-    """Load `(path, display name)` pairs; return customers plus every problem found."""
+
+def load_declared(
+    files: Sequence[tuple[Path, str]], rules: Rules, cache: "ParseCache | None" = None
+) -> Declaration:
+    """Load `(path, display name)` pairs; return customers plus every problem found.
+
+    With a cache, a file whose bytes were loaded before under the same rules is not parsed.
+    """
     declaration = Declaration()
     seen_ids: dict[int, DeclaredCustomer] = {}
     seen_emails: dict[str, DeclaredCustomer] = {}
     for path, display in files:
-        for customer, valid in _load_file(path, display, rules, declaration):
+        for customer, valid in _load_file(path, display, rules, declaration, cache):
             earlier = seen_ids.get(customer.id)
             if earlier is not None:
                 declaration.diagnostics.append(
@@ -115,11 +149,39 @@ def _at(
 
 
 def _load_file(
-    path: Path, display: str, rules: Rules, declaration: Declaration
+    path: Path, display: str, rules: Rules, declaration: Declaration, cache: "ParseCache | None"
 ) -> list[tuple[DeclaredCustomer, bool]]:
-    problems = declaration.diagnostics
+    """One file's customers, from the cache when its bytes were loaded before."""
+    try:
+        data = yamlsource.read_bytes(path)
+    except yamlsource.YamlSourceError as exc:
+        declaration.diagnostics.append(Diagnostic(Severity.ERROR, exc.message, display))
+        return []
+    digest = hashlib.sha256(data).hexdigest()
+    declaration.file_hashes[display] = digest
+    key = cache.key(digest, display, rules.cache_key()) if cache is not None else None
+    entry = cache.get(key) if cache is not None and key is not None else None
+    if entry is not None:
+        declaration.diagnostics.extend(Diagnostic.from_dict(d) for d in entry["diagnostics"])
+        return [(DeclaredCustomer.from_dict(c), c["valid"]) for c in entry["customers"]]
+    found: list[Diagnostic] = []
+    loaded = _parse_file(data, display, rules, found)
+    declaration.diagnostics.extend(found)
+    if cache is not None and key is not None:
+        cache.put(
+            key,
+            {
+                "customers": [{**c.to_dict(), "valid": valid} for c, valid in loaded],
+                "diagnostics": [d.to_dict() for d in found],
+            },
+        )
+    return loaded
 
-    def error(message: str, where: Position | None = None, **extra: object) -> None:
+
+def _parse_file(
+    data: bytes, display: str, rules: Rules, problems: list[Diagnostic]
+) -> list[tuple[DeclaredCustomer, bool]]:
+    def error(message: str, where: Position | None = None) -> None:
         problems.append(
             Diagnostic(
                 Severity.ERROR,
@@ -127,13 +189,10 @@ def _load_file(
                 display,
                 where.line if where else None,
                 where.column if where else None,
-                **extra,  # type: ignore[arg-type]
             )
         )
 
     try:
-        data = yamlsource.read_bytes(path)
-        declaration.file_hashes[display] = hashlib.sha256(data).hexdigest()
         document = yamlsource.parse(yamlsource.decode(data))
     except yamlsource.YamlSourceError as exc:
         where = Position(exc.line, exc.column or 1) if exc.line else None
@@ -227,7 +286,8 @@ def _load_customer(
     # A copy (aliases may share the mapping), with nested values emptied: no customer field
     # holds a list or mapping, and jsonschema would repr() an alias bomb in its messages.
     entry = {key: _hollow(value) for key, value in entry.items()}
-    _read_scalars_as_written(document, prefix, entry, report)
+    index = document.mapping_index(prefix)
+    _read_scalars_as_written(index, entry, report)
     broken: set[object] = {d.field for d in found}
     for path, message, where in jsonschemas.located_problems(
         document, entry, "customer", "customer", prefix
@@ -241,15 +301,15 @@ def _load_customer(
 
     fields: dict[str, FieldValue] = {}
     field_lines: dict[str, int] = {}
+    mode = str(rules.name_mode) if rules.name_mode else None
     for name, raw in entry.items():
         if name == "id" or name in broken or name not in MANAGED_FIELDS:
             continue
-        where = document.position_at((*prefix, name))
-        field_lines[name] = where.line if where else start.line
+        nodes = index.get(name)
+        field_lines[name] = nodes[1].start_mark.line + 1 if nodes else start.line
         if name == "user_id":
             fields[name] = raw  # type: ignore[assignment]
             continue
-        mode = str(rules.name_mode) if rules.name_mode else None
         result = check_field(name, raw, rules.statuses, mode)  # type: ignore[arg-type]
         for severity, message in result.problems:
             report(severity, message, (name,), name)
@@ -274,7 +334,11 @@ def _is_integer(value: object) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
-def _read_scalars_as_written(document, prefix, entry, report) -> None:  # type: ignore[no-untyped-def]
+def _read_scalars_as_written(
+    index: dict[object, tuple[Node, Node]],
+    entry: dict[object, object],
+    report: Callable[[Severity, str, tuple[object, ...], str | None], None],
+) -> None:
     """Undo YAML 1.1 typing where it would change the meaning of what the user wrote.
 
     Text fields keep the characters written: `postcode: 01234` stays "01234" (YAML would read
@@ -282,9 +346,9 @@ def _read_scalars_as_written(document, prefix, entry, report) -> None:  # type: 
     must be plain decimal digits, so `id: 0x1F` or `id: 1:30` is an error, not 31 or 90.
     """
     for name in list(entry):
-        if not isinstance(name, str):
+        if not isinstance(name, str) or name not in index:
             continue
-        node = document.node_at((*prefix, name))
+        node = index[name][1]
         if not isinstance(node, ScalarNode) or node.style not in (None, ""):
             continue
         if name in TEXT_FIELDS and node.tag in (INT, FLOAT, BOOL, TIMESTAMP):

@@ -2,6 +2,7 @@
 
 import difflib
 import json
+from collections.abc import Callable
 from functools import cache
 from importlib import resources
 from typing import TYPE_CHECKING, Any
@@ -49,6 +50,39 @@ def validator(name: str, definition: str | None = None) -> "Validator":
     if definition is not None:
         schema = {"$defs": schema["$defs"], "$ref": f"#/$defs/{definition}"}
     return strict(schema)
+
+
+@cache
+def _fast(name: str, definition: str | None) -> "tuple[Callable[[object], object], frozenset[str]]":
+    """fastjsonschema's compiled validator for the same schema, and its integer properties."""
+    import fastjsonschema
+
+    schema = load_schema(name)
+    if definition is not None:
+        schema = {"$defs": schema["$defs"], "$ref": f"#/$defs/{definition}"}
+        properties = load_schema(name)["$defs"][definition].get("properties", {})
+    else:
+        properties = schema.get("properties", {})
+    integers = frozenset(k for k, v in properties.items() if v.get("type") == "integer")
+    return fastjsonschema.compile(schema), integers
+
+
+def is_valid(name: str, instance: object, definition: str | None = None) -> bool:
+    """Whether `instance` passes the schema, quickly (compiled code).
+
+    Only a negative answer needs jsonschema, for messages. fastjsonschema counts 1.0 as an
+    integer, which this tool does not: integer properties are checked for floats as well.
+    """
+    import fastjsonschema
+
+    validate, integers = _fast(name, definition)
+    try:
+        validate(instance)
+    except fastjsonschema.JsonSchemaException:
+        return False
+    if isinstance(instance, dict):
+        return not any(isinstance(instance.get(key), float) for key in integers)
+    return True
 
 
 def iter_errors(
@@ -107,7 +141,9 @@ def located_problems(
     """
     from reconciler.yamlsource import position
 
-    found = []
+    found: list[tuple[tuple[object, ...], str, Position | None]] = []
+    if is_valid(name, instance, definition):
+        return found
     for error in iter_errors(name, instance, definition):
         for path, message in describe(error):
             where = None

@@ -9,6 +9,7 @@ import contextlib
 import hashlib
 import json
 import os
+import re
 import stat
 import threading
 import uuid
@@ -85,8 +86,25 @@ def is_linked(observed: Mapping[str, Any]) -> bool:
     return observed_value(observed, "user_id") != 0
 
 
-def load_state(path: Path, display: str | None = None) -> StateFile | None:
-    """The state at `path`, or None when there is none yet; StateError when it is unusable."""
+# What a plan reads of a recorded customer; `slim` loading keeps only these.
+PLAN_FIELDS = frozenset(
+    {"id", "user_id", "email", "first_name", "last_name", "full_name", "status", "notes"}
+    | {"city", "state", "postcode", "country"}
+)
+
+
+def _slim_customer(obj: dict[str, Any]) -> dict[str, Any]:
+    if "id" in obj and "email" in obj and "observed" not in obj:
+        return {key: obj[key] for key in PLAN_FIELDS if key in obj}
+    return obj
+
+
+def load_state(path: Path, display: str | None = None, slim: bool = False) -> StateFile | None:
+    """The state at `path`, or None when there is none yet; StateError when it is unusable.
+
+    `slim` keeps only the fields a plan reads of each recorded customer, for read-only
+    commands on large states (a state is never written from a slim load).
+    """
     shown = display or str(path)
     try:
         data = path.read_bytes()
@@ -97,14 +115,18 @@ def load_state(path: Path, display: str | None = None) -> StateFile | None:
     backup = path.with_name(path.name + ".backup")
     hint = f"; the previous version is in {backup.name}" if backup.exists() else ""
     try:
-        document = json.loads(data.decode("utf-8"))
+        document = json.loads(data.decode("utf-8"), object_hook=_slim_customer if slim else None)
     except UnicodeDecodeError:
         raise StateError(f"{shown}: the state file is not UTF-8 text{hint}") from None
     except json.JSONDecodeError as exc:
         raise StateError(
             f"{shown}:{exc.lineno}:{exc.colno}: the state file is not valid JSON ({exc.msg}){hint}"
         ) from None
-    errors = jsonschemas.iter_errors("state", document)
+    errors = (
+        []
+        if jsonschemas.is_valid("state", document)
+        else jsonschemas.iter_errors("state", document)
+    )
     if errors:
         first = errors[0]
         where = "/".join(str(p) for p in first.absolute_path) or "(top level)"
@@ -125,6 +147,26 @@ def load_state(path: Path, display: str | None = None) -> StateFile | None:
         },
         sha256=hashlib.sha256(data).hexdigest(),
     )
+
+
+def recorded_name_mode(path: Path) -> NameMode | None:
+    """The state's name mode, read from its head without loading the customers.
+
+    The canonical form writes the sorted metadata keys before `customers`; anything else
+    falls back to a full (slim) load.
+    """
+    try:
+        with path.open("rb") as handle:
+            head = handle.read(65536).decode("utf-8", "replace")
+    except OSError:
+        return None
+    metadata = head.split('"customers"', 1)[0]
+    match = re.search(r'^  "name_mode": (null|"full_name"|"first_last"),?$', metadata, re.MULTILINE)
+    if match is None:
+        state = load_state(path, slim=True)
+        return state.name_mode if state is not None else None
+    value = json.loads(match.group(1))
+    return NameMode(value) if value else None
 
 
 def serialize(state: StateFile) -> bytes:

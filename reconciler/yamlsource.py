@@ -8,6 +8,7 @@ deep nesting, then builds plain values from the core YAML tags only: an applicat
 as `!!python/object` is an error, never a constructor call.
 """
 
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -131,6 +132,16 @@ class YamlDocument:
                 if isinstance(key_node, ScalarNode) and _scalar(key_node) == key:
                     return key_node
         return None
+
+    def mapping_index(self, path: tuple[object, ...]) -> dict[object, tuple[Node, Node]]:
+        """Key -> (key node, value node) of the mapping at `path`, for repeated lookups."""
+        mapping = self.node_at(path)
+        index: dict[object, tuple[Node, Node]] = {}
+        if isinstance(mapping, MappingNode):
+            for key_node, value_node in _pairs(mapping):
+                if isinstance(key_node, ScalarNode):
+                    index.setdefault(_scalar(key_node), (key_node, value_node))
+        return index
 
     def position_at(self, path: tuple[object, ...]) -> Position | None:
         node = self.node_at(path)
@@ -287,11 +298,49 @@ def decode(data: bytes) -> str:
         ) from None
 
 
+# libyaml's C composer recurses on the C stack (about 400 bytes a level) and crashes the
+# interpreter on deep nesting, so it runs on a thread with a large stack, and only for text
+# whose nesting cannot exceed what that stack holds: every collection is opened by its own
+# indicator character, so the count of indicators bounds the depth.
+_C_STACK_BYTES = 64 * 1024 * 1024
+_C_SAFE_INDICATORS = 80_000
+_INDICATORS = "[{-:?"
+
+
+def _compose_fast(text: str) -> Node | None:
+    """The C composer on a large-stack thread; raises what get_single_node raises."""
+    outcome: dict[str, Any] = {}
+
+    def compose() -> None:
+        loader = yaml.CSafeLoader(text)
+        try:
+            outcome["root"] = loader.get_single_node()
+        except BaseException as exc:  # re-raised in the caller's thread
+            outcome["error"] = exc
+        finally:
+            loader.dispose()
+
+    previous = threading.stack_size(_C_STACK_BYTES)
+    try:
+        worker = threading.Thread(target=compose, name="yaml-compose")
+        worker.start()
+    finally:
+        threading.stack_size(previous)
+    worker.join()
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome.get("root")
+
+
+def _can_compose_fast(text: str) -> bool:
+    return _FAST and sum(text.count(c) for c in _INDICATORS) < _C_SAFE_INDICATORS
+
+
 def parse(text: str) -> YamlDocument:
     """Parse one YAML document; raise YamlSourceError with the position of the problem."""
-    loader = _Loader(text)
+    loader = None if _can_compose_fast(text) else _Loader(text)
     try:
-        root = loader.get_single_node()
+        root = _compose_fast(text) if loader is None else loader.get_single_node()
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         message = exc.problem or "not valid YAML"

@@ -88,6 +88,17 @@ class Workspace:
         return json.loads((self.root / "fluentcart.state.json").read_text())
 
 
+@pytest.fixture(autouse=True)
+def private_cache(
+    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> Path:
+    """Every test gets its own parse cache: the cache is exercised, never shared."""
+    directory = tmp_path_factory.mktemp("cache")
+    monkeypatch.setenv("FLUENTCART_CACHE_DIR", str(directory))
+    monkeypatch.delenv("FLUENTCART_NO_CACHE", raising=False)
+    return directory
+
+
 @pytest.fixture
 def workspace(tmp_path: Path) -> Workspace:
     return Workspace(tmp_path)

@@ -47,7 +47,7 @@ def effective_name_mode(workspace: Workspace, state: StateFile | None) -> NameMo
 def load_all(root: Path | None = None) -> Loaded:
     """Workspace, state and declared customers; raises the tool's errors, never a traceback."""
     workspace = load_workspace(root or Path.cwd())
-    state = load_state(workspace.state_path, workspace.display(workspace.state_path))
+    state = load_state(workspace.state_path, workspace.display(workspace.state_path), slim=True)
     if state is not None and readable_by_others(workspace.state_path):
         click.echo(
             f"warning: {workspace.display(workspace.state_path)} is readable by other users; it"
@@ -149,8 +149,14 @@ def resolve_name_mode(
 
 
 def declare(workspace: Workspace, mode: NameMode | None, missing_ok: bool = False) -> Declaration:
+    from reconciler.cache import open_cache
+
     files = [(path, workspace.display(path)) for path in workspace.declared_files(missing_ok)]
-    return load_declared(files, Rules(workspace.statuses, mode))
+    cache = open_cache()
+    declaration = load_declared(files, Rules(workspace.statuses, mode), cache)
+    if cache is not None and cache.writes:
+        cache.prune()
+    return declaration
 
 
 def check_same_site(workspace: Workspace, state: StateFile | None, site: str) -> None:
