@@ -1,7 +1,6 @@
 """Shared pieces of the benchmarks: workspaces, timed subprocesses, tables."""
 
 import json
-import os
 import statistics
 import subprocess
 import sys
@@ -109,7 +108,9 @@ class Measure:
     returncode: int
 
 
-def timed(command: list[str], env: dict[str, str] | None = None, cwd: Path | None = None) -> Measure:
+def timed(
+    command: list[str], env: dict[str, str] | None = None, cwd: Path | None = None
+) -> Measure:
     """Wall time and peak RSS of one command.
 
     The peak is measured by bench/rss.py, a wrapper whose only child is the command (the
@@ -117,7 +118,9 @@ def timed(command: list[str], env: dict[str, str] | None = None, cwd: Path | Non
     """
     wrapper = [sys.executable, str(Path(__file__).with_name("rss.py")), *command]
     started = time.perf_counter()
-    result = subprocess.run(wrapper, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env, cwd=cwd)
+    result = subprocess.run(
+        wrapper, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env, cwd=cwd
+    )
     elapsed = time.perf_counter() - started
     kib = int(result.stderr.strip().rsplit("maxrss_kib=", 1)[1])
     return Measure(elapsed, kib / 1024, result.returncode)

@@ -28,7 +28,9 @@ with open(sys.argv[1] + "/fluentcart.state.json", "rb") as handle:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--customers", type=int, nargs="+", default=[1000, 10000, 100000])
     parser.add_argument("--files", type=int, default=100)
     parser.add_argument("--runs", type=int, default=3, help="runs per measurement (median)")
@@ -57,7 +59,17 @@ def main() -> None:
             )
             print(f"done {count:,}", file=sys.stderr)
     print_table(
-        ["customers", "state", "baseline", "validate", "plan", "validate/base", "plan/base", "base RSS", "plan RSS"],
+        [
+            "customers",
+            "state",
+            "baseline",
+            "validate",
+            "plan",
+            "validate/base",
+            "plan/base",
+            "base RSS",
+            "plan RSS",
+        ],
         rows,
     )
 

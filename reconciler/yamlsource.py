@@ -76,7 +76,8 @@ def _compose_bounded(loader: Any, compose: Any, parent: Node | None, index: obje
     """Composer.compose_node with a depth bound, failing at the position of the deep node."""
     loader.depth += 1
     try:
-        if loader.depth > MAX_DEPTH:
+        # The root node is depth 1 here and depth 0 in _Builder: both stop at the same node.
+        if loader.depth > MAX_DEPTH + 1:
             mark = loader.peek_event().start_mark
             raise YamlSourceError(
                 f"nested deeper than {MAX_DEPTH} levels", mark.line + 1, mark.column + 1

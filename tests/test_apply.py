@@ -516,3 +516,37 @@ def test_sigint_finishes_in_flight_requests_and_exits_nonzero(
     assert 4 <= len(done) < 40
     assert all(state.customers[i].observed["city"] == "Paris" for i in done)
     assert not journal_path(state_path).exists()
+
+
+def test_many_changes_are_guarded_by_list_pages_not_one_get_each(
+    workspace: Workspace, run, sandbox
+) -> None:
+    server = sandbox([seed_customer(i, city="Lyon") for i in range(1, 301)])
+    workspace.declare(
+        "a.yaml", "customers:\n" + "".join(f"  - id: {i}\n    city: Paris\n" for i in range(1, 251))
+    )
+    workspace.state(recorded_state(server, list(range(1, 251))))
+    server.store.customers[7]["city"] = "Marseille"  # changed since the plan
+    del server.store.customers[9]  # deleted since the plan
+    result = run(workspace, "apply", "--auto-approve")
+    assert result.exit_code == 1
+    assert server.count("GET", "/fluent-cart/v2/customers?") == 2  # 300 customers, 199 a page
+    assert server.count("GET", "/fluent-cart/v2/customers/") == 1  # only customer 9, missing
+    assert server.count("PUT") == 248
+    assert "customer 7: skipped: changed outside fluentcart since the plan" in result.stdout
+    assert "customer 9: failed: does not exist on the store" in result.stdout
+    assert server.store.customers[7]["city"] == "Marseille"
+    assert all(server.store.customers[i]["city"] == "Paris" for i in range(10, 251))
+
+
+def test_a_few_changes_on_a_big_store_use_gets(workspace: Workspace, run, sandbox) -> None:
+    server = sandbox([seed_customer(i, city="Lyon") for i in range(1, 1001)])
+    workspace.declare(
+        "a.yaml",
+        "customers:\n" + "".join(f"  - id: {i}\n    city: Paris\n" for i in (5, 500, 900, 950)),
+    )
+    workspace.state(recorded_state(server, [5, 500, 900, 950]))
+    assert run(workspace, "apply", "--auto-approve").exit_code == 0
+    # One list page shows the store has 6 pages: more than 4 GETs would cost, so GETs.
+    assert server.count("GET", "/fluent-cart/v2/customers?") == 1
+    assert server.count("GET", "/fluent-cart/v2/customers/") == 3  # customer 5 was on page 1

@@ -18,7 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
-from urllib.parse import parse_qsl, urlsplit
+from urllib.parse import parse_qsl, urlencode, urlsplit
 
 from reconciler.sandbox import phpjson
 from reconciler.sandbox.store import FULL_NAME, Store, WpUser
@@ -427,11 +427,14 @@ class Sandbox:
 
 
 def _rest_path(target: str) -> str:
+    """The REST route of a request target, with its other query parameters after a `?`."""
     parts = urlsplit(target)
-    for key, value in parse_qsl(parts.query):
-        if key == "rest_route":
-            return value
-    return parts.path[len(REST_PREFIX) :] if parts.path.startswith(REST_PREFIX) else parts.path
+    query = parse_qsl(parts.query, keep_blank_values=True)
+    route = next((value for key, value in query if key == "rest_route"), None)
+    if route is None:
+        route = parts.path[len(REST_PREFIX) :] if parts.path.startswith(REST_PREFIX) else parts.path
+    rest = urlencode([(k, v) for k, v in query if k != "rest_route"])
+    return f"{route}?{rest}" if rest else route
 
 
 DEFAULT_USER = "admin"

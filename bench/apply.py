@@ -1,0 +1,135 @@
+"""Apply throughput against the sandbox, next to the ideal and to a naive loop.
+
+    python bench/apply.py --changes 1000 --latency-ms 50 --parallelism 8
+
+Starts the sandbox with that latency on every request, declares N changes (one field each),
+runs `fluentcart apply --auto-approve` as a subprocess, and prints wall time, requests per
+changed customer (and how many of those are the reads that guard the PUTs), the ratio to the
+ideal N x L / P (one PUT per change at full parallelism), and the speed-up over the same
+changes sent by a plain sequential loop of PUTs with requests, as a user would otherwise write.
+"""
+
+import argparse
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import requests
+from common import ROOT, print_table
+
+sys.path.insert(0, str(ROOT))
+from reconciler.sandbox import Sandbox, Store
+from reconciler.sandbox.server import Faults, default_users
+from reconciler.state import serialize
+from tests.conftest import recorded_state, seed_customer
+
+PASSWORD = "bench-password"
+
+
+def reset(store: Store, count: int) -> None:
+    store.customers.clear()
+    for i in range(1, count + 1):
+        store.seed(seed_customer(i, city="Lyon"))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--changes", type=int, default=1000)
+    parser.add_argument("--latency-ms", type=float, default=50)
+    parser.add_argument("--parallelism", type=int, default=8)
+    args = parser.parse_args()
+    count, latency = args.changes, args.latency_ms
+    store = Store("http://127.0.0.1", users=default_users("admin", PASSWORD))
+    reset(store, count)
+    with (
+        Sandbox(store, faults=Faults(latency_ms=latency)) as sandbox,
+        tempfile.TemporaryDirectory() as directory,
+    ):
+        root = Path(directory)
+        (root / "customers").mkdir()
+        (root / "customers" / "all.yaml").write_text(
+            "customers:\n" + "".join(f"  - id: {i}\n    city: Paris\n" for i in range(1, count + 1))
+        )
+        (root / "fluentcart.state.json").write_bytes(
+            serialize(recorded_state(sandbox, list(range(1, count + 1))))
+        )
+        env = {
+            **os.environ,
+            "FLUENTCART_URL": sandbox.url,
+            "FLUENTCART_USERNAME": "admin",
+            "FLUENTCART_APP_PASSWORD": PASSWORD,
+        }
+        sandbox.requests.clear()
+        started = time.perf_counter()
+        done = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "reconciler",
+                "-C",
+                str(root),
+                "apply",
+                "--auto-approve",
+                "--parallelism",
+                str(args.parallelism),
+            ],
+            env=env,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        elapsed = time.perf_counter() - started
+        if done.returncode != 0 or f"Apply complete: {count} changed" not in done.stdout:
+            sys.exit(f"apply failed:\n{done.stdout[-2000:]}\n{done.stderr[-2000:]}")
+        total = sandbox.count()
+        puts = sandbox.count("PUT")
+        pre_reads = sandbox.count("GET", "/fluent-cart/v2/customers")
+        others = total - puts - pre_reads
+
+        reset(store, count)
+        sandbox.requests.clear()
+        session = requests.Session()
+        session.auth = ("admin", PASSWORD)
+        base = f"{sandbox.url}/wp-json/fluent-cart/v2/customers"
+        started = time.perf_counter()
+        for i in range(1, count + 1):
+            body = {
+                "id": i,
+                "email": f"customer{i}@example.org",
+                "full_name": f"Test Customer{i}",
+                "city": "Paris",
+                "status": "active",
+                "notes": "",
+                "state": "",
+                "postcode": "",
+                "country": "",
+                "user_id": 0,
+                "aov": "0.00",
+            }
+            session.put(f"{base}/{i}", json=body, timeout=30).raise_for_status()
+        naive = time.perf_counter() - started
+    ideal = count * latency / 1000 / args.parallelism
+    print(f"apply of {count:,} changes, {latency:g} ms latency, parallelism {args.parallelism}")
+    print_table(
+        ["", "value"],
+        [
+            ["fluentcart apply", f"{elapsed:.2f} s"],
+            ["ideal N x L / P", f"{ideal:.2f} s"],
+            ["ratio to ideal", f"{elapsed / ideal:.2f}x"],
+            ["requests per change", f"{total / count:.3f}"],
+            ["  PUTs per change", f"{puts / count:.3f}"],
+            ["  pre-reads per change", f"{pre_reads / count:.3f}"],
+            ["  other requests", f"{others}"],
+            ["sequential requests loop", f"{naive:.2f} s"],
+            ["speed-up over the loop", f"{naive / elapsed:.1f}x"],
+        ],
+    )
+
+
+if __name__ == "__main__":
+    main()

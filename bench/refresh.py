@@ -1,0 +1,80 @@
+"""Requests and time of `plan --refresh` over N customers against the sandbox.
+
+python bench/refresh.py --customers 10000
+"""
+
+import argparse
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from common import ROOT, print_table
+
+sys.path.insert(0, str(ROOT))
+from reconciler.sandbox import Sandbox, Store
+from reconciler.sandbox.server import default_users
+from reconciler.state import serialize
+from tests.conftest import recorded_state, seed_customer
+
+PASSWORD = "bench-password"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--customers", type=int, nargs="+", default=[10000])
+    args = parser.parse_args()
+    rows = []
+    for count in args.customers:
+        store = Store("http://127.0.0.1", users=default_users("admin", PASSWORD))
+        for i in range(1, count + 1):
+            store.seed(seed_customer(i, city="Lyon"))
+        with Sandbox(store) as sandbox, tempfile.TemporaryDirectory() as directory:
+            root = Path(directory)
+            (root / "customers").mkdir()
+            (root / "customers" / "all.yaml").write_text(
+                "customers:\n"
+                + "".join(f"  - id: {i}\n    city: Lyon\n" for i in range(1, count + 1))
+            )
+            (root / "fluentcart.state.json").write_bytes(
+                serialize(recorded_state(sandbox, list(range(1, count + 1))))
+            )
+            env = {
+                **os.environ,
+                "FLUENTCART_URL": sandbox.url,
+                "FLUENTCART_USERNAME": "admin",
+                "FLUENTCART_APP_PASSWORD": PASSWORD,
+            }
+            sandbox.requests.clear()
+            started = time.perf_counter()
+            done = subprocess.run(
+                [
+                    sys.executable,
+                    "-m",
+                    "reconciler",
+                    "-C",
+                    str(root),
+                    "plan",
+                    "--refresh",
+                    "--detailed-exitcode",
+                ],
+                env=env,
+                capture_output=True,
+                text=True,
+                check=False,
+            )
+            elapsed = time.perf_counter() - started
+            if done.returncode != 0:
+                sys.exit(f"plan --refresh failed:\n{done.stdout[-2000:]}\n{done.stderr[-2000:]}")
+            rows.append(
+                [f"{count:,}", str(sandbox.count()), str(-(-count // 199) + 1), f"{elapsed:.2f} s"]
+            )
+    print_table(["customers", "requests", "bound ceil(N/199)+1", "wall time"], rows)
+
+
+if __name__ == "__main__":
+    main()
