@@ -158,6 +158,8 @@ def test_refresh_only_and_refresh(workspace: Workspace, run, drifted) -> None:
     result = run(workspace, "refresh")
     assert result.exit_code == 0, result.output
     assert "Refresh complete: 2 customer(s) updated, 0 gone, 2 unchanged" in result.stdout
+    # Field-level explanation, unmanaged and nested fields included.
+    assert "customer 2: changed on the store: city, formatted_address.city" in result.stdout
     state = workspace.read_state()
     assert state["serial"] == serial + 1
     assert state["customers"]["2"]["observed"]["city"] == "Bergen"

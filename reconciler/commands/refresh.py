@@ -6,6 +6,7 @@ something changed.
 """
 
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -28,6 +29,21 @@ from reconciler.workspace import load_workspace
 PROMPT = "Do you want to record these values in the state? Only 'yes' will be accepted:"
 
 
+def changed_fields(before: dict[str, Any], after: dict[str, Any]) -> str:
+    """The fields (nested ones as a.b) whose values differ, for the refresh report."""
+    from deepdiff import DeepDiff  # only refresh needs it
+
+    difference = DeepDiff(before, after, ignore_order=True, view="tree")
+    paths = sorted(
+        {
+            ".".join(str(step) for step in item.path(output_format="list"))
+            for items in difference.values()
+            for item in items
+        }
+    )
+    return ", ".join(paths) or "(types only)"
+
+
 def run(
     targets: tuple[int, ...], approved: bool, lock_timeout: float, options: ConnectOptions
 ) -> int:
@@ -48,9 +64,11 @@ def run(
         plan = build_plan(declaration, on_disk, mode, targets, live, refresh_only=True)
         click.echo(render(plan, "text", NO_REDACTION), nl=False)
         updated = 0
-        for customer_id, customer in live.found.items():
+        for customer_id, customer in sorted(live.found.items()):
             record = state.customers[customer_id]
             if record.observed != customer:
+                fields = changed_fields(record.observed, customer)
+                click.echo(f"customer {customer_id}: changed on the store: {fields}")
                 record.observed = customer
                 record.observed_at = now()
                 updated += 1
