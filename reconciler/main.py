@@ -236,6 +236,12 @@ def show(ctx: click.Context, plan_file: Path, fmt: str, redact: bool, no_color: 
     is_flag=True,
     help="Only record the store's values in the state (like refresh).",
 )
+@click.option("--json", "json_events", is_flag=True, help="One JSON event per line on stdout.")
+@click.option(
+    "--detailed-exitcode",
+    is_flag=True,
+    help="Exit 0 without changes, 2 when all changes applied, 3 on partial failure, 1 on error.",
+)
 @_color_option
 @_store_options
 @_lock_option
@@ -250,6 +256,8 @@ def apply(
     force: bool,
     refresh: bool,
     refresh_only: bool,
+    json_events: bool,
+    detailed_exitcode: bool,
     no_color: bool,
     lock_timeout: float,
     **store: Any,
@@ -271,6 +279,8 @@ def apply(
         lock_timeout=lock_timeout,
         refresh=refresh,
         refresh_only=refresh_only,
+        json_events=json_events,
+        detailed_exitcode=detailed_exitcode,
         connect=_connect(store),
         no_color=no_color,
     )

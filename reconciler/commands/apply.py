@@ -29,6 +29,7 @@ from reconciler.plan import Action, Plan, build_plan
 from reconciler.planfile import SavedPlan, load_plan
 from reconciler.state import Journal, StateFile, fold_journal, remove_journal, save_state
 from reconciler.views import render
+from reconciler.views.events import ApplyEvents
 from reconciler.views.redact import NO_REDACTION
 from reconciler.workspace import NameMode, load_workspace
 
@@ -50,14 +51,28 @@ class ApplyOptions:
     lock_timeout: float = 0.0
     refresh: bool = False
     refresh_only: bool = False
+    json_events: bool = False
+    detailed_exitcode: bool = False
     connect: ConnectOptions = field(default_factory=ConnectOptions)
     no_color: bool = False
 
 
 def run(options: ApplyOptions) -> int:
+    events = ApplyEvents(click.echo) if options.json_events else None
+    try:
+        return _run(options, events)
+    except FluentCartError as exc:
+        if events is not None:
+            events.summary("error", 1, {}, 0, str(exc))
+        raise
+
+
+def _run(options: ApplyOptions, events: "ApplyEvents | None") -> int:
     workspace = load_workspace(Path.cwd())
     saved = load_plan(options.plan_file) if options.plan_file else None
     interactive = saved is None and not options.auto_approve
+    if interactive and events is not None:
+        raise FluentCartError("--json needs --auto-approve or a saved plan: it never asks")
     if interactive and not stdin_is_terminal():
         raise FluentCartError(
             "standard input is not a terminal: pass --auto-approve to apply without the prompt"
@@ -88,15 +103,21 @@ def run(options: ApplyOptions) -> int:
             if options.refresh:
                 live = read_live(client, declaration, on_disk, targets)
             plan = build_plan(declaration, on_disk, mode, targets, live)
-        click.echo(render(plan, "text", NO_REDACTION, use_color(options.no_color)), nl=False)
+        # With --json, stdout carries only events; the plan still goes to the log, on stderr.
+        color = use_color(options.no_color) and events is None
+        click.echo(render(plan, "text", NO_REDACTION, color), nl=False, err=events is not None)
         if plan.summary.errors:
-            click.echo("Nothing was applied: the plan has errors.", err=True)
-            return 1
+            raise FluentCartError("the plan has errors; nothing was applied")
         state.name_mode = mode
         if live is not None:
             _record_live(state, live.found)
+        updates = sum(c.action is Action.UPDATE for c in plan.changes)
+        if events is not None:
+            events.start(client.site, updates, plan.to_dict()["summary"])
         if not plan.summary.has_changes:
             _save(workspace.state_path, state, on_disk)
+            if events is not None:
+                events.summary("no-changes", 0, {"unchanged": plan.summary.no_op}, 0, "No changes.")
             return 0
         if interactive:
             click.echo()
@@ -112,12 +133,13 @@ def run(options: ApplyOptions) -> int:
             parallelism,
             options,
             workspace.state_path,
+            events,
         )
         for change in plan.changes:
             if change.action is Action.FORGET:
                 state.customers.pop(change.id, None)
         _save(workspace.state_path, state, on_disk)
-        return _summary(plan, result, client.retries)
+        return _summary(plan, result, client.retries, options, events)
 
 
 def _record_live(state: StateFile, found: Mapping[int, dict]) -> None:
@@ -137,6 +159,7 @@ def _apply(
     parallelism: int,
     options: ApplyOptions,
     state_path: Path,
+    events: "ApplyEvents | None" = None,
 ) -> ApplyResult:
     journal = Journal(state_path)
     applier = Applier(client, journal, mode, declared, parallelism, options.rate, options.force)
@@ -144,6 +167,22 @@ def _apply(
     previous = signal.getsignal(signal.SIGINT)
     _first_interrupt_only()
     try:
+        if events is not None:
+            done = 0
+
+            def report(outcome: CustomerResult) -> None:
+                nonlocal done
+                done += 1
+                events.customer(
+                    outcome.id,
+                    str(outcome.outcome),
+                    outcome.message,
+                    outcome.not_applied,
+                    done,
+                    len(updates),
+                )
+
+            return applier.run(updates, on_result=report)
         if sys.stdout.isatty() and not options.no_color:
             with click.progressbar(length=len(updates), label="Applying", file=sys.stderr) as bar:
                 result = applier.run(updates, on_result=lambda r: bar.update(1))
@@ -215,31 +254,55 @@ def _check_saved(
         )
 
 
-def _summary(plan: Plan, result: ApplyResult, retries: int) -> int:
+def _summary(
+    plan: Plan,
+    result: ApplyResult,
+    retries: int,
+    options: ApplyOptions,
+    events: "ApplyEvents | None",
+) -> int:
     skipped_state = sum(c.action is Action.NOT_IN_STATE for c in plan.changes)
-    changed = result.count(Outcome.CHANGED)
-    unchanged = plan.summary.no_op + result.count(Outcome.UNCHANGED)
-    failed = result.count(Outcome.FAILED)
-    skipped = result.count(Outcome.SKIPPED) + skipped_state
+    counts = {
+        "changed": result.count(Outcome.CHANGED),
+        "unchanged": plan.summary.no_op + result.count(Outcome.UNCHANGED),
+        "failed": result.count(Outcome.FAILED),
+        "skipped": result.count(Outcome.SKIPPED) + skipped_state,
+    }
+    notes = []
     if skipped_state:
-        click.echo(
-            f"{skipped_state} customer(s) are not in the state: run `fluentcart import` first.",
-            err=True,
+        notes.append(
+            f"{skipped_state} customer(s) are not in the state: run `fluentcart import` first."
         )
     if result.fatal:
-        click.echo(f"Error: stopped: {result.fatal}", err=True)
+        notes.append(f"Error: stopped: {result.fatal}")
     if result.interrupted:
-        click.echo(
-            "Interrupted: the requests in flight were finished and recorded; run apply again to continue.",
-            err=True,
+        notes.append(
+            "Interrupted: the requests in flight were finished and recorded; run apply again to continue."
         )
     retry_note = f" ({retries} retried request(s))" if retries else ""
-    click.echo(
-        f"Apply complete: {changed} changed, {unchanged} unchanged, {failed} failed, {skipped} skipped.{retry_note}"
+    line = (
+        f"Apply complete: {counts['changed']} changed, {counts['unchanged']} unchanged,"
+        f" {counts['failed']} failed, {counts['skipped']} skipped.{retry_note}"
     )
+    if result.interrupted or result.fatal:
+        status = "error"
+    elif counts["failed"] or counts["skipped"]:
+        status = "partial-failure"
+    else:
+        status = "changes"
     if result.interrupted:
-        return 130
-    return 0 if not failed and not skipped else 1
+        code = 130
+    elif options.detailed_exitcode:
+        code = {"error": 1, "partial-failure": 3, "changes": 2}[status]
+    else:
+        code = 0 if status == "changes" else 1
+    for note in notes:
+        click.echo(note, err=True)
+    if events is not None:
+        events.summary(status, code, counts, retries, " ".join([line, *notes]))
+    else:
+        click.echo(line)
+    return code
 
 
 def _print_result(outcome: CustomerResult) -> None:
