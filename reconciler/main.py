@@ -238,6 +238,11 @@ def show(ctx: click.Context, plan_file: Path, fmt: str, redact: bool, no_color: 
 )
 @click.option("--json", "json_events", is_flag=True, help="One JSON event per line on stdout.")
 @click.option(
+    "--require-clean",
+    is_flag=True,
+    help="Refuse a saved plan when the declared files differ from the git commit it was made at.",
+)
+@click.option(
     "--detailed-exitcode",
     is_flag=True,
     help="Exit 0 without changes, 2 when all changes applied, 3 on partial failure, 1 on error.",
@@ -257,6 +262,7 @@ def apply(
     refresh: bool,
     refresh_only: bool,
     json_events: bool,
+    require_clean: bool,
     detailed_exitcode: bool,
     no_color: bool,
     lock_timeout: float,
@@ -281,6 +287,7 @@ def apply(
         refresh_only=refresh_only,
         json_events=json_events,
         detailed_exitcode=detailed_exitcode,
+        require_clean=require_clean,
         connect=_connect(store),
         no_color=no_color,
     )

@@ -4,6 +4,8 @@ A plan is a plain value. The text, JSON and Markdown views render it and compute
 `to_dict`/`from_dict` make it round-trip through JSON so a saved plan renders identically.
 """
 
+import hashlib
+import json
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
@@ -109,6 +111,14 @@ class Plan:
     drift: tuple[CustomerDrift, ...] = ()
     refreshed: bool = False
     refresh_only: bool = False
+    git_commit: str | None = None  # of the workspace, when it is a git checkout
+    git_dirty: bool | None = None
+
+    @property
+    def sha256(self) -> str:
+        """A fingerprint of the plan, for a reviewer to match what they approved."""
+        text = json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+        return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
     @property
     def summary(self) -> Summary:
@@ -137,6 +147,8 @@ class Plan:
             "state_serial": self.state_serial,
             "refreshed": self.refreshed,
             "refresh_only": self.refresh_only,
+            "git_commit": self.git_commit,
+            "git_dirty": self.git_dirty,
             "summary": {
                 "update": summary.update,
                 "no_op": summary.no_op,
@@ -221,6 +233,8 @@ class Plan:
             ),
             refreshed=data.get("refreshed", False),
             refresh_only=data.get("refresh_only", False),
+            git_commit=data.get("git_commit"),
+            git_dirty=data.get("git_dirty"),
         )
 
 

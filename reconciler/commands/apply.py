@@ -24,6 +24,7 @@ from reconciler.commands.context import (
 )
 from reconciler.declared import DeclaredCustomer
 from reconciler.errors import FluentCartError
+from reconciler.gitinfo import files_differing_from, head_commit
 from reconciler.lock import StateLock, describe_takeover
 from reconciler.plan import Action, Plan, build_plan
 from reconciler.planfile import SavedPlan, load_plan
@@ -31,7 +32,7 @@ from reconciler.state import Journal, StateFile, fold_journal, remove_journal, s
 from reconciler.views import render
 from reconciler.views.events import ApplyEvents
 from reconciler.views.redact import NO_REDACTION
-from reconciler.workspace import NameMode, load_workspace
+from reconciler.workspace import NameMode, Workspace, load_workspace
 
 PROMPT = "Do you want to apply these changes? Only 'yes' will be accepted:"
 
@@ -53,6 +54,7 @@ class ApplyOptions:
     refresh_only: bool = False
     json_events: bool = False
     detailed_exitcode: bool = False
+    require_clean: bool = False
     connect: ConnectOptions = field(default_factory=ConnectOptions)
     no_color: bool = False
 
@@ -98,6 +100,7 @@ def _run(options: ApplyOptions, events: "ApplyEvents | None") -> int:
         live = None
         if saved is not None:
             _check_saved(saved, on_disk, declaration.file_hashes, client.site, mode)
+            _check_git(saved, workspace, options.require_clean)
             plan = saved.plan  # exactly what was reviewed; each customer is checked before its PUT
         else:
             if options.refresh:
@@ -204,6 +207,31 @@ def _save(path: Path, state: StateFile, on_disk: StateFile | None) -> None:
     fold_journal(state, path)
     save_state(path, state, on_disk)
     remove_journal(path)
+
+
+def _check_git(saved: SavedPlan, workspace: Workspace, require_clean: bool) -> None:
+    """Say when HEAD moved since the plan; with --require-clean, refuse declared files that
+    differ from the commit the plan was made at."""
+    planned = saved.plan.git_commit
+    head = head_commit(workspace.root)
+    if planned and head and head != planned:
+        click.echo(
+            f"note: HEAD has moved since the plan was made (plan: {planned[:12]}, now: {head[:12]});"
+            " the declared files are the same as then (checked by content)",
+            err=True,
+        )
+    if not require_clean:
+        return
+    if not planned:
+        raise StalePlan("--require-clean: the plan was not made in a git checkout")
+    differing = files_differing_from(workspace.root, planned, workspace.declared_files())
+    if differing is None:
+        raise StalePlan("--require-clean: cannot compare the declared files with git")
+    if differing:
+        raise StalePlan(
+            f"--require-clean: declared files differ from commit {planned[:12]}, where the plan was"
+            " made: " + ", ".join(differing) + ". Commit them and plan again."
+        )
 
 
 def _check_saved(

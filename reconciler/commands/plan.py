@@ -1,6 +1,6 @@
 """`fluentcart plan`: show what apply would change, offline, against the state file."""
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -18,6 +18,7 @@ from reconciler.commands.context import (
     resolve_name_mode,
     use_color,
 )
+from reconciler.gitinfo import head_commit, is_dirty
 from reconciler.plan import build_plan
 from reconciler.planfile import SavedPlan, base_of, save_plan
 from reconciler.views import render
@@ -78,6 +79,9 @@ def _plan(options: PlanOptions, loaded: Loaded, client: "FluentCartClient | None
     plan = build_plan(
         declaration, loaded.state, loaded.name_mode, options.targets, live, options.refresh_only
     )
+    commit = head_commit(workspace.root)
+    if commit is not None:
+        plan = replace(plan, git_commit=commit, git_dirty=is_dirty(workspace.root))
     redactor = Redactor(workspace.sensitive, options.redact)
     click.echo(render(plan, options.fmt, redactor, use_color(options.no_color)), nl=False)
 

@@ -32,8 +32,13 @@ def cell(value: object) -> str:
 def render_markdown(plan: Plan, redactor: Redactor = NO_REDACTION, limit: int = LIMIT) -> str:
     summary = plan.summary
     head = ["### FluentCart plan", "", f"**{html.escape(summary_line(summary))}**", ""]
+    serial = plan.state_serial if plan.state_serial is not None else "none (no state yet)"
+    commit = f"`{plan.git_commit[:12]}`" if plan.git_commit else "not a git checkout"
+    if plan.git_dirty:
+        commit += " with uncommitted changes"
+    head += [f"Plan `{plan.sha256[:16]}` · base state serial {serial} · commit {commit}", ""]
     if plan.name_mode:
-        head += [f"Name mode `{plan.name_mode}`, state serial {plan.state_serial}.", ""]
+        head += [f"Name mode `{plan.name_mode}`.", ""]
     head += [
         "| Change | Customers |",
         "|---|---:|",

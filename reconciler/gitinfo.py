@@ -1,0 +1,52 @@
+"""What git says about the workspace, when it is a git checkout (and git is installed)."""
+
+import subprocess
+from collections.abc import Sequence
+from pathlib import Path
+
+
+def _git(root: Path, *args: str) -> str | None:
+    try:
+        done = subprocess.run(
+            ["git", "-C", str(root), *args],
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=False,
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return done.stdout if done.returncode == 0 else None
+
+
+def head_commit(root: Path) -> str | None:
+    """The commit checked out in `root`, or None outside a git checkout."""
+    out = _git(root, "rev-parse", "--verify", "HEAD")
+    return out.strip() if out else None
+
+
+def is_dirty(root: Path) -> bool:
+    """Whether the checkout has uncommitted changes (untracked files included)."""
+    out = _git(root, "status", "--porcelain")
+    return bool(out and out.strip())
+
+
+def files_differing_from(root: Path, commit: str, paths: Sequence[Path]) -> list[str] | None:
+    """Of `paths`, those whose content differs from `commit` (or that it lacks); None if unknown."""
+    if not paths:
+        return []
+    top = _git(root, "rev-parse", "--show-toplevel")
+    if top is None:
+        return None
+    toplevel = Path(top.strip()).resolve()
+    differing = []
+    for path in paths:
+        relative = path.resolve().relative_to(toplevel).as_posix()
+        committed = _git(root, "show", f"{commit}:{relative}")
+        try:
+            current = path.read_text("utf-8")
+        except (OSError, UnicodeDecodeError):
+            current = None
+        if committed is None or committed != current:
+            differing.append(relative)
+    return differing
