@@ -50,3 +50,18 @@ def files_differing_from(root: Path, commit: str, paths: Sequence[Path]) -> list
         if committed is None or committed != current:
             differing.append(relative)
     return differing
+
+
+def changed_since(root: Path, ref: str) -> set[Path] | None:
+    """Files changed between `ref` and the working tree, untracked ones included; None when
+    `ref` is unknown or `root` is not a git checkout."""
+    if _git(root, "rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}") is None:
+        return None
+    top = _git(root, "rev-parse", "--show-toplevel")
+    diff = _git(root, "diff", "--name-only", ref, "--")
+    untracked = _git(root, "ls-files", "--others", "--exclude-standard", "--full-name")
+    if top is None or diff is None or untracked is None:
+        return None
+    toplevel = Path(top.strip())
+    names = [*diff.splitlines(), *untracked.splitlines()]
+    return {(toplevel / name).resolve() for name in names if name}

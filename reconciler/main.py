@@ -163,6 +163,11 @@ def validate(ctx: click.Context, paths: tuple[Path, ...]) -> None:
     is_flag=True,
     help="Only show what changed on the store since it was recorded.",
 )
+@click.option(
+    "--changed-since",
+    metavar="REF",
+    help="Only customers declared in files changed since the git commit REF (pull requests).",
+)
 @_store_options
 @click.pass_context
 def plan(
@@ -175,11 +180,14 @@ def plan(
     no_color: bool,
     refresh: bool,
     refresh_only: bool,
+    changed_since: str | None,
     **store: Any,
 ) -> None:
     """Show what apply would change (offline against the state, or --refresh from the store)."""
     from reconciler.commands import plan as command
 
+    if changed_since and targets:
+        raise FluentCartError("--changed-since and --target both choose the customers: give one")
     if refresh_only and out is not None:
         raise FluentCartError(
             "a --refresh-only plan cannot be saved; run `fluentcart refresh` instead"
@@ -193,6 +201,7 @@ def plan(
         no_color,
         refresh,
         refresh_only,
+        changed_since,
         _connect(store),
     )
     ctx.exit(command.run(options))

@@ -113,6 +113,8 @@ class Plan:
     refresh_only: bool = False
     git_commit: str | None = None  # of the workspace, when it is a git checkout
     git_dirty: bool | None = None
+    changed_since: str | None = None  # plan --changed-since REF
+    not_planned: int = 0  # declared customers left out because their files did not change
 
     @property
     def sha256(self) -> str:
@@ -149,6 +151,8 @@ class Plan:
             "refresh_only": self.refresh_only,
             "git_commit": self.git_commit,
             "git_dirty": self.git_dirty,
+            "changed_since": self.changed_since,
+            "not_planned": self.not_planned,
             "summary": {
                 "update": summary.update,
                 "no_op": summary.no_op,
@@ -235,6 +239,8 @@ class Plan:
             refresh_only=data.get("refresh_only", False),
             git_commit=data.get("git_commit"),
             git_dirty=data.get("git_dirty"),
+            changed_since=data.get("changed_since"),
+            not_planned=data.get("not_planned", 0),
         )
 
 

@@ -86,3 +86,33 @@ def test_require_clean_outside_git(workspace: Workspace, run, sandbox) -> None:
     assert run(workspace, "plan", "-out", "p.plan").exit_code == 0
     result = run(workspace, "apply", "p.plan", "--require-clean")
     assert result.exit_code == 1 and "not made in a git checkout" in result.stderr
+
+
+def test_changed_since_plans_only_changed_files(workspace: Workspace, run, repo) -> None:
+    workspace.declare("b.yaml", "id: 3\ncity: Rome\n")
+    commit(workspace.root, "more")
+    base = git(workspace.root, "rev-parse", "HEAD")
+    workspace.declare("b.yaml", "id: 3\ncity: Nice\n")  # changed, uncommitted
+    result = run(workspace, "plan", "--changed-since", base)
+    assert result.exit_code == 0, result.output
+    assert "customer 3" in result.stdout
+    assert "customer 1 " not in result.stdout and "customer 2 " not in result.stdout
+    assert (
+        f"2 declared customer(s) in files unchanged since {base} were not planned." in result.stdout
+    )
+    document = json.loads(
+        run(workspace, "plan", "--changed-since", base, "--format", "json").stdout
+    )
+    assert document["changed_since"] == base and document["not_planned"] == 2
+
+
+def test_changed_since_with_nothing_changed(workspace: Workspace, run, repo) -> None:
+    result = run(workspace, "plan", "--changed-since", "HEAD", "--detailed-exitcode")
+    assert result.exit_code == 0
+    assert "No changes." in result.stdout
+    assert "2 declared customer(s) in files unchanged since HEAD were not planned." in result.stdout
+
+
+def test_changed_since_an_unknown_ref(workspace: Workspace, run, repo) -> None:
+    result = run(workspace, "plan", "--changed-since", "no-such-branch")
+    assert result.exit_code == 1 and "no such commit" in result.stderr

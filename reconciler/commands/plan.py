@@ -18,7 +18,8 @@ from reconciler.commands.context import (
     resolve_name_mode,
     use_color,
 )
-from reconciler.gitinfo import head_commit, is_dirty
+from reconciler.errors import FluentCartError
+from reconciler.gitinfo import changed_since, head_commit, is_dirty
 from reconciler.plan import build_plan
 from reconciler.planfile import SavedPlan, base_of, save_plan
 from reconciler.views import render
@@ -42,6 +43,7 @@ class PlanOptions:
     no_color: bool = False
     refresh: bool = False
     refresh_only: bool = False
+    changed_since: str | None = None
     connect: ConnectOptions = field(default_factory=ConnectOptions)
 
 
@@ -51,6 +53,20 @@ def run(options: PlanOptions) -> int:
         with connect(loaded.workspace, options.connect) as client:
             return _plan(options, loaded, client)
     return _plan(options, loaded, None)
+
+
+def _changed_scope(loaded: Loaded, ref: str) -> tuple[tuple[int, ...], int]:
+    """The customers declared in files changed since `ref`, plus recorded ones no longer
+    declared (their file changed too); and how many declared customers that leaves out."""
+    workspace, declaration = loaded.workspace, loaded.declaration
+    changed = changed_since(workspace.root, ref)
+    if changed is None:
+        raise FluentCartError(f"--changed-since {ref}: not a git checkout, or no such commit")
+    files = {workspace.display(path) for path in changed}
+    ids = {c.id for c in declaration.customers.values() if c.file in files}
+    recorded = set(loaded.state.customers) if loaded.state is not None else set()
+    forgotten = recorded - set(declaration.customers)
+    return tuple(sorted(ids | forgotten)), len(declaration.customers) - len(ids)
 
 
 def _plan(options: PlanOptions, loaded: Loaded, client: "FluentCartClient | None") -> int:
@@ -74,11 +90,18 @@ def _plan(options: PlanOptions, loaded: Loaded, client: "FluentCartClient | None
                 err=True,
             )
 
+    targets, not_planned = options.targets, 0
+    if options.changed_since is not None:
+        targets, not_planned = _changed_scope(loaded, options.changed_since)
     if client is not None:
-        live = read_live(client, declaration, loaded.state, options.targets, options.refresh_only)
+        live = read_live(client, declaration, loaded.state, targets, options.refresh_only)
     plan = build_plan(
-        declaration, loaded.state, loaded.name_mode, options.targets, live, options.refresh_only
+        declaration, loaded.state, loaded.name_mode, targets, live, options.refresh_only
     )
+    if options.changed_since is not None:
+        if not targets:  # nothing changed: an empty plan, not a plan of everything
+            plan = replace(plan, changes=(), unchanged=0, drift=())
+        plan = replace(plan, changed_since=options.changed_since, not_planned=not_planned)
     commit = head_commit(workspace.root)
     if commit is not None:
         plan = replace(plan, git_commit=commit, git_dirty=is_dirty(workspace.root))

@@ -39,6 +39,12 @@ def render_markdown(plan: Plan, redactor: Redactor = NO_REDACTION, limit: int = 
     head += [f"Plan `{plan.sha256[:16]}` · base state serial {serial} · commit {commit}", ""]
     if plan.name_mode:
         head += [f"Name mode `{plan.name_mode}`.", ""]
+    if plan.changed_since is not None:
+        head += [
+            f"Only files changed since `{html.escape(plan.changed_since)}`:"
+            f" {plan.not_planned} declared customer(s) elsewhere were not planned.",
+            "",
+        ]
     head += [
         "| Change | Customers |",
         "|---|---:|",

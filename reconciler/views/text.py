@@ -67,6 +67,11 @@ def render_text(plan: Plan, redactor: Redactor = NO_REDACTION, color: bool = Fal
             lines.extend(f"  {d.format()}" for d in found)
             lines.append("")
     lines.append(summary_line(plan.summary))
+    if plan.changed_since is not None:
+        lines.append(
+            f"{plan.not_planned} declared customer(s) in files unchanged since"
+            f" {plan.changed_since} were not planned."
+        )
     if plan.summary.errors:
         count = plan.summary.errors
         noun = "error" if count == 1 else "errors"
