@@ -10,7 +10,6 @@ changes sent by a plain sequential loop of PUTs with requests, as a user would o
 """
 
 import argparse
-import os
 import subprocess
 import sys
 import tempfile
@@ -18,13 +17,12 @@ import time
 from pathlib import Path
 
 import requests
-from common import ROOT, print_table
+from common import ROOT, print_table, sandbox_workspace
 
 sys.path.insert(0, str(ROOT))
 from reconciler.sandbox import Sandbox, Store
 from reconciler.sandbox.server import Faults, default_users
-from reconciler.state import serialize
-from tests.conftest import recorded_state, seed_customer
+from tests.conftest import seed_customer
 
 PASSWORD = "bench-password"
 
@@ -51,19 +49,7 @@ def main() -> None:
         tempfile.TemporaryDirectory() as directory,
     ):
         root = Path(directory)
-        (root / "customers").mkdir()
-        (root / "customers" / "all.yaml").write_text(
-            "customers:\n" + "".join(f"  - id: {i}\n    city: Paris\n" for i in range(1, count + 1))
-        )
-        (root / "fluentcart.state.json").write_bytes(
-            serialize(recorded_state(sandbox, list(range(1, count + 1))))
-        )
-        env = {
-            **os.environ,
-            "FLUENTCART_URL": sandbox.url,
-            "FLUENTCART_USERNAME": "admin",
-            "FLUENTCART_APP_PASSWORD": PASSWORD,
-        }
+        env = sandbox_workspace(root, sandbox, count, "Paris", PASSWORD)
         sandbox.requests.clear()
         started = time.perf_counter()
         done = subprocess.run(

@@ -1,6 +1,7 @@
 """Shared pieces of the benchmarks: workspaces, timed subprocesses, tables."""
 
 import json
+import os
 import statistics
 import subprocess
 import sys
@@ -147,3 +148,25 @@ def print_table(headers: list[str], rows: list[list[str]]) -> None:
 
 def dump(path: Path, data: object) -> None:
     path.write_text(json.dumps(data, indent=2))
+
+
+def sandbox_workspace(
+    root: Path, sandbox: object, count: int, city: str, password: str
+) -> dict[str, str]:
+    """Declare customers 1..count with `city`, record them as the sandbox serves them, and
+    return the environment that points fluentcart at the sandbox."""
+    from tests.conftest import recorded_state
+
+    (root / "customers").mkdir(exist_ok=True)
+    (root / "customers" / "all.yaml").write_text(
+        "customers:\n" + "".join(f"  - id: {i}\n    city: {city}\n" for i in range(1, count + 1))
+    )
+    (root / "fluentcart.state.json").write_bytes(
+        serialize(recorded_state(sandbox, list(range(1, count + 1))))
+    )
+    return {
+        **os.environ,
+        "FLUENTCART_URL": sandbox.url,  # type: ignore[attr-defined]
+        "FLUENTCART_USERNAME": "admin",
+        "FLUENTCART_APP_PASSWORD": password,
+    }

@@ -4,20 +4,18 @@ python bench/refresh.py --customers 10000
 """
 
 import argparse
-import os
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-from common import ROOT, print_table
+from common import ROOT, print_table, sandbox_workspace
 
 sys.path.insert(0, str(ROOT))
 from reconciler.sandbox import Sandbox, Store
 from reconciler.sandbox.server import default_users
-from reconciler.state import serialize
-from tests.conftest import recorded_state, seed_customer
+from tests.conftest import seed_customer
 
 PASSWORD = "bench-password"
 
@@ -35,20 +33,7 @@ def main() -> None:
             store.seed(seed_customer(i, city="Lyon"))
         with Sandbox(store) as sandbox, tempfile.TemporaryDirectory() as directory:
             root = Path(directory)
-            (root / "customers").mkdir()
-            (root / "customers" / "all.yaml").write_text(
-                "customers:\n"
-                + "".join(f"  - id: {i}\n    city: Lyon\n" for i in range(1, count + 1))
-            )
-            (root / "fluentcart.state.json").write_bytes(
-                serialize(recorded_state(sandbox, list(range(1, count + 1))))
-            )
-            env = {
-                **os.environ,
-                "FLUENTCART_URL": sandbox.url,
-                "FLUENTCART_USERNAME": "admin",
-                "FLUENTCART_APP_PASSWORD": PASSWORD,
-            }
+            env = sandbox_workspace(root, sandbox, count, "Lyon", PASSWORD)
             sandbox.requests.clear()
             started = time.perf_counter()
             done = subprocess.run(

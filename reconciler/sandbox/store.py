@@ -386,17 +386,28 @@ class Store:
                 }
             return 200, {"customer": self.serialize(row, labels=True)}
 
+    def _request_data(
+        self, params: Mapping[str, Any]
+    ) -> tuple[dict[str, Any] | None, Result | None]:
+        """CustomerRequest for PUT and POST: defaults, validation, then the 17-key pick.
+
+        Returns (data, None), or (None, the error answer).
+        """
+        params = {**params}
+        params.setdefault("notes", "")  # beforeValidation
+        try:
+            errors = self._validate(params)
+            if errors:
+                return None, (422, errors)
+            return self._pick(params), None
+        except PluginException as exc:
+            return None, (500, {"code": "plugin_exception", "data": [], "message": str(exc)})
+
     def update(self, route_id: str, params: Mapping[str, Any]) -> Result:
         with self.lock:
-            params = dict(params)
-            params.setdefault("notes", "")  # beforeValidation
-            try:
-                errors = self._validate(params)
-                if errors:
-                    return 422, errors
-                data = self._pick(params)
-            except PluginException as exc:
-                return 500, {"code": "plugin_exception", "data": [], "message": str(exc)}
+            data, refused = self._request_data(params)
+            if data is None:
+                return refused  # type: ignore[return-value]
             row = self.customers.get(int(route_id)) if route_id.isdigit() else None
             if row is None:
                 return 500, {
@@ -440,15 +451,9 @@ class Store:
 
     def create(self, params: Mapping[str, Any]) -> Result:
         with self.lock:
-            params = dict(params)
-            params.setdefault("notes", "")
-            try:
-                errors = self._validate(params)
-                if errors:
-                    return 422, errors
-                data = self._pick(params)
-            except PluginException as exc:
-                return 500, {"code": "plugin_exception", "data": [], "message": str(exc)}
+            data, refused = self._request_data(params)
+            if data is None:
+                return refused  # type: ignore[return-value]
             self._resolve_names(data)
             if self._email_taken(data["email"], 0):
                 return 500, {"code": 400, "message": "Customer already exists.", "data": None}
