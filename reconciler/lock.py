@@ -24,6 +24,7 @@ from reconciler import __version__
 from reconciler.errors import FluentCartError
 
 POLL_SECONDS = 0.1
+HOLDER_SETTLE_SECONDS = 1.0
 
 
 class LockError(FluentCartError):
@@ -93,6 +94,11 @@ class StateLock:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
                 holder = _read_info(fd)
+                # The holder writes who it is right after taking the lock: give it a moment.
+                settle = time.monotonic() + HOLDER_SETTLE_SECONDS
+                while holder is None and time.monotonic() < settle:
+                    time.sleep(0.02)
+                    holder = _read_info(fd)
                 os.close(fd)
                 if time.monotonic() >= deadline:
                     raise LockError(self._held_message(holder)) from None
