@@ -1,6 +1,7 @@
 """Shared fixtures: temporary workspaces and a CLI runner."""
 
 import json
+import os
 import shutil
 import textwrap
 from collections.abc import Callable
@@ -9,10 +10,17 @@ from typing import Any
 
 import pytest
 from click.testing import CliRunner, Result
+from hypothesis import settings
 
 from reconciler.main import cli
 from reconciler.state import CustomerRecord, StateFile, serialize
 from reconciler.workspace import NameMode
+
+# CI replays the same examples every run (a failure there is reproducible, never luck);
+# local runs keep drawing new ones.
+settings.register_profile("ci", derandomize=True, database=None)
+if os.environ.get("CI"):
+    settings.load_profile("ci")
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples"
