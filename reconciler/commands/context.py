@@ -19,6 +19,7 @@ from reconciler.state import (
     load_state,
     new_state,
     readable_by_others,
+    recorded_name_mode,
     remove_journal,
     save_state,
 )
@@ -198,6 +199,13 @@ def declare_offline(
     workspace: Workspace, missing_ok: bool = False
 ) -> tuple[Declaration, NameMode | None]:
     """The declared customers checked before any request: bad input never reaches the store."""
-    state = load_state(workspace.state_path, workspace.display(workspace.state_path))
-    mode = effective_name_mode(workspace, state)
+    mode = offline_name_mode(workspace)
     return declare(workspace, mode, missing_ok), mode
+
+
+def offline_name_mode(workspace: Workspace) -> NameMode | None:
+    """The configured mode, else the one the state recorded, read from the state's head
+    (the customers are loaded later, under the lock, by the commands that need them)."""
+    if workspace.name_mode is not NameMode.AUTO:
+        return workspace.name_mode
+    return recorded_name_mode(workspace.state_path)

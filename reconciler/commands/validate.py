@@ -5,12 +5,11 @@ from pathlib import Path
 import click
 
 from reconciler.cache import open_cache
-from reconciler.commands.context import echo_diagnostics
+from reconciler.commands.context import echo_diagnostics, offline_name_mode
 from reconciler.declared import Rules, load_declared
 from reconciler.diagnostics import Diagnostic, Severity
 from reconciler.errors import StateError
-from reconciler.state import recorded_name_mode
-from reconciler.workspace import NameMode, load_workspace, yaml_files_under
+from reconciler.workspace import load_workspace, yaml_files_under
 
 
 def run(paths: tuple[Path, ...]) -> int:
@@ -27,13 +26,12 @@ def run(paths: tuple[Path, ...]) -> int:
                 missing.append(Diagnostic(Severity.ERROR, "no such file or directory", str(path)))
     else:
         files = workspace.declared_files()
-    mode = workspace.name_mode if workspace.name_mode is not NameMode.AUTO else None
-    if mode is None:
-        try:
-            mode = recorded_name_mode(workspace.state_path)
-        except StateError as exc:
-            # validate is about the YAML; a broken state only hides the recorded name mode.
-            click.echo(f"warning: {exc}; name mode not known", err=True)
+    try:
+        mode = offline_name_mode(workspace)
+    except StateError as exc:
+        # validate is about the YAML; a broken state only hides the recorded name mode.
+        click.echo(f"warning: {exc}; name mode not known", err=True)
+        mode = None
     declaration = load_declared(
         [(path, workspace.display(path)) for path in files],
         Rules(workspace.statuses, mode),
