@@ -27,13 +27,18 @@ def _locked(workspace: Workspace, operation: str, timeout: float = 0.0) -> State
     return lock
 
 
-def list_() -> int:
-    workspace = load_workspace(Path.cwd())
-    lock = _locked(workspace, "state list")
+def _read(workspace: Workspace, operation: str) -> StateFile:
+    """The state, read under the lock (a writer is never caught half way)."""
+    lock = _locked(workspace, operation)
     try:
-        state = _load(workspace)
+        return _load(workspace)
     finally:
         lock.release()
+
+
+def list_() -> int:
+    workspace = load_workspace(Path.cwd())
+    state = _read(workspace, "state list")
     rows = [("ID", "EMAIL", "NAME", "STATUS", "RECORDED AT")]
     for customer_id, record in sorted(state.customers.items()):
         observed = record.observed
@@ -63,11 +68,7 @@ def list_() -> int:
 
 def show(customer_id: int) -> int:
     workspace = load_workspace(Path.cwd())
-    lock = _locked(workspace, "state show")
-    try:
-        state = _load(workspace)
-    finally:
-        lock.release()
+    state = _read(workspace, "state show")
     record = state.customers.get(customer_id)
     if record is None:
         raise StateError(f"customer {customer_id} is not in the state")
