@@ -17,20 +17,17 @@ import time
 from pathlib import Path
 
 import requests
-from common import ROOT, print_table, sandbox_workspace
+from common import ROOT, print_table, sandbox_workspace, seeded_store
 
 sys.path.insert(0, str(ROOT))
 from reconciler.sandbox import Sandbox, Store
-from reconciler.sandbox.server import Faults, default_users
-from tests.conftest import seed_customer
+from reconciler.sandbox.server import Faults
 
 PASSWORD = "bench-password"
 
 
 def reset(store: Store, count: int) -> None:
-    store.customers.clear()
-    for i in range(1, count + 1):
-        store.seed(seed_customer(i, city="Lyon"))
+    store.customers = seeded_store(count, PASSWORD).customers  # type: ignore[attr-defined]
 
 
 def main() -> None:
@@ -42,8 +39,7 @@ def main() -> None:
     parser.add_argument("--parallelism", type=int, default=8)
     args = parser.parse_args()
     count, latency = args.changes, args.latency_ms
-    store = Store("http://127.0.0.1", users=default_users("admin", PASSWORD))
-    reset(store, count)
+    store = seeded_store(count, PASSWORD)
     with (
         Sandbox(store, faults=Faults(latency_ms=latency)) as sandbox,
         tempfile.TemporaryDirectory() as directory,

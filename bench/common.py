@@ -170,3 +170,15 @@ def sandbox_workspace(
         "FLUENTCART_USERNAME": "admin",
         "FLUENTCART_APP_PASSWORD": password,
     }
+
+
+def seeded_store(count: int, password: str, city: str = "Lyon") -> object:
+    """A sandbox store holding customers 1..count in `city`, with an admin using `password`."""
+    from reconciler.sandbox import Store
+    from reconciler.sandbox.server import default_users
+    from tests.conftest import seed_customer
+
+    store = Store("http://127.0.0.1", users=default_users("admin", password))
+    for i in range(1, count + 1):
+        store.seed(seed_customer(i, city=city))
+    return store

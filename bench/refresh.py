@@ -10,12 +10,10 @@ import tempfile
 import time
 from pathlib import Path
 
-from common import ROOT, print_table, sandbox_workspace
+from common import ROOT, print_table, sandbox_workspace, seeded_store
 
 sys.path.insert(0, str(ROOT))
-from reconciler.sandbox import Sandbox, Store
-from reconciler.sandbox.server import default_users
-from tests.conftest import seed_customer
+from reconciler.sandbox import Sandbox
 
 PASSWORD = "bench-password"
 
@@ -28,10 +26,10 @@ def main() -> None:
     args = parser.parse_args()
     rows = []
     for count in args.customers:
-        store = Store("http://127.0.0.1", users=default_users("admin", PASSWORD))
-        for i in range(1, count + 1):
-            store.seed(seed_customer(i, city="Lyon"))
-        with Sandbox(store) as sandbox, tempfile.TemporaryDirectory() as directory:
+        with (
+            Sandbox(seeded_store(count, PASSWORD)) as sandbox,
+            tempfile.TemporaryDirectory() as directory,
+        ):
             root = Path(directory)
             env = sandbox_workspace(root, sandbox, count, "Lyon", PASSWORD)
             sandbox.requests.clear()
