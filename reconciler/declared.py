@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     from reconciler.cache import ParseCache
 
 FieldValue = str | int
-_DECIMAL = re.compile(r"-?[0-9]+")
+_DECIMAL = re.compile(r"-?(0|[1-9][0-9]*)")  # YAML 1.1 reads 010 as octal 8
 _SHAPE_HINT = (
     "a declared file holds one customer (a mapping with an 'id') or 'customers:' followed by"
     " a list of customers"

@@ -30,6 +30,13 @@ BAD_CASES = [
     ("id-float", "id: 42.0\n", 1, "id: 42.0 is not a whole number"),
     ("id-hex", "id: 0x2A\n", 1, "must be written as plain decimal digits"),
     ("id-sexagesimal", "id: 1:30\n", 1, "must be written as plain decimal digits"),
+    (
+        "id-leading-zero",
+        "id: 010\n",
+        1,
+        "must be written as plain decimal digits (YAML reads it as 8)",
+    ),
+    ("user-id-leading-zero", "id: 1\nuser_id: 07\n", 2, "must be written as plain decimal digits"),
     ("id-bool", "id: true\n", 1, "id: True is not a whole number"),
     ("unknown-field", "id: 1\nphone: 555\n", 2, 'unknown field "phone"'),
     ("typo-field", "id: 1\nemial: a@example.org\n", 2, "did you mean 'email'"),
