@@ -38,23 +38,48 @@ def declared_fields(
     return fields
 
 
-def scalar(value: str | int) -> str:
-    """A value as YAML text: plain when YAML reads it back unchanged, quoted otherwise."""
+def scalar(value: str | int, indent: str = "  ") -> str:
+    """A value as YAML text: plain when YAML reads it back unchanged, quoted otherwise.
+
+    Text of several lines is a literal block (`|` or `|-`) with its lines at `indent`, when
+    a literal block holds it exactly; anything else unprintable is double-quoted and escaped.
+    """
     if isinstance(value, int):
         return str(value)
     if not value.isprintable():
         # PyYAML would write line breaks such as \x85 raw inside quotes, where YAML folds them.
-        return _double_quoted(value)
+        return _literal(value, indent) or _double_quoted(value)
     text = yaml.safe_dump(value, allow_unicode=True, width=1_000_000, default_flow_style=True)
     return text.removesuffix("\n").removesuffix("\n...").strip()
+
+
+def _literal(value: str, indent: str) -> str | None:
+    """`value` as a literal block scalar, or None when one would not read back as `value`.
+
+    Only the plain cases: lines of printable text without trailing spaces, the first one not
+    indented, ending in at most one line break (`|` keeps it, `|-` strips it).
+    """
+    body, chomp = (value[:-1], "") if value.endswith("\n") else (value, "-")
+    if "\n" not in body or body.endswith("\n"):
+        return None
+    lines = body.split("\n")
+    if not lines[0] or lines[0][0] == " ":
+        return None
+    for line in lines:
+        if not line.isprintable() or line != line.rstrip(" "):
+            return None
+    return f"|{chomp}\n" + "\n".join(indent + line if line else "" for line in lines)
+
+
+_ESCAPES = {"\n": "\\n", "\t": "\\t", "\r": "\\r", '"': '\\"', "\\": "\\\\"}
 
 
 def _double_quoted(value: str) -> str:
     """A YAML double-quoted scalar with every non-printable character escaped."""
     out = []
     for char in value:
-        if char in '"\\':
-            out.append("\\" + char)
+        if char in _ESCAPES:
+            out.append(_ESCAPES[char])
         elif char.isprintable():
             out.append(char)
         else:
@@ -105,7 +130,7 @@ def render_file(
         for name, value in declared_fields(customer, mode):
             for comment in field_comments(name, value, statuses, mode):
                 lines.append(f"{indent}{comment}")
-            lines.append(f"{indent}{name}: {scalar(value)}")
+            lines.append(f"{indent}{name}: {scalar(value, indent + '  ')}")
     text = "\n".join(lines) + "\n"
     _check_round_trip(text, customers, mode, as_list)
     return text
