@@ -7,8 +7,11 @@ from pathlib import Path
 PRIVATE_MODE = 0o600
 
 
-def write_atomic(path: Path, data: bytes, *, backup: bool = False) -> None:
-    """Write `data` to `path` with mode 0600: temporary file, fsync, rename, fsync the folder.
+def write_atomic(
+    path: Path, data: bytes, *, backup: bool = False, mode: int = PRIVATE_MODE
+) -> None:
+    """Write `data` to `path` with `mode` (0600 unless told): temporary file, fsync, rename,
+    fsync the folder.
 
     With `backup`, the previous content is kept as `<path>.backup` (one generation).
     """
@@ -20,7 +23,7 @@ def write_atomic(path: Path, data: bytes, *, backup: bool = False) -> None:
             handle.write(data)
             handle.flush()
             os.fsync(handle.fileno())
-        os.chmod(tmp, PRIVATE_MODE)  # O_CREAT's mode is ignored when the file already existed
+        os.chmod(tmp, mode)  # O_CREAT's mode is ignored when the file already existed
         if backup and path.exists():
             _keep_backup(path)
         os.replace(tmp, path)

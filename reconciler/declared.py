@@ -140,6 +140,13 @@ def load_declared(
     return declaration
 
 
+def check_file(data: bytes, display: str, rules: Rules) -> list[Diagnostic]:
+    """The problems `validate` finds in one file's bytes, on their own."""
+    problems: list[Diagnostic] = []
+    _parse_file(data, display, rules, problems)
+    return problems
+
+
 def _at(
     customer: DeclaredCustomer, name: str | None, message: str, severity: Severity
 ) -> Diagnostic:
@@ -349,11 +356,10 @@ def _read_scalars_as_written(
         if not isinstance(name, str) or name not in index:
             continue
         node = index[name][1]
+        entry[name] = written_value(name, node, entry[name])
         if not isinstance(node, ScalarNode) or node.style not in (None, ""):
             continue
-        if name in TEXT_FIELDS and node.tag in (INT, FLOAT, BOOL, TIMESTAMP):
-            entry[name] = node.value
-        elif name in ("id", "user_id") and node.tag == INT and not _DECIMAL.fullmatch(node.value):
+        if name in ("id", "user_id") and node.tag == INT and not _DECIMAL.fullmatch(node.value):
             report(
                 Severity.ERROR,
                 f"{node.value!r} must be written as plain decimal digits (YAML reads it as"
@@ -361,6 +367,19 @@ def _read_scalars_as_written(
                 (name,),
                 name,
             )
+
+
+def written_value(name: object, node: Node, value: object) -> object:
+    """A field's value as declared: a text field keeps the characters of a plain scalar that
+    YAML 1.1 would read as a number, a boolean or a date."""
+    if (
+        name in TEXT_FIELDS
+        and isinstance(node, ScalarNode)
+        and node.style in (None, "")
+        and node.tag in (INT, FLOAT, BOOL, TIMESTAMP)
+    ):
+        return node.value
+    return value
 
 
 def _check_names(fields: dict[str, FieldValue], mode: NameMode | None, error) -> None:  # type: ignore[no-untyped-def]

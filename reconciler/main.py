@@ -138,6 +138,26 @@ def validate(ctx: click.Context, paths: tuple[Path, ...]) -> None:
     ctx.exit(command.run(paths))
 
 
+@cli.command("fmt")
+@click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
+@click.option(
+    "--check",
+    is_flag=True,
+    help="Change nothing: list the files that are not in canonical form and exit 1 if any.",
+)
+@click.option("--diff", is_flag=True, help="Show the changes as a unified diff.")
+@click.pass_context
+def fmt_command(ctx: click.Context, paths: tuple[Path, ...], check: bool, diff: bool) -> None:
+    """Rewrite declared files in canonical form, keeping comments (default: the workspace's).
+
+    Canonical form is what `import --generate-yaml` writes: fields in a fixed order, values
+    quoted only where YAML needs it, two-space indentation. Files with errors are left alone.
+    """
+    from reconciler.commands import fmt as command
+
+    ctx.exit(command.run(paths, check, diff))
+
+
 @cli.command()
 @click.option("--format", "fmt", type=FORMAT_CHOICE, default="text", show_default=True)
 @click.option(

@@ -2,7 +2,7 @@
 
 import glob
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
@@ -64,6 +64,20 @@ class Workspace:
                 f" (set 'customers' in {CONFIG_FILE})"
             )
         return yaml_files_under(target)
+
+
+def files_from_arguments(paths: Sequence[Path]) -> tuple[list[Path], list[Path]]:
+    """(the YAML files that PATH arguments name, directories searched; the missing paths)."""
+    files: list[Path] = []
+    missing: list[Path] = []
+    for path in paths:
+        if path.is_dir():
+            files.extend(yaml_files_under(path))
+        elif path.exists():
+            files.append(path)
+        else:
+            missing.append(path)
+    return files, missing
 
 
 def yaml_files_under(directory: Path) -> list[Path]:

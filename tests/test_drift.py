@@ -225,6 +225,9 @@ def test_import_all_with_yaml_then_validate_and_plan_show_nothing(
     assert stat.S_IMODE((workspace.root / "customers" / files[0]).stat().st_mode) == 0o644
     assert len(workspace.read_state()["customers"]) == 500
     assert run(workspace, "validate").exit_code == 0
+    fmt_check = run(workspace, "fmt", "--check")  # generated files are already canonical
+    assert fmt_check.exit_code == 0, fmt_check.output
+    assert "0 file(s) would be reformatted, 5 already canonical." in fmt_check.stderr
     assert run(workspace, "plan", "--detailed-exitcode").exit_code == 0
     assert run(workspace, "plan", "--refresh", "--detailed-exitcode").exit_code == 0
 

@@ -9,33 +9,37 @@ from reconciler.commands.context import echo_diagnostics, offline_name_mode
 from reconciler.declared import Rules, load_declared
 from reconciler.diagnostics import Diagnostic, Severity
 from reconciler.errors import StateError
-from reconciler.workspace import load_workspace, yaml_files_under
+from reconciler.workspace import Workspace, files_from_arguments, load_workspace
+
+
+def chosen_files(
+    workspace: Workspace, paths: tuple[Path, ...]
+) -> tuple[list[Path], list[Diagnostic]]:
+    """The files PATH arguments name (the workspace's declared files without any), and an
+    error for each path that does not exist."""
+    if not paths:
+        return workspace.declared_files(), []
+    files, missing = files_from_arguments(paths)
+    return files, [
+        Diagnostic(Severity.ERROR, "no such file or directory", str(path)) for path in missing
+    ]
+
+
+def offline_rules(workspace: Workspace) -> Rules:
+    """The workspace's rules; a broken state only hides the recorded name mode."""
+    try:
+        mode = offline_name_mode(workspace)
+    except StateError as exc:
+        click.echo(f"warning: {exc}; name mode not known", err=True)
+        mode = None
+    return Rules(workspace.statuses, mode)
 
 
 def run(paths: tuple[Path, ...]) -> int:
     workspace = load_workspace(Path.cwd())
-    missing: list[Diagnostic] = []
-    if paths:
-        files: list[Path] = []
-        for path in paths:
-            if path.is_dir():
-                files.extend(yaml_files_under(path))
-            elif path.exists():
-                files.append(path)
-            else:
-                missing.append(Diagnostic(Severity.ERROR, "no such file or directory", str(path)))
-    else:
-        files = workspace.declared_files()
-    try:
-        mode = offline_name_mode(workspace)
-    except StateError as exc:
-        # validate is about the YAML; a broken state only hides the recorded name mode.
-        click.echo(f"warning: {exc}; name mode not known", err=True)
-        mode = None
+    files, missing = chosen_files(workspace, paths)
     declaration = load_declared(
-        [(path, workspace.display(path)) for path in files],
-        Rules(workspace.statuses, mode),
-        open_cache(),
+        [(path, workspace.display(path)) for path in files], offline_rules(workspace), open_cache()
     )
     diagnostics = missing + declaration.diagnostics
     echo_diagnostics(diagnostics, err=False)

@@ -1,0 +1,381 @@
+"""Declared files in one canonical form, comments kept: what `fluentcart fmt` writes.
+
+Pure: text in, text out. The canonical form is the one `import --generate-yaml` writes:
+
+- the fields of a customer in a fixed order (`id`, `email`, the name fields, `status`,
+  `user_id`, `city`, `state`, `postcode`, `country`, `notes`);
+- values quoted only where YAML would otherwise read something else (`postcode: '01234'`,
+  `country: 'NO'`), several lines as a literal block, an empty value as `null`;
+- two spaces of indentation, list items as `  - `, one blank line between customers;
+- every comment kept: a comment line moves with the field or customer below it (or stays
+  at the end of the customer above when indented like its fields), a comment at the end of
+  a line stays on that field's line, two spaces after the value.
+
+Comments are found with PyYAML's scanner: everything between two tokens is white space or a
+comment, and a block scalar's header line may end in one. (ruamel.yaml keeps comments too,
+but ties a comment line to the field above it, so sorting fields would move comments to
+the wrong field, and it reads YAML 1.2 where `validate` reads YAML 1.1.)
+
+The result is checked before it is returned: it must read back as exactly the same values,
+field by field, and hold exactly the same comments, or FormatBug is raised and nothing is
+written.
+"""
+
+import bisect
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import yaml
+from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
+from yaml.tokens import AliasToken, AnchorToken, DirectiveToken, ScalarToken, TagToken
+
+from reconciler import yamlsource
+from reconciler.declared import written_value
+from reconciler.generate import scalar
+from reconciler.yamlsource import MERGE
+
+FIELD_ORDER = (
+    "id",
+    "email",
+    "full_name",
+    "first_name",
+    "last_name",
+    "status",
+    "user_id",
+    "city",
+    "state",
+    "postcode",
+    "country",
+    "notes",
+)
+_RANK = {name: rank for rank, name in enumerate(FIELD_ORDER)}
+_BREAK = re.compile(r"\r\n|[\r\n\x85\u2028\u2029]")
+_LIST_INDENT = "  "
+_FIELD_INDENT = "    "
+
+try:
+    _ScanLoader: type = yaml.CSafeLoader
+except AttributeError:  # pragma: no cover - depends on how PyYAML was built
+    _ScanLoader = yaml.SafeLoader
+
+
+class FormatError(Exception):
+    """The file cannot be put in canonical form as it is; line and column are 1-based."""
+
+    def __init__(self, message: str, line: int | None = None, column: int | None = None):
+        super().__init__(message)
+        self.message = message
+        self.line = line
+        self.column = column
+
+
+class FormatBug(Exception):
+    """The formatted text would not mean what the file means: a bug here, never written."""
+
+
+@dataclass
+class _Comment:
+    index: int
+    line: int  # 0-based
+    column: int
+    text: str  # from '#' to the end of the line, trailing white space removed
+    inline: bool  # something else comes before it on its line
+    blank_before: bool
+
+
+@dataclass
+class _Field:
+    name: str
+    value: object
+    index: int
+    end_line: int  # 0-based line where the value ends
+    leading: list[_Comment] = field(default_factory=list)
+    eol: list[_Comment] = field(default_factory=list)
+
+
+@dataclass
+class _Customer:
+    index: int
+    line: int  # 0-based line of its first field
+    key_column: int
+    fields: list[_Field]
+    leading: list[_Comment] = field(default_factory=list)
+    trailing: list[_Comment] = field(default_factory=list)
+
+
+@dataclass
+class _Layout:
+    """A declared file as fmt sees it: its customers, and where every comment belongs."""
+
+    as_list: bool
+    customers: list[_Customer]
+    customers_line: int = 0
+    customers_eol: list[_Comment] = field(default_factory=list)
+    header: list[_Comment] = field(default_factory=list)
+    blank_after_header: bool = False
+    footer: list[_Comment] = field(default_factory=list)
+    comments: list[_Comment] = field(default_factory=list)
+
+    def values(self) -> list[dict[str, object]]:
+        return [{f.name: f.value for f in c.fields} for c in self.customers]
+
+
+def format_text(text: str) -> str:
+    """`text` in canonical form; FormatError when it cannot be, FormatBug on a bug here."""
+    layout = _read_layout(text)
+    result = _render(layout)
+    if result != text:
+        _check_same_meaning(layout, result)
+    return result
+
+
+def _check_same_meaning(layout: _Layout, result: str) -> None:
+    try:
+        again = _read_layout(result)
+    except FormatError as exc:
+        raise FormatBug(f"the formatted text does not read back: {exc.message}") from None
+    if again.as_list != layout.as_list or again.values() != layout.values():
+        raise FormatBug("the formatted text reads back as different values")
+    if sorted(c.text for c in again.comments) != sorted(c.text for c in layout.comments):
+        raise FormatBug("the formatted text does not hold the same comments")
+
+
+def _read_layout(text: str) -> _Layout:
+    try:
+        document = yamlsource.parse(text)
+    except yamlsource.YamlSourceError as exc:
+        raise FormatError(exc.message, exc.line, exc.column) from None
+    if document.duplicate_keys:
+        key, _, again = document.duplicate_keys[0]
+        raise FormatError(f"{key!r} is written twice in one mapping", again.line, again.column)
+    tokens = list(yaml.scan(text, Loader=_ScanLoader))
+    for token in tokens:
+        if isinstance(token, AnchorToken | AliasToken | TagToken | DirectiveToken):
+            what = {
+                AnchorToken: "an anchor",
+                AliasToken: "an alias",
+                TagToken: "a tag",
+                DirectiveToken: "a directive",
+            }[type(token)]
+            raise FormatError(
+                f"fmt does not rewrite files that use {what}: write the value out in full",
+                token.start_mark.line + 1,
+                token.start_mark.column + 1,
+            )
+    layout = _structure(document.root, document.value)
+    layout.comments = _comments(text, tokens)
+    _attach(layout, text)
+    return layout
+
+
+def _structure(root: Node | None, value: object) -> _Layout:
+    if not isinstance(root, MappingNode) or not isinstance(value, dict):
+        raise FormatError("fmt formats declared files: one customer, or 'customers:' and a list")
+    if "customers" not in value:
+        return _Layout(False, [_customer(root, value)])
+    if len(root.value) != 1:
+        raise FormatError("'customers' must be the only key at the top of the file")
+    key_node, items = root.value[0]
+    if not isinstance(items, SequenceNode) or not isinstance(value["customers"], list):
+        raise FormatError("'customers' must be a list", *_where(items))
+    customers = [
+        _customer(node, entry) for node, entry in zip(items.value, value["customers"], strict=True)
+    ]
+    return _Layout(True, customers, customers_line=key_node.start_mark.line)
+
+
+def _customer(node: Node, entry: object) -> _Customer:
+    if not isinstance(node, MappingNode) or not isinstance(entry, dict):
+        raise FormatError("a customer must be a mapping of fields", *_where(node))
+    fields = []
+    for key_node, value_node in node.value:
+        if key_node.tag == MERGE:
+            raise FormatError(
+                "fmt does not rewrite files that use '<<' merge keys: write the fields out",
+                *_where(key_node),
+            )
+        if not isinstance(key_node, ScalarNode) or not isinstance(key_node.value, str):
+            raise FormatError("a field name must be plain text", *_where(key_node))
+        if not isinstance(value_node, ScalarNode):
+            raise FormatError(f"{key_node.value}: a field holds one value", *_where(value_node))
+        name = key_node.value
+        value = written_value(name, value_node, entry[name])
+        if isinstance(value, bool) or not isinstance(value, str | int | None):
+            raise FormatError(
+                f"{name}: {value_node.value!r} is not text or a whole number (run fluentcart"
+                " validate)",
+                *_where(value_node),
+            )
+        fields.append(
+            _Field(
+                name,
+                value,
+                key_node.start_mark.index,
+                value_node.end_mark.line,
+            )
+        )
+    if not fields:
+        raise FormatError("a customer must have fields", *_where(node))
+    first_key = node.value[0][0]
+    return _Customer(
+        node.start_mark.index, first_key.start_mark.line, first_key.start_mark.column, fields
+    )
+
+
+def _where(node: Node) -> tuple[int, int]:
+    return node.start_mark.line + 1, node.start_mark.column + 1
+
+
+def _comments(text: str, tokens: Sequence[yaml.Token]) -> list[_Comment]:
+    """Every comment: the text between tokens, and the header line of block scalars."""
+    starts = [0] + [m.end() for m in _BREAK.finditer(text)]
+    found: list[_Comment] = []
+
+    def add(index: int) -> int:
+        """The comment starting at `index`; returns where it ends."""
+        end = _BREAK.search(text, index)
+        stop = end.start() if end else len(text)
+        line = bisect.bisect_right(starts, index) - 1
+        before = text[starts[line] : index]
+        blank = line > 0 and not text[starts[line - 1] : starts[line]].strip()
+        found.append(
+            _Comment(
+                index,
+                line,
+                index - starts[line],
+                text[index:stop].rstrip(),
+                bool(before.strip(" \t")),
+                blank,
+            )
+        )
+        return stop
+
+    position = 0
+    for token in tokens:
+        start, end = token.start_mark.index, token.end_mark.index
+        while position < start:
+            hash_at = text.find("#", position, start)
+            if hash_at < 0:
+                break
+            position = add(hash_at)
+        if isinstance(token, ScalarToken) and token.style in ("|", ">"):
+            header_end = _BREAK.search(text, start)
+            header = text[start : header_end.start() if header_end else end]
+            hash_at = header.find("#")
+            if hash_at >= 0:
+                add(start + hash_at)
+        position = max(position, end)
+    return found
+
+
+def _attach(layout: _Layout, text: str) -> None:
+    """Give every comment a place: before a field or customer, after a value, or at the
+    top or the end of the file."""
+    anchors: list[tuple[int, object]] = []
+    for customer in layout.customers:
+        anchors.append((customer.index, customer))
+        anchors.extend((f.index, f) for f in customer.fields)
+    anchors.sort(key=lambda pair: pair[0])  # stable: a customer before its first field
+    positions = [index for index, _ in anchors]
+    owner = {id(f): c for c in layout.customers for f in c.fields}
+    for comment in layout.comments:
+        at = bisect.bisect_left(positions, comment.index)
+        previous = anchors[at - 1][1] if at else None
+        following = anchors[at][1] if at < len(anchors) else None
+        if comment.inline:
+            if isinstance(previous, _Field) and comment.line <= previous.end_line:
+                previous.eol.append(comment)
+                continue
+            if (
+                layout.as_list
+                and comment.line == layout.customers_line
+                and (previous is None or isinstance(previous, _Customer))
+            ):
+                layout.customers_eol.append(comment)
+                continue
+            if isinstance(previous, _Customer):
+                previous.leading.append(comment)
+                continue
+        if isinstance(previous, _Field):
+            customer = owner[id(previous)]
+            # Below the last field: the comment lines indented like the fields and not set
+            # apart by a blank line end this customer; the rest lead the next one.
+            next_leading = following.leading if isinstance(following, _Customer) else layout.footer
+            if isinstance(following, _Field) and owner[id(following)] is customer:
+                following.leading.append(comment)
+            elif (
+                layout.as_list
+                and comment.column >= customer.key_column
+                and not comment.blank_before
+                and not next_leading
+            ):
+                customer.trailing.append(comment)
+            else:
+                next_leading.append(comment)
+        elif previous is None and (not layout.as_list or comment.line < layout.customers_line):
+            layout.header.append(comment)
+        elif isinstance(following, _Customer | _Field):
+            following.leading.append(comment)
+        else:
+            layout.footer.append(comment)
+    if layout.header:
+        first_line = layout.customers_line if layout.as_list else layout.customers[0].line
+        last = layout.header[-1].line
+        lines = _BREAK.split(text)
+        layout.blank_after_header = any(not lines[n].strip() for n in range(last + 1, first_line))
+
+
+def _render(layout: _Layout) -> str:
+    out: list[str] = []
+    for number, comment in enumerate(layout.header):
+        if number and comment.blank_before:
+            out.append("")
+        out.append(comment.text)
+    if layout.header and layout.blank_after_header:
+        out.append("")
+    if layout.as_list:
+        empty = " []" if not layout.customers else ""
+        out.append(_with_eol(f"customers:{empty}", layout.customers_eol))
+        _eol_rest(out, layout.customers_eol, _LIST_INDENT)
+        for number, customer in enumerate(layout.customers):
+            if number:
+                out.append("")
+            _render_customer(out, customer, _LIST_INDENT, _FIELD_INDENT)
+    else:
+        for customer in layout.customers:
+            _render_customer(out, customer, "", "")
+    for number, comment in enumerate(layout.footer):
+        if number == 0 and comment.blank_before:
+            out.append("")
+        out.append(comment.text)
+    return "\n".join(out) + "\n"
+
+
+def _render_customer(out: list[str], customer: _Customer, outer: str, inner: str) -> None:
+    fields = sorted(customer.fields, key=lambda f: _RANK.get(f.name, len(_RANK)))
+    for comment in customer.leading:
+        out.append(outer + comment.text)
+    for number, item in enumerate(fields):
+        first = number == 0
+        for comment in item.leading:
+            out.append((outer if first else inner) + comment.text)
+        prefix = (outer + "- " if outer else "") if first else inner
+        value = "null" if item.value is None else scalar(item.value, inner + "  ")  # type: ignore[arg-type]
+        head, _, rest = value.partition("\n")
+        out.append(_with_eol(f"{prefix}{item.name}: {head}", item.eol))
+        if rest:
+            out.append(rest)
+        _eol_rest(out, item.eol, inner)
+    for comment in customer.trailing:
+        out.append(inner + comment.text)
+
+
+def _with_eol(line: str, comments: list[_Comment]) -> str:
+    return f"{line}  {comments[0].text}" if comments else line
+
+
+def _eol_rest(out: list[str], comments: list[_Comment], indent: str) -> None:
+    """A second comment at the end of lines of one value goes on a line of its own."""
+    for comment in comments[1:]:
+        out.append(indent + comment.text)
