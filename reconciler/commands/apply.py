@@ -102,6 +102,11 @@ def _run(options: ApplyOptions, events: "ApplyEvents | None") -> int:
             _check_saved(saved, on_disk, declaration.file_hashes, client.site, mode)
             _check_git(saved, workspace, options.require_clean)
             plan = saved.plan  # exactly what was reviewed; each customer is checked before its PUT
+            base = (
+                f"base state serial {saved.base_state.serial}" if saved.base_state else "no state"
+            )
+            commit = f"commit {plan.git_commit[:12]}" if plan.git_commit else "not a git checkout"
+            click.echo(f"Applying the saved plan {plan.sha256[:16]} ({base}, {commit}).", err=True)
         else:
             if options.refresh:
                 live = read_live(client, declaration, on_disk, targets)
@@ -116,7 +121,7 @@ def _run(options: ApplyOptions, events: "ApplyEvents | None") -> int:
             _record_live(state, live.found)
         updates = sum(c.action is Action.UPDATE for c in plan.changes)
         if events is not None:
-            events.start(client.site, updates, plan.to_dict()["summary"])
+            events.start(client.site, updates, plan.sha256, plan.to_dict()["summary"])
         if not plan.summary.has_changes:
             _save(workspace.state_path, state, on_disk)
             if events is not None:

@@ -19,7 +19,9 @@ class ApplyEvents:
     def emit(self, event: dict[str, Any]) -> None:
         self.write(json.dumps(event, ensure_ascii=False, separators=(",", ":")))
 
-    def start(self, site: str, to_update: int, plan_summary: dict[str, Any]) -> None:
+    def start(
+        self, site: str, to_update: int, plan_sha256: str, plan_summary: dict[str, Any]
+    ) -> None:
         self.emit(
             {
                 "type": "apply_start",
@@ -27,6 +29,7 @@ class ApplyEvents:
                 "tool_version": __version__,
                 "site": site,
                 "to_update": to_update,
+                "plan_sha256": plan_sha256,
                 "plan_summary": plan_summary,
             }
         )
