@@ -140,11 +140,15 @@ def load_declared(
     return declaration
 
 
-def check_file(data: bytes, display: str, rules: Rules) -> list[Diagnostic]:
-    """The problems `validate` finds in one file's bytes, on their own."""
+def check_file(
+    data: bytes, display: str, rules: Rules
+) -> tuple[list[Diagnostic], YamlDocument | None]:
+    """The problems `validate` finds in one file's bytes on their own, and the parsed
+    document (None when the file is not YAML)."""
     problems: list[Diagnostic] = []
-    _parse_file(data, display, rules, problems)
-    return problems
+    parsed: list[YamlDocument] = []
+    _parse_file(data, display, rules, problems, parsed)
+    return problems, parsed[0] if parsed else None
 
 
 def _at(
@@ -186,8 +190,14 @@ def _load_file(
 
 
 def _parse_file(
-    data: bytes, display: str, rules: Rules, problems: list[Diagnostic]
+    data: bytes,
+    display: str,
+    rules: Rules,
+    problems: list[Diagnostic],
+    parsed: list[YamlDocument] | None = None,
 ) -> list[tuple[DeclaredCustomer, bool]]:
+    """One file's customers; with `parsed`, the parsed document is appended to it."""
+
     def error(message: str, where: Position | None = None) -> None:
         problems.append(
             Diagnostic(
@@ -205,6 +215,8 @@ def _parse_file(
         where = Position(exc.line, exc.column or 1) if exc.line else None
         error(exc.message, where)
         return []
+    if parsed is not None:
+        parsed.append(document)
     if document.root is None:
         error(f"the file is empty: {_SHAPE_HINT}", Position(1, 1))
         return []

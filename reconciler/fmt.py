@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 
 import yaml
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
-from yaml.tokens import AliasToken, AnchorToken, DirectiveToken, ScalarToken, TagToken
+from yaml.tokens import AliasToken, AnchorToken, DirectiveToken, TagToken
 
 from reconciler import yamlsource
 from reconciler.declared import written_value
@@ -121,9 +121,12 @@ class _Layout:
         return [{f.name: f.value for f in c.fields} for c in self.customers]
 
 
-def format_text(text: str) -> str:
-    """`text` in canonical form; FormatError when it cannot be, FormatBug on a bug here."""
-    layout = _read_layout(text)
+def format_text(text: str, document: yamlsource.YamlDocument | None = None) -> str:
+    """`text` in canonical form; FormatError when it cannot be, FormatBug on a bug here.
+
+    `document` is `text` already parsed, when the caller has it.
+    """
+    layout = _read_layout(text, document)
     result = _render(layout)
     if result != text:
         _check_same_meaning(layout, result)
@@ -141,30 +144,25 @@ def _check_same_meaning(layout: _Layout, result: str) -> None:
         raise FormatBug("the formatted text does not hold the same comments")
 
 
-def _read_layout(text: str) -> _Layout:
-    try:
-        document = yamlsource.parse(text)
-    except yamlsource.YamlSourceError as exc:
-        raise FormatError(exc.message, exc.line, exc.column) from None
+def _read_layout(text: str, document: yamlsource.YamlDocument | None = None) -> _Layout:
+    if document is None:
+        try:
+            document = yamlsource.parse(text)
+        except yamlsource.YamlSourceError as exc:
+            raise FormatError(exc.message, exc.line, exc.column) from None
     if document.duplicate_keys:
         key, _, again = document.duplicate_keys[0]
         raise FormatError(f"{key!r} is written twice in one mapping", again.line, again.column)
-    tokens = list(yaml.scan(text, Loader=_ScanLoader))
-    for token in tokens:
-        if isinstance(token, AnchorToken | AliasToken | TagToken | DirectiveToken):
-            what = {
-                AnchorToken: "an anchor",
-                AliasToken: "an alias",
-                TagToken: "a tag",
-                DirectiveToken: "a directive",
-            }[type(token)]
-            raise FormatError(
-                f"fmt does not rewrite files that use {what}: write the value out in full",
-                token.start_mark.line + 1,
-                token.start_mark.column + 1,
-            )
+    spans = _scalar_spans(document.root)
+    comments = _comments(text, spans, strict=True)
+    if comments is None:  # something other than plain structure between the values
+        tokens = list(yaml.scan(text, Loader=_ScanLoader))
+        _refuse_decorations(tokens)
+        spans = [(t.start_mark.index, t.end_mark.index, getattr(t, "style", None)) for t in tokens]
+        comments = _comments(text, spans, strict=False)
+        assert comments is not None
     layout = _structure(document.root, document.value)
-    layout.comments = _comments(text, tokens)
+    layout.comments = comments
     _attach(layout, text)
     return layout
 
@@ -223,12 +221,59 @@ def _customer(node: Node, entry: object) -> _Customer:
     )
 
 
+def _refuse_decorations(tokens: Sequence[yaml.Token]) -> None:
+    for token in tokens:
+        if isinstance(token, AnchorToken | AliasToken | TagToken | DirectiveToken):
+            what = {
+                AnchorToken: "an anchor",
+                AliasToken: "an alias",
+                TagToken: "a tag",
+                DirectiveToken: "a directive",
+            }[type(token)]
+            raise FormatError(
+                f"fmt does not rewrite files that use {what}: write the value out in full",
+                token.start_mark.line + 1,
+                token.start_mark.column + 1,
+            )
+
+
+Span = tuple[int, int, str | None]  # start, end, scalar style
+
+
+def _scalar_spans(root: Node | None) -> list[Span]:
+    """Where every scalar (keys included) is written, in order."""
+    spans: list[Span] = []
+    pending = [root] if root is not None else []
+    while pending:
+        node = pending.pop()
+        if isinstance(node, ScalarNode):
+            spans.append((node.start_mark.index, node.end_mark.index, node.style))
+        elif isinstance(node, MappingNode):
+            for key, value in reversed(node.value):
+                pending += [value, key]
+        elif isinstance(node, SequenceNode):
+            pending += reversed(node.value)
+    spans.sort()
+    return spans
+
+
 def _where(node: Node) -> tuple[int, int]:
     return node.start_mark.line + 1, node.start_mark.column + 1
 
 
-def _comments(text: str, tokens: Sequence[yaml.Token]) -> list[_Comment]:
-    """Every comment: the text between tokens, and the header line of block scalars."""
+# What may stand between two scalars besides comments, when nothing but plain structure is
+# written: white space, line breaks, indicators of collections, document markers.
+_STRUCTURE = re.compile("[ \t\r\n\x85\u2028\u2029?:,\\[\\]{}.-]*")
+
+
+def _comments(text: str, spans: Sequence[Span], strict: bool) -> list[_Comment] | None:
+    """Every comment: what starts with '#' between the spans of text that are tokens (or,
+    `strict`, scalars), and the header line of block scalars.
+
+    With `strict`, the spans are the scalars only, and None is returned when anything but
+    structure or a comment stands between two of them (an anchor, a tag, an alias): the
+    caller then asks the tokenizer.
+    """
     starts = [0] + [m.end() for m in _BREAK.finditer(text)]
     found: list[_Comment] = []
 
@@ -252,14 +297,23 @@ def _comments(text: str, tokens: Sequence[yaml.Token]) -> list[_Comment]:
         return stop
 
     position = 0
-    for token in tokens:
-        start, end = token.start_mark.index, token.end_mark.index
+    for start, end, style in [*spans, (len(text), len(text), None)]:
         while position < start:
-            hash_at = text.find("#", position, start)
-            if hash_at < 0:
-                break
+            if strict:
+                position = _STRUCTURE.match(text, position, start).end()  # type: ignore[union-attr]
+                if position >= start:
+                    break
+                if text[position] != "#":
+                    return None
+                hash_at = position
+            else:
+                hash_at = text.find("#", position, start)
+                if hash_at < 0:
+                    break
             position = add(hash_at)
-        if isinstance(token, ScalarToken) and token.style in ("|", ">"):
+        if strict and text[start : start + 1] in ("&", "!"):
+            return None  # a scalar's span starts at its anchor or tag
+        if style in ("|", ">"):
             header_end = _BREAK.search(text, start)
             header = text[start : header_end.start() if header_end else end]
             hash_at = header.find("#")
@@ -345,8 +399,8 @@ def _render(layout: _Layout) -> str:
     else:
         for customer in layout.customers:
             _render_customer(out, customer, "", "")
-    for number, comment in enumerate(layout.footer):
-        if number == 0 and comment.blank_before:
+    for comment in layout.footer:
+        if comment.blank_before:
             out.append("")
         out.append(comment.text)
     return "\n".join(out) + "\n"

@@ -6,7 +6,9 @@ reports no changes right after an import. A value the validator would reject (wr
 another plugin, say) is kept, with a `# fluentcart:` comment saying what to fix.
 """
 
+import io
 import os
+import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -49,8 +51,36 @@ def scalar(value: str | int, indent: str = "  ") -> str:
     if not value.isprintable():
         # PyYAML would write line breaks such as \x85 raw inside quotes, where YAML folds them.
         return _literal(value, indent) or _double_quoted(value)
+    return _plain_or_single_quoted(value) or _dumped(value)
+
+
+def _dumped(value: str) -> str:
     text = yaml.safe_dump(value, allow_unicode=True, width=1_000_000, default_flow_style=True)
     return text.removesuffix("\n").removesuffix("\n...").strip()
+
+
+_ANALYZER = yaml.emitter.Emitter(io.StringIO(), allow_unicode=True)
+_RESOLVER = yaml.resolver.Resolver()
+_STR = "tag:yaml.org,2002:str"
+_SIMPLE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@/+-]*(?: [A-Za-z0-9._@/+-]+)*")
+
+
+def _plain_or_single_quoted(value: str) -> str | None:
+    """What `yaml.safe_dump` writes for one line of printable text, in a tenth of the time
+    (the same emitter analysis and resolver, without the event pipeline); None when PyYAML
+    would choose another style."""
+    if _SIMPLE.fullmatch(value):  # words of letters, digits and ._@/+- (most values)
+        plain_is_text = _RESOLVER.resolve(yaml.ScalarNode, value, (True, False)) == _STR
+        return value if plain_is_text else "'" + value + "'"
+    analysis = _ANALYZER.analyze_scalar(value)
+    if analysis.multiline or analysis.empty:
+        return None
+    plain_is_text = _RESOLVER.resolve(yaml.ScalarNode, value, (True, False)) == _STR
+    if plain_is_text and analysis.allow_block_plain:
+        return value
+    if analysis.allow_single_quoted:
+        return "'" + value.replace("'", "''") + "'"
+    return None
 
 
 def _literal(value: str, indent: str) -> str | None:

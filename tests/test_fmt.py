@@ -6,11 +6,13 @@ import textwrap
 from pathlib import Path
 
 import pytest
-from hypothesis import given, settings
+import yaml
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from reconciler import fmt as fmt_module
 from reconciler import generate as fmt_generate
+from reconciler import yamlsource
 from reconciler.declared import Rules, load_declared
 from reconciler.fmt import FIELD_ORDER, FormatError, format_text
 from reconciler.generate import render_file, scalar
@@ -96,6 +98,8 @@ def test_a_single_customer_file() -> None:
 
 
         # trailing words
+
+        # and more
         """)
     assert format_text(text) == textwrap.dedent("""\
         # yaml-language-server: $schema=../schemas/customer.schema.json
@@ -109,7 +113,31 @@ def test_a_single_customer_file() -> None:
         notes: Key account  # since 2019
 
         # trailing words
+
+        # and more
         """)
+
+
+@pytest.mark.parametrize(
+    ("source", "expected"),
+    [
+        ("--- # doc\nid: 1\n...\n", "# doc\nid: 1\n"),
+        ("{id: 1, email: a@example.com}  # flow\n", "id: 1\nemail: a@example.com  # flow\n"),
+        (
+            "customers: [ # c\n  {id: 1}, # d\n  {id: 2} # e\n] # f\n",
+            "customers:  # c\n  - id: 1  # d\n\n  - id: 2  # e\n# f\n",
+        ),
+        ("customers: []  # none yet\n# later\n", "customers: []  # none yet\n# later\n"),
+        ("customers:\n  - # on the dash\n    id: 1\n", "customers:\n  # on the dash\n  - id: 1\n"),
+        ("id: 1\r\nnotes: x # c\r\n", "id: 1\nnotes: x  # c\n"),
+        ("id: 1\nnotes: plain\n  continued # c\n", "id: 1\nnotes: plain continued  # c\n"),
+        ("id: 1\nnotes: |+\n  keep\n\n", 'id: 1\nnotes: "keep\\n\\n"\n'),
+        ("? id\n: 1\n'email': a@example.com\n", "id: 1\nemail: a@example.com\n"),
+    ],
+)
+def test_unusual_writings(source: str, expected: str) -> None:
+    assert format_text(source) == expected
+    assert format_text(expected) == expected
 
 
 # --- property: any way of writing the same customers formats to one text with the same meaning
@@ -411,3 +439,47 @@ def test_fmt_paths_encoding_and_line_endings(workspace: Workspace, run, tmp_path
     assert nested.read_text() == "customers:\n  - id: 2\n"
     assert untouched.read_text() == "email: w@example.com\nid: 5\n"  # not named
     assert run(workspace, "fmt", str(crlf), str(nested)).exit_code == 0
+
+
+@settings(max_examples=500, deadline=None)
+@given(
+    st.one_of(
+        st.sampled_from(TRICKY),
+        st.text(st.sampled_from("aZ0 :#-?'\"[]{},&*!|>%@`~.=<+_\\"), max_size=8),
+        st.text(st.characters(blacklist_categories=("Cs",)), max_size=12),
+    )
+)
+def test_the_quick_quoting_rule_is_pyyamls(value: str) -> None:
+    assume(value.isprintable())  # scalar() sends the rest to a literal block or double quotes
+    quick = fmt_generate._plain_or_single_quoted(value)
+    if quick is not None:
+        assert quick == fmt_generate._dumped(value)
+
+
+@settings(max_examples=200, deadline=None)
+@given(written_file())
+def test_comments_found_between_values_are_the_tokenizers(written: tuple[str, list[str]]) -> None:
+    """The quick way to find comments (between the scalars the parser saw) finds exactly what
+    PyYAML's tokenizer finds, which is the fallback for anything unusual."""
+    source, _ = written
+    document = yamlsource.parse(source)
+    quick = fmt_module._comments(source, fmt_module._scalar_spans(document.root), strict=True)
+    tokens = list(yaml.scan(source, Loader=fmt_module._ScanLoader))
+    spans = [(t.start_mark.index, t.end_mark.index, getattr(t, "style", None)) for t in tokens]
+    assert quick == fmt_module._comments(source, spans, strict=False)
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        "customers: [ # c\n  {id: 1}, # d\n  {id: 2} # e\n] # f\n",
+        "--- # doc\nid: 1\nnotes: |  # head\n  a # not a comment\n...\n",
+        "? id # key\n: 1 # value\n",
+    ],
+)
+def test_both_ways_of_finding_comments_agree_on_unusual_writings(source: str) -> None:
+    document = yamlsource.parse(source)
+    quick = fmt_module._comments(source, fmt_module._scalar_spans(document.root), strict=True)
+    tokens = list(yaml.scan(source, Loader=fmt_module._ScanLoader))
+    spans = [(t.start_mark.index, t.end_mark.index, getattr(t, "style", None)) for t in tokens]
+    assert quick is not None and quick == fmt_module._comments(source, spans, strict=False)

@@ -43,14 +43,15 @@ def _format_file(path: Path, display: str, rules: Rules, check: bool, diff: bool
     except yamlsource.YamlSourceError as exc:
         echo_diagnostics([Diagnostic(Severity.ERROR, exc.message, display)])
         return None
-    errors = [d for d in check_file(data, display, rules) if d.severity is Severity.ERROR]
-    if errors:
+    problems, document = check_file(data, display, rules)
+    errors = [d for d in problems if d.severity is Severity.ERROR]
+    if errors or document is None:
         echo_diagnostics(errors)
         click.echo(f"{display}: not formatted: fix the error(s) above first", err=True)
         return None
     text = yamlsource.decode(data)
     try:
-        result = format_text(text)
+        result = format_text(text, document)
     except FormatError as exc:
         echo_diagnostics([Diagnostic(Severity.ERROR, exc.message, display, exc.line, exc.column)])
         return None
