@@ -11,8 +11,10 @@ Pure: text in, text out. The canonical form is the one `import --generate-yaml` 
   at the end of the customer above when indented like its fields), a comment at the end of
   a line stays on that field's line, two spaces after the value.
 
-Comments are found with PyYAML's scanner: everything between two tokens is white space or a
-comment, and a block scalar's header line may end in one. (ruamel.yaml keeps comments too,
+Comments are found between the values: what stands between two scalars the parser saw is
+structure (indentation, `-`, `:`, brackets) or a comment, and a block scalar's header line
+may end in one. When anything else stands there (an anchor, a tag, an alias), PyYAML's
+tokenizer is asked instead. (ruamel.yaml keeps comments too,
 but ties a comment line to the field above it, so sorting fields would move comments to
 the wrong field, and it reads YAML 1.2 where `validate` reads YAML 1.1.)
 
