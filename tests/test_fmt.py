@@ -483,3 +483,23 @@ def test_both_ways_of_finding_comments_agree_on_unusual_writings(source: str) ->
     tokens = list(yaml.scan(source, Loader=fmt_module._ScanLoader))
     spans = [(t.start_mark.index, t.end_mark.index, getattr(t, "style", None)) for t in tokens]
     assert quick is not None and quick == fmt_module._comments(source, spans, strict=False)
+
+
+def test_canonical_files_are_remembered(
+    workspace: Workspace, run, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    tidy = workspace.declare("a.yaml", "id: 1\nemail: a@example.com\n")
+    assert run(workspace, "fmt", "--check").exit_code == 0
+
+    def fail(*args: object) -> str:
+        raise AssertionError("parsed again")
+
+    monkeypatch.setattr("reconciler.commands.fmt.format_text", fail)
+    assert run(workspace, "fmt", "--check").exit_code == 0  # from the cache: not parsed
+    tidy.write_text("email: a@example.com\nid: 1\n")  # new bytes: checked again
+    with pytest.raises(AssertionError, match="parsed again"):
+        run(workspace, "fmt", "--check")
+    monkeypatch.setenv("FLUENTCART_NO_CACHE", "1")
+    tidy.write_text("id: 1\nemail: a@example.com\n")
+    with pytest.raises(AssertionError, match="parsed again"):
+        run(workspace, "fmt", "--check")  # no cache: always checked

@@ -1,6 +1,7 @@
 """`fluentcart fmt [--check] [--diff] [PATH...]`: declared files in canonical form."""
 
 import difflib
+import hashlib
 import stat
 from pathlib import Path
 
@@ -8,6 +9,7 @@ import click
 
 from reconciler import yamlsource
 from reconciler.atomicfile import write_atomic
+from reconciler.cache import ParseCache, open_cache
 from reconciler.commands.context import echo_diagnostics
 from reconciler.commands.validate import chosen_files, offline_rules
 from reconciler.declared import Rules, check_file
@@ -21,11 +23,12 @@ def run(paths: tuple[Path, ...], check: bool, diff: bool) -> int:
     files, missing = chosen_files(workspace, paths)
     echo_diagnostics(missing)
     rules = offline_rules(workspace)
+    cache = open_cache()
     changed = unchanged = 0
     failed = len(missing)
     for path in files:
         display = workspace.display(path)
-        outcome = _format_file(path, display, rules, check, diff)
+        outcome = _format_file(path, display, rules, check, diff, cache)
         if outcome is None:
             failed += 1
         elif outcome:
@@ -36,13 +39,25 @@ def run(paths: tuple[Path, ...], check: bool, diff: bool) -> int:
     return 1 if failed or (check and changed) else 0
 
 
-def _format_file(path: Path, display: str, rules: Rules, check: bool, diff: bool) -> bool | None:
-    """Whether the file changes (or would, with `check`); None when it cannot be formatted."""
+def _format_file(
+    path: Path, display: str, rules: Rules, check: bool, diff: bool, cache: ParseCache | None
+) -> bool | None:
+    """Whether the file changes (or would, with `check`); None when it cannot be formatted.
+
+    Bytes found canonical and free of errors before (under the same rules) are remembered in
+    the parse cache, so an unchanged file is not parsed again.
+    """
     try:
         data = yamlsource.read_bytes(path)
     except yamlsource.YamlSourceError as exc:
         echo_diagnostics([Diagnostic(Severity.ERROR, exc.message, display)])
         return None
+    key = None
+    if cache is not None:
+        key = cache.key(hashlib.sha256(data).hexdigest(), display, "fmt\0" + rules.cache_key())
+        entry = cache.get(key)
+        if entry is not None and entry.get("canonical") is True:
+            return False
     problems, document = check_file(data, display, rules)
     errors = [d for d in problems if d.severity is Severity.ERROR]
     if errors or document is None:
@@ -64,6 +79,8 @@ def _format_file(path: Path, display: str, rules: Rules, check: bool, diff: bool
         return None
     new = result.encode("utf-8")
     if new == data:
+        if cache is not None and key is not None:
+            cache.put(key, {"canonical": True})
         return False
     click.echo(display)
     if diff:
