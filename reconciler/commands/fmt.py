@@ -35,6 +35,8 @@ def run(paths: tuple[Path, ...], check: bool, diff: bool) -> int:
             changed += 1
         else:
             unchanged += 1
+    if cache is not None and cache.writes:
+        cache.prune()
     _summary(check, changed, unchanged, failed)
     return 1 if failed or (check and changed) else 0
 
