@@ -155,13 +155,12 @@ def _read_layout(text: str, document: yamlsource.YamlDocument | None = None) -> 
     if document.duplicate_keys:
         key, _, again = document.duplicate_keys[0]
         raise FormatError(f"{key!r} is written twice in one mapping", again.line, again.column)
-    spans = _scalar_spans(document.root)
-    comments = _comments(text, spans, strict=True)
+    spans = scalar_spans(document.root)
+    comments = find_comments(text, spans, strict=True)
     if comments is None:  # something other than plain structure between the values
         tokens = list(yaml.scan(text, Loader=_ScanLoader))
         _refuse_decorations(tokens)
-        spans = [(t.start_mark.index, t.end_mark.index, getattr(t, "style", None)) for t in tokens]
-        comments = _comments(text, spans, strict=False)
+        comments = find_comments(text, token_spans(tokens), strict=False)
         assert comments is not None
     layout = _structure(document.root, document.value)
     layout.comments = comments
@@ -242,7 +241,12 @@ def _refuse_decorations(tokens: Sequence[yaml.Token]) -> None:
 Span = tuple[int, int, str | None]  # start, end, scalar style
 
 
-def _scalar_spans(root: Node | None) -> list[Span]:
+def token_spans(tokens: Sequence[yaml.Token]) -> list[Span]:
+    """Where every token is written."""
+    return [(t.start_mark.index, t.end_mark.index, getattr(t, "style", None)) for t in tokens]
+
+
+def scalar_spans(root: Node | None) -> list[Span]:
     """Where every scalar (keys included) is written, in order."""
     spans: list[Span] = []
     pending = [root] if root is not None else []
@@ -268,7 +272,7 @@ def _where(node: Node) -> tuple[int, int]:
 _STRUCTURE = re.compile("[ \t\r\n\x85\u2028\u2029?:,\\[\\]{}.-]*")
 
 
-def _comments(text: str, spans: Sequence[Span], strict: bool) -> list[_Comment] | None:
+def find_comments(text: str, spans: Sequence[Span], strict: bool) -> list[_Comment] | None:
     """Every comment: what starts with '#' between the spans of text that are tokens (or,
     `strict`, scalars), and the header line of block scalars.
 

@@ -456,17 +456,21 @@ def test_the_quick_quoting_rule_is_pyyamls(value: str) -> None:
         assert quick == fmt_generate._dumped(value)
 
 
+def comments_both_ways(source: str) -> tuple[list, list]:
+    """(comments found between the parsed scalars, comments found between all tokens)."""
+    document = yamlsource.parse(source)
+    quick = fmt_module.find_comments(source, fmt_module.scalar_spans(document.root), strict=True)
+    tokens = list(yaml.scan(source, Loader=fmt_module._ScanLoader))
+    return quick, fmt_module.find_comments(source, fmt_module.token_spans(tokens), strict=False)
+
+
 @settings(max_examples=200, deadline=None)
 @given(written_file())
 def test_comments_found_between_values_are_the_tokenizers(written: tuple[str, list[str]]) -> None:
     """The quick way to find comments (between the scalars the parser saw) finds exactly what
     PyYAML's tokenizer finds, which is the fallback for anything unusual."""
-    source, _ = written
-    document = yamlsource.parse(source)
-    quick = fmt_module._comments(source, fmt_module._scalar_spans(document.root), strict=True)
-    tokens = list(yaml.scan(source, Loader=fmt_module._ScanLoader))
-    spans = [(t.start_mark.index, t.end_mark.index, getattr(t, "style", None)) for t in tokens]
-    assert quick == fmt_module._comments(source, spans, strict=False)
+    quick, tokenized = comments_both_ways(written[0])
+    assert quick == tokenized
 
 
 @pytest.mark.parametrize(
@@ -478,11 +482,8 @@ def test_comments_found_between_values_are_the_tokenizers(written: tuple[str, li
     ],
 )
 def test_both_ways_of_finding_comments_agree_on_unusual_writings(source: str) -> None:
-    document = yamlsource.parse(source)
-    quick = fmt_module._comments(source, fmt_module._scalar_spans(document.root), strict=True)
-    tokens = list(yaml.scan(source, Loader=fmt_module._ScanLoader))
-    spans = [(t.start_mark.index, t.end_mark.index, getattr(t, "style", None)) for t in tokens]
-    assert quick is not None and quick == fmt_module._comments(source, spans, strict=False)
+    quick, tokenized = comments_both_ways(source)
+    assert quick is not None and quick == tokenized
 
 
 def test_canonical_files_are_remembered(

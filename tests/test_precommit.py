@@ -10,6 +10,7 @@ import pytest
 import yaml
 
 from tests.test_fmt import CANONICAL, MESSY
+from tests.test_git import git
 
 ROOT = Path(__file__).resolve().parent.parent
 MANIFEST = ROOT / ".pre-commit-hooks.yaml"
@@ -47,15 +48,6 @@ def pre_commit(repo: Path, *args: str) -> subprocess.CompletedProcess[str]:
         capture_output=True,
         text=True,
         timeout=120,
-    )
-
-
-def git(repo: Path, *args: str) -> None:
-    subprocess.run(
-        ["git", "-c", "user.email=t@example.org", "-c", "user.name=T", *args],
-        cwd=repo,
-        check=True,
-        capture_output=True,
     )
 
 
