@@ -1,5 +1,6 @@
 """Shared pieces of the benchmarks: workspaces, timed subprocesses, tables."""
 
+import argparse
 import json
 import os
 import statistics
@@ -182,3 +183,14 @@ def seeded_store(count: int, password: str, city: str = "Lyon") -> object:
     for i in range(1, count + 1):
         store.seed(seed_customer(i, city=city))
     return store
+
+
+def workspace_size_arguments(doc: str | None) -> argparse.Namespace:
+    """--customers N..., --files F, --runs R: the sizes bench/plan.py and bench/fmt.py take."""
+    parser = argparse.ArgumentParser(
+        description=doc, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--customers", type=int, nargs="+", default=[1000, 10000, 100000])
+    parser.add_argument("--files", type=int, default=100)
+    parser.add_argument("--runs", type=int, default=3, help="runs per measurement (median)")
+    return parser.parse_args()

@@ -12,24 +12,24 @@ every file needs rewriting), then times, as subprocesses, without the parse cach
 and prints median wall time and peak RSS, and the ratios to validate.
 """
 
-import argparse
 import os
 import shutil
 import sys
 import tempfile
 from pathlib import Path
 
-from common import fluentcart, make_workspace, median_of, print_table, timed
+from common import (
+    fluentcart,
+    make_workspace,
+    median_of,
+    print_table,
+    timed,
+    workspace_size_arguments,
+)
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument("--customers", type=int, nargs="+", default=[1000, 10000, 100000])
-    parser.add_argument("--files", type=int, default=100)
-    parser.add_argument("--runs", type=int, default=3, help="runs per measurement (median)")
-    args = parser.parse_args()
+    args = workspace_size_arguments(__doc__)
     env = {**os.environ, "FLUENTCART_NO_CACHE": "1"}
     rows = []
     for count in args.customers:

@@ -12,13 +12,19 @@ both without the parse cache (FLUENTCART_NO_CACHE=1: every file parsed, as on a 
 machine) and with it (files unchanged since the last run are not parsed again).
 """
 
-import argparse
 import os
 import sys
 import tempfile
 from pathlib import Path
 
-from common import fluentcart, make_workspace, median_of, print_table, timed
+from common import (
+    fluentcart,
+    make_workspace,
+    median_of,
+    print_table,
+    timed,
+    workspace_size_arguments,
+)
 
 BASELINE = """
 import json, sys, glob, yaml
@@ -31,13 +37,7 @@ with open(sys.argv[1] + "/fluentcart.state.json", "rb") as handle:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument("--customers", type=int, nargs="+", default=[1000, 10000, 100000])
-    parser.add_argument("--files", type=int, default=100)
-    parser.add_argument("--runs", type=int, default=3, help="runs per measurement (median)")
-    args = parser.parse_args()
+    args = workspace_size_arguments(__doc__)
     rows = []
     for count in args.customers:
         with tempfile.TemporaryDirectory() as directory:
