@@ -154,9 +154,20 @@ class Applier:
     rate: float | None = None
     force: bool = False
     stop: threading.Event = field(default_factory=threading.Event)
+    interrupted: threading.Event = field(default_factory=threading.Event)
 
     def __post_init__(self) -> None:
         self.limiter = RateLimiter(self.rate)
+
+    def interrupt(self) -> None:
+        """Ctrl-C: start no more customers; the ones in flight finish and are recorded.
+
+        Safe to call from a signal handler: it only sets flags, which the run checks between
+        steps. (A KeyboardInterrupt raised inside the executor's own code could leave a worker
+        thread unjoined, still writing after the run returned.)
+        """
+        self.interrupted.set()
+        self.stop.set()
 
     def run(
         self,
@@ -177,12 +188,15 @@ class Applier:
                 return
             done, pending = wait(pending, timeout=timeout, return_when=FIRST_COMPLETED)
             for future in done:
+                if future.cancelled():
+                    continue  # interrupted before it started; reported as skipped below
                 outcome = future.result()
                 result.results.append(outcome)
                 on_result(outcome)
                 if (
                     outcome.outcome is Outcome.FAILED
                     and self.stop.is_set()
+                    and not self.interrupted.is_set()
                     and result.fatal is None
                 ):
                     result.fatal = outcome.message
@@ -197,20 +211,13 @@ class Applier:
                 pending.add(executor.submit(self._one, by_id[customer_id], live))
                 collect(0)
             while pending:
+                if self.interrupted.is_set():
+                    for future in pending:
+                        future.cancel()  # not started yet: never will be
                 collect(0.2)
-        except KeyboardInterrupt:
-            result.interrupted = True
-            self.stop.set()
-            for future in pending:
-                future.cancel()
-            done, _ = wait(pending)
-            for future in done:
-                if not future.cancelled():
-                    outcome = future.result()
-                    result.results.append(outcome)
-                    on_result(outcome)
         finally:
             executor.shutdown(wait=True, cancel_futures=True)
+        result.interrupted = self.interrupted.is_set()
         done_ids = {r.id for r in result.results}
         for change in updates:
             if change.id not in done_ids:
@@ -256,7 +263,8 @@ class Applier:
     def _one(self, change: CustomerChange, live: dict[str, Any] | None = None) -> CustomerResult:
         customer_id = change.id
         if self.stop.is_set():
-            return CustomerResult(customer_id, Outcome.SKIPPED, "not started: the run stopped")
+            reason = "interrupted" if self.interrupted.is_set() else "not started: the run stopped"
+            return CustomerResult(customer_id, Outcome.SKIPPED, reason)
         declared = self.declared[customer_id].fields
         try:
             return self._apply(customer_id, declared, expected_values(change, declared), live)

@@ -137,3 +137,51 @@ def _one_run(root: Path, server: Sandbox, sig: int, k: int) -> None:
     final = load_state(state_path)
     assert all(final.customers[i].observed["city"] == "Paris" for i in range(1, COUNT + 1))
     assert read_lock(state_path) is None
+
+
+def test_ctrl_c_twice_still_finishes_the_requests_in_flight(tmp_path: Path) -> None:
+    """The first Ctrl-C says what happens next; the second only says it again: nothing is cut
+    short, and every PUT the store accepted is recorded. (Ctrl-C sets flags; it never raises
+    inside the thread pool.)"""
+    store = Store("http://127.0.0.1", users=default_users("admin", PASSWORD))
+    for i in range(1, COUNT + 1):
+        store.seed(seed_customer(i, city="Lyon"))
+    server = Sandbox(store, faults=Faults(latency_ms=200)).start()  # requests stay in flight
+    try:
+        state_path = workspace_for(tmp_path, server)
+        process: subprocess.Popen | None = None
+        puts = 0
+        lock = threading.Lock()
+
+        def after(method: str, path: str, status: int) -> None:
+            nonlocal puts
+            if method != "PUT":
+                return
+            with lock:
+                puts += 1
+                if puts == 2 and process is not None:
+                    os.kill(process.pid, signal.SIGINT)
+
+        server.on_answer = after
+        process = fluentcart(tmp_path, environment(server), "apply", "--auto-approve")
+        assert process.stderr is not None
+        stderr_lines = []
+        for line in process.stderr:  # the second Ctrl-C once the first was taken
+            stderr_lines.append(line)
+            if line.startswith("Interrupted: finishing the requests in flight"):
+                os.kill(process.pid, signal.SIGINT)
+        stdout = process.stdout.read() if process.stdout else ""
+        process.wait(timeout=60)
+        stderr = "".join(stderr_lines)
+        context = f"{stdout}\n{stderr}"
+        assert process.returncode == 130, context
+        assert "Traceback" not in stderr, context
+        assert "Finishing the requests in flight..." in stderr, context
+        accepted = {i for i in range(1, COUNT + 1) if server.store.customers[i]["city"] == "Paris"}
+        state = load_state(state_path)
+        recorded = {i for i, r in state.customers.items() if r.observed["city"] == "Paris"}
+        assert recorded == accepted and len(accepted) >= 2, context
+        assert len(accepted) < COUNT, context  # it did stop
+        assert read_lock(state_path) is None and not journal_path(state_path).exists()
+    finally:
+        server.stop()

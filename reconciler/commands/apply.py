@@ -1,5 +1,7 @@
 """`fluentcart apply [PLANFILE]`: send the planned changes and record what the store returns."""
 
+import contextlib
+import os
 import signal
 import sys
 from collections.abc import Mapping
@@ -26,7 +28,7 @@ from reconciler.declared import DeclaredCustomer
 from reconciler.errors import FluentCartError
 from reconciler.gitinfo import files_differing_from, head_commit
 from reconciler.lock import StateLock, describe_takeover
-from reconciler.plan import Action, Plan, build_plan
+from reconciler.plan import Action, CustomerChange, Plan, build_plan
 from reconciler.planfile import SavedPlan, load_plan
 from reconciler.state import Journal, StateFile, fold_journal, remove_journal, save_state
 from reconciler.views import render
@@ -173,35 +175,48 @@ def _apply(
     applier = Applier(client, journal, mode, declared, parallelism, options.rate, options.force)
     updates = [c for c in plan.changes if c.action is Action.UPDATE]
     previous = signal.getsignal(signal.SIGINT)
-    _first_interrupt_only()
+    _on_interrupt(applier)
     try:
-        if events is not None:
-            done = 0
-
-            def report(outcome: CustomerResult) -> None:
-                nonlocal done
-                done += 1
-                events.customer(
-                    outcome.id,
-                    str(outcome.outcome),
-                    outcome.message,
-                    outcome.not_applied,
-                    done,
-                    len(updates),
-                )
-
-            return applier.run(updates, on_result=report)
-        if sys.stdout.isatty() and not options.no_color:
-            with click.progressbar(length=len(updates), label="Applying", file=sys.stderr) as bar:
-                result = applier.run(updates, on_result=lambda r: bar.update(1))
-            for outcome in result.results:
-                if outcome.outcome in (Outcome.FAILED, Outcome.SKIPPED):
-                    _print_result(outcome)
-            return result
-        return applier.run(updates, on_result=_print_result)
+        result = _run_applier(applier, updates, options, events)
     finally:
         signal.signal(signal.SIGINT, previous)
-        journal.close()
+        journal.close()  # every worker has finished: nothing writes to it any more
+    # A Ctrl-C that came as the last customer finished still ends the run as interrupted.
+    result.interrupted = result.interrupted or applier.interrupted.is_set()
+    return result
+
+
+def _run_applier(
+    applier: Applier,
+    updates: list[CustomerChange],
+    options: ApplyOptions,
+    events: "ApplyEvents | None",
+) -> ApplyResult:
+    """The applier's run, reporting each customer as events, a progress bar or lines."""
+    if events is not None:
+        done = 0
+
+        def report(outcome: CustomerResult) -> None:
+            nonlocal done
+            done += 1
+            events.customer(
+                outcome.id,
+                str(outcome.outcome),
+                outcome.message,
+                outcome.not_applied,
+                done,
+                len(updates),
+            )
+
+        return applier.run(updates, on_result=report)
+    if sys.stdout.isatty() and not options.no_color:
+        with click.progressbar(length=len(updates), label="Applying", file=sys.stderr) as bar:
+            result = applier.run(updates, on_result=lambda r: bar.update(1))
+        for outcome in result.results:
+            if outcome.outcome in (Outcome.FAILED, Outcome.SKIPPED):
+                _print_result(outcome)
+        return result
+    return applier.run(updates, on_result=_print_result)
 
 
 def stdin_is_terminal() -> bool:
@@ -348,13 +363,23 @@ def _print_result(outcome: CustomerResult) -> None:
     click.echo(f"  {marker} customer {outcome.id}: {outcome.outcome}: {outcome.message}")
 
 
-def _first_interrupt_only() -> None:
-    """Ctrl-C once: stop starting customers and finish the ones in flight; again: just say so."""
+def _on_interrupt(applier: Applier) -> None:
+    """Ctrl-C: stop starting customers and finish the ones in flight; again: just say so.
+
+    The handler only sets the applier's flags: it never raises into whatever the main thread
+    is doing, which could be the thread pool's own bookkeeping."""
 
     def handler(signum: int, frame: FrameType | None) -> None:
-        signal.signal(
-            signal.SIGINT, lambda *_: click.echo("Finishing the requests in flight...", err=True)
+        message = (
+            "Finishing the requests in flight..."
+            if applier.interrupted.is_set()
+            else "Interrupted: finishing the requests in flight, then recording them (Ctrl-C"
+            " again does not cut them short)..."
         )
-        raise KeyboardInterrupt
+        applier.interrupt()
+        # Straight to the file descriptor: the main thread may be inside a write to the same
+        # buffered stream, and a handler re-entering it would raise there.
+        with contextlib.suppress(OSError):
+            os.write(2, (message + "\n").encode())
 
     signal.signal(signal.SIGINT, handler)
