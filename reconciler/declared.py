@@ -146,9 +146,10 @@ def check_file(
     """The problems `validate` finds in one file's bytes on their own, and the parsed
     document (None when the file is not YAML)."""
     problems: list[Diagnostic] = []
-    parsed: list[YamlDocument] = []
-    _parse_file(data, display, rules, problems, parsed)
-    return problems, parsed[0] if parsed else None
+    document = _read_document(data, display, problems)
+    if document is not None:
+        _document_customers(document, display, rules, problems)
+    return problems, document
 
 
 def _at(
@@ -190,13 +191,33 @@ def _load_file(
 
 
 def _parse_file(
-    data: bytes,
-    display: str,
-    rules: Rules,
-    problems: list[Diagnostic],
-    parsed: list[YamlDocument] | None = None,
+    data: bytes, display: str, rules: Rules, problems: list[Diagnostic]
 ) -> list[tuple[DeclaredCustomer, bool]]:
-    """One file's customers; with `parsed`, the parsed document is appended to it."""
+    document = _read_document(data, display, problems)
+    return _document_customers(document, display, rules, problems) if document else []
+
+
+def _read_document(data: bytes, display: str, problems: list[Diagnostic]) -> YamlDocument | None:
+    """The parsed file, or None with the reason in `problems`."""
+    try:
+        return yamlsource.parse(yamlsource.decode(data))
+    except yamlsource.YamlSourceError as exc:
+        problems.append(
+            Diagnostic(
+                Severity.ERROR,
+                exc.message,
+                display,
+                exc.line,
+                (exc.column or 1) if exc.line else None,
+            )
+        )
+        return None
+
+
+def _document_customers(
+    document: YamlDocument, display: str, rules: Rules, problems: list[Diagnostic]
+) -> list[tuple[DeclaredCustomer, bool]]:
+    """One parsed file's customers, each with whether it is free of errors."""
 
     def error(message: str, where: Position | None = None) -> None:
         problems.append(
@@ -209,14 +230,6 @@ def _parse_file(
             )
         )
 
-    try:
-        document = yamlsource.parse(yamlsource.decode(data))
-    except yamlsource.YamlSourceError as exc:
-        where = Position(exc.line, exc.column or 1) if exc.line else None
-        error(exc.message, where)
-        return []
-    if parsed is not None:
-        parsed.append(document)
     if document.root is None:
         error(f"the file is empty: {_SHAPE_HINT}", Position(1, 1))
         return []
