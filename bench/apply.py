@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 
 import requests
-from common import ROOT, print_table, sandbox_workspace, seeded_store
+from common import ROOT, fluentcart, print_table, sandbox_workspace, seeded_store
 
 sys.path.insert(0, str(ROOT))
 from reconciler.sandbox import Sandbox, Store
@@ -49,17 +49,9 @@ def main() -> None:
         sandbox.requests.clear()
         started = time.perf_counter()
         done = subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "reconciler",
-                "-C",
-                str(root),
-                "apply",
-                "--auto-approve",
-                "--parallelism",
-                str(args.parallelism),
-            ],
+            fluentcart(
+                "-C", str(root), "apply", "--auto-approve", "--parallelism", str(args.parallelism)
+            ),
             env=env,
             capture_output=True,
             text=True,

@@ -10,7 +10,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from common import ROOT, print_table, sandbox_workspace, seeded_store
+from common import ROOT, fluentcart, print_table, sandbox_workspace, seeded_store
 
 sys.path.insert(0, str(ROOT))
 from reconciler.sandbox import Sandbox
@@ -35,16 +35,7 @@ def main() -> None:
             sandbox.requests.clear()
             started = time.perf_counter()
             done = subprocess.run(
-                [
-                    sys.executable,
-                    "-m",
-                    "reconciler",
-                    "-C",
-                    str(root),
-                    "plan",
-                    "--refresh",
-                    "--detailed-exitcode",
-                ],
+                fluentcart("-C", str(root), "plan", "--refresh", "--detailed-exitcode"),
                 env=env,
                 capture_output=True,
                 text=True,
