@@ -15,24 +15,27 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+import yaml.composer
+import yaml.scanner
 from yaml.composer import Composer
 from yaml.constructor import SafeConstructor
+from yaml.events import AliasEvent
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
+from yaml.parser import Parser
+from yaml.reader import Reader
 from yaml.resolver import Resolver
+from yaml.scanner import Scanner
 
 try:
-    from yaml._yaml import CParser as _EventParser
+    from yaml._yaml import CParser
 
     _FAST = True
 except ImportError:  # pragma: no cover - depends on how PyYAML was built
-    from yaml.parser import Parser as _EventParser  # type: ignore[assignment]
-    from yaml.reader import Reader
-    from yaml.scanner import Scanner
-
     _FAST = False
 
 MAX_FILE_BYTES = 256 * 1024 * 1024
 MAX_DEPTH = 64
+_TOO_DEEP = f"nested deeper than {MAX_DEPTH} levels"
 
 STR = "tag:yaml.org,2002:str"
 NULL = "tag:yaml.org,2002:null"
@@ -45,25 +48,40 @@ MAP = "tag:yaml.org,2002:map"
 SEQ = "tag:yaml.org,2002:seq"
 
 
+class _PyLoader(Reader, Scanner, Parser, Composer, Resolver):
+    """PyYAML's pure-Python loader, with this module's depth bound in the scanner too.
+
+    A scanner looks ahead for simple keys (up to 1024 characters), so deep flow nesting
+    reaches the scanner before any node reaches the composer. libyaml has its own bound
+    there, with its own wording and limit that change between releases; this scanner stops
+    at MAX_DEPTH with this module's message, whatever release is installed.
+    """
+
+    def __init__(self, stream: str) -> None:
+        Reader.__init__(self, stream)
+        Scanner.__init__(self)
+        Parser.__init__(self)
+        Composer.__init__(self)
+        Resolver.__init__(self)
+        self.depth = 0
+
+    def fetch_flow_collection_start(self, TokenClass: Any) -> None:
+        if self.flow_level >= MAX_DEPTH:
+            mark = self.get_mark()
+            raise YamlSourceError(_TOO_DEEP, mark.line + 1, mark.column + 1)
+        Scanner.fetch_flow_collection_start(self, TokenClass)
+
+    def compose_node(self, parent: Node | None, index: object) -> Node | None:
+        return _compose_bounded(self, Composer.compose_node, parent, index)
+
+
 if _FAST:
 
-    class _Loader(Composer, _EventParser, Resolver):  # type: ignore[misc,valid-type]
+    class _CLoader(Composer, CParser, Resolver):  # type: ignore[misc]
+        """libyaml's event parser with PyYAML's Python composer, which fails cleanly."""
+
         def __init__(self, stream: str) -> None:
-            _EventParser.__init__(self, stream)
-            Composer.__init__(self)
-            Resolver.__init__(self)
-            self.depth = 0
-
-        def compose_node(self, parent: Node | None, index: object) -> Node | None:
-            return _compose_bounded(self, Composer.compose_node, parent, index)
-
-else:  # pragma: no cover
-
-    class _Loader(Reader, Scanner, _EventParser, Composer, Resolver):  # type: ignore[misc,no-redef]
-        def __init__(self, stream: str) -> None:
-            Reader.__init__(self, stream)
-            Scanner.__init__(self)
-            _EventParser.__init__(self)
+            CParser.__init__(self, stream)
             Composer.__init__(self)
             Resolver.__init__(self)
             self.depth = 0
@@ -79,9 +97,16 @@ def _compose_bounded(loader: Any, compose: Any, parent: Node | None, index: obje
         # The root node is depth 1 here and depth 0 in _Builder: both stop at the same node.
         if loader.depth > MAX_DEPTH + 1:
             mark = loader.peek_event().start_mark
-            raise YamlSourceError(
-                f"nested deeper than {MAX_DEPTH} levels", mark.line + 1, mark.column + 1
-            )
+            raise YamlSourceError(_TOO_DEEP, mark.line + 1, mark.column + 1)
+        if loader.check_event(AliasEvent):
+            event = loader.peek_event()
+            if event.anchor not in loader.anchors:
+                mark = event.start_mark
+                raise YamlSourceError(
+                    f"undefined alias *{event.anchor}: no anchor &{event.anchor} comes before it",
+                    mark.line + 1,
+                    mark.column + 1,
+                )
         return compose(loader, parent, index)
     finally:
         loader.depth -= 1
@@ -214,7 +239,7 @@ class _Builder:
 
     def build(self, node: Node, depth: int = 0) -> object:
         if depth > MAX_DEPTH:
-            raise YamlSourceError(f"nested deeper than {MAX_DEPTH} levels", *_line_col(node))
+            raise YamlSourceError(_TOO_DEEP, *_line_col(node))
         known = self.memo.get(id(node), _MISSING)
         if known is not _MISSING:
             return known
@@ -337,11 +362,43 @@ def _can_compose_fast(text: str) -> bool:
     return _FAST and sum(text.count(c) for c in _INDICATORS) < _C_SAFE_INDICATORS
 
 
+def _compose_with(loader: Any) -> Node | None:
+    try:
+        return loader.get_single_node()
+    finally:
+        loader.dispose()
+
+
+def _compose(text: str) -> Node | None:
+    """The document's root node, with this module's messages for what this module bounds.
+
+    The fastest loader that is safe for the text goes first. Its errors about what this module
+    checks itself (aliases, nesting) carry the wording of whichever libyaml is installed, so
+    a failing text is composed again by the loaders that check first: libyaml's event parser
+    under PyYAML's Python composer for composer errors, and the pure-Python loader where more
+    flow collections than MAX_DEPTH could be open before the error. Only failing files pay.
+    """
+    if not _FAST:
+        return _compose_with(_PyLoader(text))
+    fast = _can_compose_fast(text)
+    try:
+        return _compose_fast(text) if fast else _compose_with(_CLoader(text))
+    except yaml.composer.ComposerError:
+        if not fast:
+            raise
+        return _compose_with(_CLoader(text))
+    except yaml.scanner.ScannerError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        before = text if mark is None else text[: mark.index]
+        if before.count("[") + before.count("{") <= MAX_DEPTH:
+            raise
+        return _compose_with(_PyLoader(text))
+
+
 def parse(text: str) -> YamlDocument:
     """Parse one YAML document; raise YamlSourceError with the position of the problem."""
-    loader = None if _can_compose_fast(text) else _Loader(text)
     try:
-        root = _compose_fast(text) if loader is None else loader.get_single_node()
+        root = _compose(text)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         message = exc.problem or "not valid YAML"
@@ -362,18 +419,14 @@ def parse(text: str) -> YamlDocument:
     except yaml.YAMLError as exc:
         raise YamlSourceError(f"invalid YAML: {exc}") from None
     except RecursionError:
-        raise YamlSourceError(f"nested deeper than {MAX_DEPTH} levels") from None
-    finally:
-        dispose = getattr(loader, "dispose", None)
-        if dispose is not None:
-            dispose()
+        raise YamlSourceError(_TOO_DEEP) from None
     if root is None:
         return YamlDocument(None, None)
     builder = _Builder()
     try:
         value = builder.build(root)
     except RecursionError:
-        raise YamlSourceError(f"nested deeper than {MAX_DEPTH} levels") from None
+        raise YamlSourceError(_TOO_DEEP) from None
     except (ValueError, TypeError) as exc:
         raise YamlSourceError(f"invalid YAML value: {exc}") from None
     return YamlDocument(root, value, builder.duplicates)
