@@ -58,15 +58,6 @@ class ApplyResult:
     def count(self, outcome: Outcome) -> int:
         return sum(r.outcome is outcome for r in self.results)
 
-    @property
-    def ok(self) -> bool:
-        return (
-            not self.fatal
-            and not self.interrupted
-            and not self.count(Outcome.FAILED)
-            and not self.count(Outcome.SKIPPED)
-        )
-
 
 def now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")

@@ -10,7 +10,7 @@ import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeGuard, cast
 
 from yaml.nodes import Node, ScalarNode
 
@@ -133,7 +133,7 @@ def load_declared(
                     seen_emails[email.lower()] = customer
             if valid:
                 declaration.customers[customer.id] = customer
-    order = {display: index for index, (_, display) in enumerate(files)}
+    order: dict[str | None, int] = {display: index for index, (_, display) in enumerate(files)}
     declaration.diagnostics.sort(
         key=lambda d: (order.get(d.file, len(order)), d.line or 0, d.column or 0)
     )
@@ -237,6 +237,7 @@ def _document_customers(
         error(f"{key!r} is written twice in one mapping (first on line {first.line})", again)
 
     value = document.value
+    paths: list[tuple[object, ...]]
     if isinstance(value, dict) and "customers" in value:
         entries = value["customers"]
         if not isinstance(entries, list):
@@ -269,7 +270,7 @@ def _document_customers(
 
     # Keys outside the customers (for example a typo beside 'customers:') are schema errors too.
     if paths and paths[0]:
-        extras = [k for k in value if k != "customers"]  # type: ignore[union-attr]
+        extras = [k for k in value if k != "customers"]
         for key in extras:
             node = document.key_node((), key)
             error(
@@ -290,10 +291,14 @@ def _load_customer(
     node = document.node_at(prefix)
     entry = document.value
     for step in prefix:
-        entry = entry[step]  # type: ignore[index]
+        # `prefix` was built from this value: () or ("customers", index), a mapping then a list.
+        if isinstance(entry, dict):
+            entry = entry[step]
+        elif isinstance(entry, list):
+            entry = entry[cast(int, step)]
     start = yamlsource.position(node) if node is not None else Position(1, 1)
     customer_id = entry.get("id") if isinstance(entry, dict) else None
-    known_id = customer_id if _is_integer(customer_id) and customer_id > 0 else None  # type: ignore[operator]
+    known_id = customer_id if _is_integer(customer_id) and customer_id > 0 else None
     found: list[Diagnostic] = []
 
     def report(
@@ -340,9 +345,12 @@ def _load_customer(
         nodes = index.get(name)
         field_lines[name] = nodes[1].start_mark.line + 1 if nodes else start.line
         if name == "user_id":
-            fields[name] = raw  # type: ignore[assignment]
+            # Not in `broken`, so it passed the schema: an integer (never a bool or a float).
+            fields[name] = cast(int, raw)
             continue
-        result = check_field(name, raw, rules.statuses, mode)  # type: ignore[arg-type]
+        # written_value gave every scalar of a text field its written characters.
+        text = raw if raw is None or isinstance(raw, str) else str(raw)
+        result = check_field(name, text, rules.statuses, mode)
         for severity, message in result.problems:
             report(severity, message, (name,), name)
         fields[name] = result.value
@@ -362,7 +370,7 @@ def _hollow(value: object) -> object:
     return value
 
 
-def _is_integer(value: object) -> bool:
+def _is_integer(value: object) -> TypeGuard[int]:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
@@ -395,19 +403,21 @@ def _read_scalars_as_written(
 
 
 def written_value(name: object, node: Node, value: object) -> object:
-    """A field's value as declared: a text field keeps the characters of a plain scalar that
-    YAML 1.1 would read as a number, a boolean or a date."""
+    """A field's value as declared: a text field keeps the characters of a scalar that YAML
+    1.1 would read as a number, a boolean or a date, plain (`postcode: 01234`) or tagged
+    (`city: !!float "1.5"`)."""
     if (
         name in TEXT_FIELDS
         and isinstance(node, ScalarNode)
-        and node.style in (None, "")
         and node.tag in (INT, FLOAT, BOOL, TIMESTAMP)
     ):
         return node.value
     return value
 
 
-def _check_names(fields: dict[str, FieldValue], mode: NameMode | None, error) -> None:  # type: ignore[no-untyped-def]
+def _check_names(
+    fields: dict[str, FieldValue], mode: NameMode | None, error: Callable[[str], None]
+) -> None:
     has_full = "full_name" in fields
     has_parts = "first_name" in fields or "last_name" in fields
     if has_full and has_parts:

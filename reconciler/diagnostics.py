@@ -55,16 +55,21 @@ class Diagnostic:
         return cls(
             severity=Severity(str(data["severity"])),
             message=str(data["message"]),
-            file=data.get("file"),  # type: ignore[arg-type]
-            line=data.get("line"),  # type: ignore[arg-type]
-            column=data.get("column"),  # type: ignore[arg-type]
-            customer=data.get("customer"),  # type: ignore[arg-type]
-            field=data.get("field"),  # type: ignore[arg-type]
+            file=_optional_str(data.get("file")),
+            line=_optional_int(data.get("line")),
+            column=_optional_int(data.get("column")),
+            customer=_optional_int(data.get("customer")),
+            field=_optional_str(data.get("field")),
         )
 
 
-def has_errors(diagnostics: list[Diagnostic]) -> bool:
-    return any(d.severity is Severity.ERROR for d in diagnostics)
+# `from_dict` reads what `to_dict` wrote: each value is of its field's type, or None.
+def _optional_str(value: object) -> str | None:
+    return value if isinstance(value, str) else None
+
+
+def _optional_int(value: object) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
 def short_repr(value: object, limit: int = 60) -> str:

@@ -27,6 +27,7 @@ import bisect
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import cast
 
 import yaml
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
@@ -89,7 +90,7 @@ class _Comment:
 @dataclass
 class _Field:
     name: str
-    value: object
+    value: str | int | None
     index: int
     end_line: int  # 0-based line where the value ends
     leading: list[_Comment] = field(default_factory=list)
@@ -306,7 +307,8 @@ def find_comments(text: str, spans: Sequence[Span], strict: bool) -> list[_Comme
     for start, end, style in [*spans, (len(text), len(text), None)]:
         while position < start:
             if strict:
-                position = _STRUCTURE.match(text, position, start).end()  # type: ignore[union-attr]
+                # _STRUCTURE ends in `*`: it matches, perhaps nothing, at any position.
+                position = cast(re.Match[str], _STRUCTURE.match(text, position, start)).end()
                 if position >= start:
                     break
                 if text[position] != "#":
@@ -421,7 +423,7 @@ def _render_customer(out: list[str], customer: _Customer, outer: str, inner: str
         for comment in item.leading:
             out.append((outer if first else inner) + comment.text)
         prefix = (outer + "- " if outer else "") if first else inner
-        value = "null" if item.value is None else scalar(item.value, inner + "  ")  # type: ignore[arg-type]
+        value = "null" if item.value is None else scalar(item.value, inner + "  ")
         head, _, rest = value.partition("\n")
         out.append(_with_eol(f"{prefix}{item.name}: {head}", item.eol))
         if rest:

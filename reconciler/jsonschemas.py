@@ -11,7 +11,10 @@ from reconciler.diagnostics import short_repr
 
 if TYPE_CHECKING:
     from jsonschema import ValidationError
-    from jsonschema.protocols import Validator
+
+    # The stubs' name for the classes `validators.create` and `extend` build: unlike the
+    # `Validator` protocol (JSON values only), their iter_errors takes any object, as at runtime.
+    from jsonschema.validators import _Validator
 
     from reconciler.yamlsource import Position, YamlDocument
 
@@ -36,7 +39,7 @@ def load_schema(name: str) -> dict[str, Any]:
 
 
 @cache
-def validator(name: str, definition: str | None = None) -> "Validator":
+def validator(name: str, definition: str | None = None) -> "_Validator":
     """A validator for schema `name`, or for one of its `$defs` entries."""
     # jsonschema is imported here, not at module level: `fluentcart --version` must stay fast.
     from jsonschema import Draft202012Validator, validators
@@ -97,25 +100,26 @@ def describe(error: "ValidationError") -> list[tuple[tuple[object, ...], str]]:
     path = tuple(error.absolute_path)
     keyword = error.validator
     instance = error.instance
+    value = error.validator_value
     schema = error.schema if isinstance(error.schema, dict) else {}
     if keyword == "additionalProperties" and isinstance(instance, dict):
         known = sorted(schema.get("properties", {}))
         extras = [key for key in instance if key not in known]
         return [((*path, key), _unknown_field(key, known)) for key in extras]
-    if keyword == "required":
-        missing = [name for name in error.validator_value if name not in instance]
+    # In a valid schema `required` and `enum` hold lists, and `required` only checks mappings.
+    if keyword == "required" and isinstance(value, list) and isinstance(instance, dict):
+        missing = [name for name in value if name not in instance]
         return [(path, f"missing required field {name!r}") for name in missing]
     if keyword == "type":
-        wanted = error.validator_value
-        wanted = wanted if isinstance(wanted, list) else [wanted]
-        words = " or ".join(_TYPE_WORDS.get(w, w) for w in wanted if w != "null")
+        wanted = value if isinstance(value, list) else [value]
+        words = " or ".join(_TYPE_WORDS.get(str(w), str(w)) for w in wanted if w != "null")
         return [(path, f"{short_repr(instance)} is not {words}")]
     if keyword == "minimum":
-        return [(path, f"{short_repr(instance)} is less than {error.validator_value}")]
+        return [(path, f"{short_repr(instance)} is less than {value}")]
     if keyword == "maximum":
-        return [(path, f"{short_repr(instance)} is greater than {error.validator_value}")]
-    if keyword == "enum":
-        choices = ", ".join(str(c) for c in error.validator_value)
+        return [(path, f"{short_repr(instance)} is greater than {value}")]
+    if keyword == "enum" and isinstance(value, list):
+        choices = ", ".join(str(c) for c in value)
         return [(path, f"{short_repr(instance)} is not one of: {choices}")]
     return [(path, error.message)]
 

@@ -30,7 +30,6 @@ TEXT_FIELDS = (
     "postcode",
     "country",
 )
-INTEGER_FIELDS = ("id", "user_id")
 MANAGED_FIELDS = (*TEXT_FIELDS, "user_id")
 
 # Column widths (API.md 10.5): longer values are cut without an error.
@@ -39,7 +38,6 @@ EMAIL_COLUMN = 192
 SHORT_COLUMN = 45
 MAX_VALIDATED_BYTES = 255
 ADDRESS_FIELDS = ("city", "state", "postcode", "country")
-CLEANED_FIELDS = ("state", "postcode", "country", "notes", "status")
 NAME_FIELDS = ("full_name", "first_name", "last_name")
 IGNORED_NAMES = {"full_name": ("first_name", "last_name"), "first_last": ("full_name",)}
 
@@ -169,8 +167,8 @@ def _check_cleaned(name: str, text: str, statuses: Sequence[str]) -> FieldResult
         if result.value not in statuses:
             allowed = ", ".join(statuses)
             result.error(
-                f"{short_repr(result.value)} is not an allowed status (allowed: {allowed};"
-                " set 'statuses' in fluentcart.yaml to change the list)"
+                f"{short_repr(result.value)} is not an allowed status (allowed: {allowed});"
+                f" if it is one, add {short_repr(result.value)} to 'statuses' in fluentcart.yaml"
             )
         return result
     if name in ADDRESS_FIELDS:

@@ -7,7 +7,6 @@ from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
 
-from reconciler import jsonschemas, yamlsource
 from reconciler.diagnostics import Diagnostic, Severity
 from reconciler.errors import WorkspaceError
 
@@ -15,6 +14,7 @@ CONFIG_FILE = "fluentcart.yaml"
 DEFAULT_CUSTOMERS = "customers/"
 DEFAULT_STATE = "fluentcart.state.json"
 DEFAULT_STATUSES = ("active", "inactive")
+DEFAULT_PARALLELISM = 4
 YAML_SUFFIXES = (".yaml", ".yml")
 
 
@@ -96,14 +96,26 @@ def load_workspace(root: Path, env: Mapping[str, str] = os.environ) -> Workspace
         site=str(site).rstrip("/") if site else None,
         customers=str(config.get("customers", DEFAULT_CUSTOMERS)),
         state_path=root / str(config.get("state", DEFAULT_STATE)),
-        name_mode=NameMode(config.get("name_mode", NameMode.AUTO)),
-        statuses=tuple(config.get("statuses", DEFAULT_STATUSES)),  # type: ignore[arg-type]
-        sensitive=frozenset(config.get("sensitive", ())),  # type: ignore[arg-type]
-        parallelism=config.get("parallelism"),  # type: ignore[arg-type]
+        name_mode=NameMode(str(config.get("name_mode", NameMode.AUTO.value))),
+        statuses=tuple(_strings(config.get("statuses", DEFAULT_STATUSES))),
+        sensitive=frozenset(_strings(config.get("sensitive", ()))),
+        parallelism=_optional_int(config.get("parallelism")),
     )
 
 
+# The workspace schema has checked the types of these keys before they are read.
+def _strings(value: object) -> list[str]:
+    return [str(item) for item in value] if isinstance(value, list | tuple) else []
+
+
+def _optional_int(value: object) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
 def _read_config(path: Path) -> dict[str, object]:
+    # Imported here: the command line imports this module, and `--help` stays fast.
+    from reconciler import jsonschemas, yamlsource
+
     try:
         document = yamlsource.read(path)
     except yamlsource.YamlSourceError as exc:
@@ -121,8 +133,10 @@ def _read_config(path: Path) -> dict[str, object]:
                 again.column,
             )
         )
-    for path, message, where in jsonschemas.located_problems(document, document.value, "workspace"):
-        key = next((str(p) for p in reversed(path) if isinstance(p, str)), None)
+    for field_path, message, where in jsonschemas.located_problems(
+        document, document.value, "workspace"
+    ):
+        name = next((str(p) for p in reversed(field_path) if isinstance(p, str)), None)
         problems.append(
             Diagnostic(
                 Severity.ERROR,
@@ -130,9 +144,9 @@ def _read_config(path: Path) -> dict[str, object]:
                 CONFIG_FILE,
                 where.line if where else None,
                 where.column if where else None,
-                field=key,
+                field=name,
             )
         )
     if problems:
         raise WorkspaceError("\n".join(p.format() for p in problems))
-    return document.value or {}  # type: ignore[return-value]
+    return document.value if isinstance(document.value, dict) else {}

@@ -77,7 +77,7 @@ class _PyLoader(Reader, Scanner, Parser, Composer, Resolver):
 
 if _FAST:
 
-    class _CLoader(Composer, CParser, Resolver):  # type: ignore[misc]
+    class _CLoader(Composer, CParser, Resolver):
         """libyaml's event parser with PyYAML's Python composer, which fails cleanly."""
 
         def __init__(self, stream: str) -> None:

@@ -197,6 +197,26 @@ def test_yaml_typing_traps_keep_what_was_written(workspace: Workspace, run) -> N
     assert result.exit_code == 0, result.output
 
 
+def test_tagged_scalars_in_text_fields_keep_their_characters(workspace: Workspace) -> None:
+    """`city: !!float "1.5"` once reached the text rules as a float and crashed validate."""
+    from reconciler.commands.context import declare
+    from reconciler.workspace import load_workspace
+
+    workspace.declare(
+        "a.yaml",
+        'id: 1\ncity: !!float "1.5"\nnotes: !!int "7"\nstate: !!bool "yes"\n'
+        'postcode: !!timestamp "2020-01-01"\n',
+    )
+    declaration = declare(load_workspace(workspace.root, env={}), None)
+    assert declaration.diagnostics == []
+    assert declaration.customers[1].fields == {
+        "city": "1.5",
+        "notes": "7",
+        "state": "yes",
+        "postcode": "2020-01-01",
+    }
+
+
 def test_name_mode_from_config_is_enforced(workspace: Workspace, run) -> None:
     workspace.config("name_mode: full_name\n")
     workspace.declare("a.yaml", "id: 1\nfirst_name: Jean\nlast_name: Luc Picard\n")

@@ -6,8 +6,6 @@ from reconciler.views.markdown import render_markdown
 from reconciler.views.redact import Redactor
 from reconciler.views.text import render_text
 
-FORMATS = ("text", "json", "markdown")
-
 
 def render(plan: Plan, fmt: str, redactor: Redactor, color: bool = False) -> str:
     if fmt == "json":
