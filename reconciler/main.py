@@ -2,25 +2,44 @@
 
 Command modules are imported inside each command so that `fluentcart --version` and the
 offline commands never load the HTTP stack.
+
+Every long option also answers to Terraform's single-dash spelling where the meaning is the
+same (`-auto-approve`, `-target 7`, `-out FILE`), and a usage error exits 1 like any other
+error: exit 2 means "changes present" to `--detailed-exitcode` readers, never a typo.
 """
 
+import io
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 import click
 
-from reconciler import __version__
+from reconciler import __version__, environment
 from reconciler.errors import FluentCartError
+from reconciler.scaffold import DEFAULT_PER_FILE
 
 FORMAT_CHOICE = click.Choice(["text", "json", "markdown"])
 Decorator = Callable[[Callable[..., Any]], Callable[..., Any]]
 
 
+class _UsageError(click.UsageError):
+    """click's usage error, exiting 1: exit 2 means "changes present" to CI scripts."""
+
+    exit_code = 1
+
+
 class _Group(click.Group):
-    """Turns the tool's own errors into a message and exit 1, once, for every command."""
+    """Turns the tool's own errors into a message and exit 1, once, for every command, and
+    makes click's usage errors exit 1 as well."""
+
+    def make_context(self, *args: Any, **kwargs: Any) -> click.Context:
+        try:
+            return super().make_context(*args, **kwargs)
+        except click.UsageError as exc:
+            raise _UsageError(exc.format_message(), exc.ctx) from None
 
     def invoke(self, ctx: click.Context) -> object:
         try:
@@ -28,6 +47,50 @@ class _Group(click.Group):
         except FluentCartError as exc:
             click.echo(f"Error: {exc}", err=True)
             ctx.exit(1)
+        except click.UsageError as exc:  # a subcommand's arguments, parsed in here
+            if isinstance(exc, _UsageError):
+                raise
+            raise _UsageError(exc.format_message(), exc.ctx) from None
+
+
+def _env_help(*groups: Sequence[tuple[str, str]]) -> str:
+    """An epilog naming the environment variables a command reads."""
+    rows = [row for group in groups for row in group]
+    width = max(len(name) for name, _ in rows)
+    lines = [f"  {name:<{width}}  {meaning}" for name, meaning in rows]
+    return "\b\nEnvironment variables:\n" + "\n".join(lines)
+
+
+_STORE_ENV = environment.STORE
+_CACHE_ENV = environment.CACHE
+_COLOR_ENV = environment.COLOR
+_DEBUG_ENV = environment.DEBUG
+_REFRESH_ENV = tuple(
+    (name, f"{meaning}; with --refresh or --refresh-only") for name, meaning in _STORE_ENV
+)
+
+
+class _CustomerIds(click.ParamType):
+    """Customer ids, one or a comma-separated list (`--target 7,300`)."""
+
+    name = "ID[,ID...]"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        if isinstance(value, tuple):
+            return value
+        ids = []
+        for part in str(value).split(","):
+            text = part.strip()
+            if not (text.isascii() and text.isdigit()) or int(text) < 1:
+                self.fail(
+                    f"{part.strip()!r} is not a customer id (a whole number from 1)", param, ctx
+                )
+            ids.append(int(text))
+        return tuple(ids)
+
+
+def _flatten_ids(_ctx: click.Context, _param: click.Parameter, value: Any) -> tuple[int, ...]:
+    return tuple(dict.fromkeys(i for ids in value for i in ids))
 
 
 def _options(*options: Decorator) -> Decorator:
@@ -51,11 +114,6 @@ _store_options = _options(
         help="Use /?rest_route=... URLs (sites without pretty permalinks).",
     ),
     click.option(
-        "--method-override",
-        is_flag=True,
-        help="Send PUT as POST with X-HTTP-Method-Override (proxies that block PUT).",
-    ),
-    click.option(
         "--timeout",
         type=click.FloatRange(min=0.1),
         default=60.0,
@@ -71,7 +129,13 @@ _store_options = _options(
         help="Retries of a request on connection errors, 429, 502, 503, 504.",
     ),
 )
+_method_override_option = click.option(
+    "--method-override",
+    is_flag=True,
+    help="Send PUT as POST with X-HTTP-Method-Override (proxies that block PUT).",
+)
 _lock_option = click.option(
+    "-lock-timeout",
     "--lock-timeout",
     type=click.FloatRange(min=0),
     default=0,
@@ -80,14 +144,17 @@ _lock_option = click.option(
     help="Wait this long for the state lock.",
 )
 _target_option = click.option(
+    "-target",
     "--target",
     "targets",
-    type=click.IntRange(min=1),
+    type=_CustomerIds(),
     multiple=True,
-    metavar="ID",
-    help="Only this customer (repeatable).",
+    callback=_flatten_ids,
+    help="Only these customers (repeatable, or a list: --target 7,300).",
 )
-_color_option = click.option("--no-color", is_flag=True, help="Never colour the output.")
+_color_option = click.option(
+    "-no-color", "--no-color", is_flag=True, help="Never colour the output."
+)
 _redact_option = click.option(
     "--redact", is_flag=True, help="Mask the workspace's sensitive fields and email local parts."
 )
@@ -99,12 +166,11 @@ def _connect(store: dict[str, Any]) -> Any:
     return ConnectOptions(**store)
 
 
-def _pop_store(kwargs: dict[str, Any]) -> dict[str, Any]:
-    names = ("insecure_http", "rest_route", "method_override", "timeout", "retries")
-    return {name: kwargs.pop(name) for name in names}
-
-
-@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(
+    cls=_Group,
+    context_settings={"help_option_names": ["-h", "--help"]},
+    epilog=_env_help(_STORE_ENV, _CACHE_ENV, _COLOR_ENV, _DEBUG_ENV),
+)
 @click.version_option(__version__, prog_name="fluentcart")
 @click.option(
     "-C",
@@ -128,7 +194,7 @@ def cli(directory: Path | None, debug: bool) -> None:
         )
 
 
-@cli.command()
+@cli.command(epilog=_env_help(_CACHE_ENV, _DEBUG_ENV))
 @click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
 @click.pass_context
 def validate(ctx: click.Context, paths: tuple[Path, ...]) -> None:
@@ -138,7 +204,7 @@ def validate(ctx: click.Context, paths: tuple[Path, ...]) -> None:
     ctx.exit(command.run(paths))
 
 
-@cli.command("fmt")
+@cli.command("fmt", epilog=_env_help(_CACHE_ENV, _DEBUG_ENV))
 @click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
 @click.option(
     "--check",
@@ -158,7 +224,7 @@ def fmt_command(ctx: click.Context, paths: tuple[Path, ...], check: bool, diff: 
     ctx.exit(command.run(paths, check, diff))
 
 
-@cli.command()
+@cli.command(epilog=_env_help(_REFRESH_ENV, _CACHE_ENV, _COLOR_ENV, _DEBUG_ENV))
 @click.option("--format", "fmt", type=FORMAT_CHOICE, default="text", show_default=True)
 @click.option(
     "-out",
@@ -169,16 +235,21 @@ def fmt_command(ctx: click.Context, paths: tuple[Path, ...], check: bool, diff: 
 )
 @_redact_option
 @click.option(
-    "--detailed-exitcode", is_flag=True, help="Exit 0 without changes, 1 on error, 2 with changes."
+    "-detailed-exitcode",
+    "--detailed-exitcode",
+    is_flag=True,
+    help="Exit 0 without changes, 1 on error, 2 with changes.",
 )
 @_target_option
 @_color_option
 @click.option(
+    "-refresh",
     "--refresh",
     is_flag=True,
     help="Read the live customers first: show drift, diff against the store.",
 )
 @click.option(
+    "-refresh-only",
     "--refresh-only",
     is_flag=True,
     help="Only show what changed on the store since it was recorded.",
@@ -227,7 +298,7 @@ def plan(
     ctx.exit(command.run(options))
 
 
-@cli.command()
+@cli.command(epilog=_env_help(_COLOR_ENV, _DEBUG_ENV))
 @click.argument("plan_file", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--format", "fmt", type=FORMAT_CHOICE, default="text", show_default=True)
 @_redact_option
@@ -240,14 +311,16 @@ def show(ctx: click.Context, plan_file: Path, fmt: str, redact: bool, no_color: 
     ctx.exit(command.run(plan_file, fmt, redact, no_color))
 
 
-@cli.command()
+@cli.command(epilog=_env_help(_STORE_ENV, _CACHE_ENV, _COLOR_ENV, _DEBUG_ENV))
 @click.argument("plan_file", required=False, type=click.Path(dir_okay=False, path_type=Path))
 @click.option(
+    "-auto-approve",
     "--auto-approve",
     is_flag=True,
     help="Apply without asking (required when standard input is not a terminal).",
 )
 @click.option(
+    "-parallelism",
     "--parallelism",
     type=click.IntRange(1, 64),
     help="Customers applied at once (default: the workspace's, else 4).",
@@ -258,26 +331,34 @@ def show(ctx: click.Context, plan_file: Path, fmt: str, redact: bool, no_color: 
 @_target_option
 @click.option("--force", is_flag=True, help="Overwrite fields changed on the store since the plan.")
 @click.option(
-    "--refresh", is_flag=True, help="Plan from the live customers (drift is overwritten)."
+    "-refresh",
+    "--refresh",
+    is_flag=True,
+    help="Plan from the live customers (drift is overwritten).",
 )
 @click.option(
+    "-refresh-only",
     "--refresh-only",
     is_flag=True,
     help="Only record the store's values in the state (like refresh).",
 )
-@click.option("--json", "json_events", is_flag=True, help="One JSON event per line on stdout.")
+@click.option(
+    "-json", "--json", "json_events", is_flag=True, help="One JSON event per line on stdout."
+)
 @click.option(
     "--require-clean",
     is_flag=True,
     help="Refuse a saved plan when the declared files differ from the git commit it was made at.",
 )
 @click.option(
+    "-detailed-exitcode",
     "--detailed-exitcode",
     is_flag=True,
     help="Exit 0 without changes, 2 when all changes applied, 3 on partial failure, 1 on error.",
 )
 @_color_option
 @_store_options
+@_method_override_option
 @_lock_option
 @click.pass_context
 def apply(
@@ -323,16 +404,14 @@ def apply(
     ctx.exit(command.run(options))
 
 
-@cli.command()
+@cli.command(epilog=_env_help(_STORE_ENV, _DEBUG_ENV))
 @_target_option
-@click.option("--auto-approve", is_flag=True, hidden=True, help="Accepted for symmetry with apply.")
 @_store_options
 @_lock_option
 @click.pass_context
 def refresh(
     ctx: click.Context,
     targets: tuple[int, ...],
-    auto_approve: bool,
     lock_timeout: float,
     **store: Any,
 ) -> None:
@@ -343,7 +422,7 @@ def refresh(
     ctx.exit(command.run(targets, True, lock_timeout, connect))
 
 
-@cli.command(name="import")
+@cli.command(name="import", epilog=_env_help(_STORE_ENV, _CACHE_ENV, _DEBUG_ENV))
 @click.argument("ids", nargs=-1, type=click.IntRange(min=1))
 @click.option(
     "--all",
@@ -362,10 +441,16 @@ def refresh(
 @click.option(
     "--per-file",
     type=click.IntRange(min=1),
-    default=1,
+    default=DEFAULT_PER_FILE,
     show_default=True,
     metavar="N",
     help="Customers per generated file.",
+)
+@click.option(
+    "--init",
+    "init_workspace",
+    is_flag=True,
+    help="Run `fluentcart init` first when the directory has no fluentcart.yaml.",
 )
 @_store_options
 @_lock_option
@@ -377,6 +462,7 @@ def import_(
     search: str | None,
     generate_dir: Path | None,
     per_file: int,
+    init_workspace: bool,
     lock_timeout: float,
     **store: Any,
 ) -> None:
@@ -389,18 +475,41 @@ def import_(
         search=search,
         generate_dir=generate_dir,
         per_file=per_file,
+        init=init_workspace,
         lock_timeout=lock_timeout,
         connect=_connect(store),
     )
     ctx.exit(command.run(options))
 
 
-@cli.group(cls=_Group)
+@cli.command(epilog=_env_help(_DEBUG_ENV))
+@click.argument(
+    "directory", required=False, default=".", type=click.Path(file_okay=False, path_type=Path)
+)
+@click.option(
+    "--upgrade-schemas",
+    is_flag=True,
+    help="Replace the workspace's copies of the JSON Schemas with this version's.",
+)
+@click.pass_context
+def init(ctx: click.Context, directory: Path, upgrade_schemas: bool) -> None:
+    """Create a workspace in DIR (default: here), or add what it is missing.
+
+    Writes a commented fluentcart.yaml, customers/, a .gitignore for the files that must not
+    be committed, and the JSON Schemas under .fluentcart/schemas/ that the `$schema` comments
+    of declared files point at. Existing files are never changed.
+    """
+    from reconciler.commands import init as command
+
+    ctx.exit(command.run(directory, upgrade_schemas))
+
+
+@cli.group(cls=_Group, epilog=_env_help(_DEBUG_ENV))
 def state() -> None:
     """Inspect or edit the state file (never the store)."""
 
 
-@state.command(name="list")
+@state.command(name="list", epilog=_env_help(_DEBUG_ENV))
 @click.pass_context
 def state_list(ctx: click.Context) -> None:
     """One line per recorded customer."""
@@ -409,7 +518,7 @@ def state_list(ctx: click.Context) -> None:
     ctx.exit(command.list_())
 
 
-@state.command(name="show")
+@state.command(name="show", epilog=_env_help(_DEBUG_ENV))
 @click.argument("customer_id", type=click.IntRange(min=1))
 @click.pass_context
 def state_show(ctx: click.Context, customer_id: int) -> None:
@@ -419,7 +528,7 @@ def state_show(ctx: click.Context, customer_id: int) -> None:
     ctx.exit(command.show(customer_id))
 
 
-@state.command(name="rm")
+@state.command(name="rm", epilog=_env_help(_DEBUG_ENV))
 @click.argument("customer_ids", nargs=-1, required=True, type=click.IntRange(min=1))
 @_lock_option
 @click.pass_context
@@ -430,7 +539,7 @@ def state_rm(ctx: click.Context, customer_ids: tuple[int, ...], lock_timeout: fl
     ctx.exit(command.rm(customer_ids, lock_timeout))
 
 
-@cli.command(name="force-unlock")
+@cli.command(name="force-unlock", epilog=_env_help(_DEBUG_ENV))
 @click.argument("lock_id")
 @click.pass_context
 def force_unlock(ctx: click.Context, lock_id: str) -> None:
@@ -440,7 +549,7 @@ def force_unlock(ctx: click.Context, lock_id: str) -> None:
     ctx.exit(command.run(lock_id))
 
 
-@cli.command()
+@cli.command(epilog=_env_help(_DEBUG_ENV))
 @click.option(
     "--port",
     type=click.IntRange(0, 65535),
@@ -497,8 +606,61 @@ def sandbox(ctx: click.Context, **kwargs: Any) -> None:
     ctx.exit(command.run(command.SandboxOptions(**kwargs)))
 
 
+class _ReaderMayLeave(io.TextIOBase):
+    """Standard output that outlives its reader: after `fluentcart apply | head -1` the run
+    must still record every answer, remove its journal and release the lock, so a closed
+    pipe turns output off instead of raising from wherever the next line is printed."""
+
+    def __init__(self, stream: io.TextIOBase) -> None:
+        self._stream = stream
+        self.gone = False
+
+    def write(self, text: str) -> int:
+        if not self.gone:
+            try:
+                return self._stream.write(text)
+            except BrokenPipeError:
+                self._leave()
+        return len(text)
+
+    def flush(self) -> None:
+        if not self.gone:
+            try:
+                self._stream.flush()
+            except BrokenPipeError:
+                self._leave()
+
+    def _leave(self) -> None:
+        self.gone = True
+        # The interpreter flushes the real stdout at exit too: point it at /dev/null.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, self._stream.fileno())
+        os.close(devnull)
+
+    def fileno(self) -> int:
+        return self._stream.fileno()
+
+    def isatty(self) -> bool:
+        return self._stream.isatty()
+
+    def writable(self) -> bool:
+        return True
+
+    # TextIOBase's encoding and errors are read-only properties at run time, attributes in the
+    # type stubs: delegating them needs a property, which mypy sees as an override.
+    @property
+    def encoding(self) -> str:  # type: ignore[override]
+        return self._stream.encoding
+
+    @property
+    def errors(self) -> str | None:  # type: ignore[override]
+        return self._stream.errors
+
+
 def main() -> None:
     """Console entry point: no traceback reaches a user unless FLUENTCART_DEBUG is set."""
+    if isinstance(sys.stdout, io.TextIOBase):
+        sys.stdout = _ReaderMayLeave(sys.stdout)
     try:
         cli.main(prog_name="fluentcart")
     except KeyboardInterrupt:

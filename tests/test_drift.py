@@ -215,12 +215,15 @@ def test_import_all_with_yaml_then_validate_and_plan_show_nothing(
     customers[30]["user_id"] = "2"
     customers[40]["notes"] = "O'Brien: VIP # since 2020"
     sandbox(customers)
-    result = run(workspace, "import", "--all", "--generate-yaml", "customers/", "--per-file", "100")
+    assert run(workspace, "init").exit_code == 0
+    result = run(workspace, "import", "--all", "--generate-yaml", "customers/")  # 100 a file
     assert result.exit_code == 0, result.output
     files = sorted(p.name for p in (workspace.root / "customers").iterdir())
     assert files == [f"customers-{a:06d}-{a + 99:06d}.yaml" for a in range(1, 501, 100)]
     first = (workspace.root / "customers" / files[0]).read_text()
-    assert first.startswith("# yaml-language-server: $schema=")
+    assert first.startswith(
+        "# yaml-language-server: $schema=../.fluentcart/schemas/customer.schema.json\n"
+    )
     assert "postcode: '00001'" in first and "state: 'ON'" in first
     assert stat.S_IMODE((workspace.root / "customers" / files[0]).stat().st_mode) == 0o644
     assert len(workspace.read_state()["customers"]) == 500
@@ -235,7 +238,8 @@ def test_import_all_with_yaml_then_validate_and_plan_show_nothing(
 def test_one_file_per_customer_and_never_overwrite(workspace: Workspace, run, sandbox) -> None:
     sandbox([seed_customer(i) for i in (1, 2, 3)])
     (workspace.root / "customers" / "customer-000002.yaml").write_text("# mine\nid: 99\n")
-    result = run(workspace, "import", "1", "2", "--generate-yaml", "customers")
+    workspace.config("")
+    result = run(workspace, "import", "1", "2", "--generate-yaml", "customers", "--per-file", "1")
     assert result.exit_code == 1
     assert "customer-000002.yaml exists; fluentcart never overwrites a file" in result.stderr
     assert (workspace.root / "customers" / "customer-000002.yaml").read_text() == "# mine\nid: 99\n"
@@ -254,8 +258,12 @@ def test_values_validate_would_reject_get_a_comment(workspace: Workspace, run, s
             )
         ]
     )
-    result = run(workspace, "import", "--all", "--generate-yaml", "customers")
-    assert result.exit_code == 0, result.output
+    workspace.config("")
+    result = run(workspace, "import", "--all", "--generate-yaml", "customers", "--per-file", "1")
+    # The import itself says what validate will reject, where, and exits 1.
+    assert result.exit_code == 1, result.output
+    assert "customers/customer-000001.yaml:" in result.stderr
+    assert "customer 1: city:" in result.stderr and "two or more spaces" in result.stderr
     text = (workspace.root / "customers" / "customer-000001.yaml").read_text()
     assert "# fluentcart: fix this value before the next apply:" in text
     validation = run(workspace, "validate")
@@ -266,6 +274,7 @@ def test_values_validate_would_reject_get_a_comment(workspace: Workspace, run, s
 def test_adoption_refusals(workspace: Workspace, run, sandbox) -> None:
     sandbox([seed_customer(i) for i in (1, 2)])
     workspace.declare("a.yaml", "id: 1\n")
+    workspace.config("")
     result = run(workspace, "import", "--all")
     assert result.exit_code == 1 and "need --generate-yaml DIR" in result.stderr
     result = run(workspace, "import", "--all", "1", "--generate-yaml", "customers")
@@ -273,7 +282,16 @@ def test_adoption_refusals(workspace: Workspace, run, sandbox) -> None:
     result = run(workspace, "import", "1", "--generate-yaml", "customers")
     assert result.exit_code == 1
     assert "refused: customer 1 is already declared at customers/a.yaml:1" in result.stderr
-    result = run(workspace, "import", "--search", "customer2", "--generate-yaml", "elsewhere")
+    result = run(
+        workspace,
+        "import",
+        "--search",
+        "customer2",
+        "--generate-yaml",
+        "elsewhere",
+        "--per-file",
+        "1",
+    )
     assert result.exit_code == 0
     assert "is not where fluentcart.yaml looks for declared files" in result.stderr
     assert (workspace.root / "elsewhere" / "customer-000002.yaml").exists()
@@ -314,6 +332,7 @@ def test_generated_scalars_read_back_exactly(value: str) -> None:
 
 def test_adopting_into_an_empty_workspace(tmp_path, run, sandbox) -> None:
     sandbox([seed_customer(i) for i in (1, 2)])
-    result = run(tmp_path, "import", "--all", "--generate-yaml", "customers")
+    result = run(tmp_path, "import", "--init", "--all", "--generate-yaml", "customers")
     assert result.exit_code == 0, result.output
+    assert "created fluentcart.yaml" in result.stderr
     assert run(tmp_path, "plan", "--detailed-exitcode").exit_code == 0

@@ -353,7 +353,12 @@ def test_generated_files_are_canonical(customers: list[dict], as_list: bool) -> 
     if not as_list:
         records = records[:1]
     text = render_file(
-        records, NameMode.FULL_NAME, ("active",), "../customer.schema.json", "imported", as_list
+        records,
+        NameMode.FULL_NAME,
+        ("active",),
+        "# yaml-language-server: $schema=../customer.schema.json",
+        "imported",
+        as_list,
     )
     assert format_text(text) == text
 

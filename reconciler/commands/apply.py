@@ -34,7 +34,7 @@ from reconciler.state import Journal, StateFile, fold_journal, remove_journal, s
 from reconciler.views import render
 from reconciler.views.events import ApplyEvents
 from reconciler.views.redact import NO_REDACTION
-from reconciler.workspace import NameMode, Workspace, load_workspace
+from reconciler.workspace import DEFAULT_PARALLELISM, NameMode, Workspace, load_workspace
 
 PROMPT = "Do you want to apply these changes? Only 'yes' will be accepted:"
 
@@ -85,7 +85,7 @@ def _run(options: ApplyOptions, events: "ApplyEvents | None") -> int:
         from reconciler.commands import refresh
 
         return refresh.run(options.targets, not interactive, options.lock_timeout, options.connect)
-    parallelism = options.parallelism or workspace.parallelism or 4
+    parallelism = options.parallelism or workspace.parallelism or DEFAULT_PARALLELISM
     targets = saved.targets if saved else options.targets
     offline, offline_mode = declare_offline(workspace)
     require_valid(offline, "nothing was applied")

@@ -9,7 +9,6 @@ import fnmatch
 import glob
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -17,23 +16,28 @@ import click
 
 from reconciler.apply import now
 from reconciler.atomicfile import write_atomic
+from reconciler.cache import open_cache
 from reconciler.client import FluentCartClient
 from reconciler.commands.context import (
     ConnectOptions,
     connect,
     declare,
     declare_offline,
+    echo_diagnostics,
     open_state,
     require_valid,
     resolve_name_mode,
 )
-from reconciler.declared import Declaration
+from reconciler.commands.init import PUBLIC_MODE, ensure_schemas, init_workspace
+from reconciler.declared import Declaration, Rules, load_declared
+from reconciler.diagnostics import Severity
 from reconciler.errors import FluentCartError
-from reconciler.generate import file_name, render_file, schema_reference
+from reconciler.generate import file_name, render_file
 from reconciler.live import read_customers
 from reconciler.lock import StateLock, describe_takeover
+from reconciler.scaffold import DEFAULT_PER_FILE, schema_comment
 from reconciler.state import CustomerRecord, StateFile, save_state
-from reconciler.workspace import NameMode, Workspace, load_workspace
+from reconciler.workspace import CONFIG_FILE, NameMode, Workspace, load_workspace
 
 
 @dataclass(frozen=True)
@@ -42,12 +46,14 @@ class ImportOptions:
     all_customers: bool = False
     search: str | None = None
     generate_dir: Path | None = None
-    per_file: int = 1
+    per_file: int = DEFAULT_PER_FILE
+    init: bool = False
     lock_timeout: float = 0.0
     connect: ConnectOptions = field(default_factory=ConnectOptions)
 
 
 def run(options: ImportOptions) -> int:
+    _require_workspace(options)
     workspace = load_workspace(Path.cwd())
     adopting = options.all_customers or options.search is not None
     if adopting and options.generate_dir is None:
@@ -70,13 +76,68 @@ def run(options: ImportOptions) -> int:
         state.name_mode = mode
         declaration = offline if mode == offline_mode else declare(workspace, mode, missing_ok)
         require_valid(declaration, "nothing was imported")
+        written: list[Path] = []
         if options.generate_dir is not None:
-            failed = _adopt(workspace, client, declaration, state, mode, options)
+            failed, written = _adopt(workspace, client, declaration, state, mode, options)
         else:
             failed = _import_declared(client, declaration, state, options.ids)
         save_state(workspace.state_path, state, on_disk)
         click.echo(f"Read from {client.site} in {client.requests_sent} request(s).")
-        return 1 if failed else 0
+    if not _report_generated(workspace, mode, written):
+        failed = True
+    return 1 if failed else 0
+
+
+def _require_workspace(options: ImportOptions) -> None:
+    """Adopting a store writes files that point at the workspace's schemas and that git will
+    track: that needs a workspace, which `init` makes (and `--init` runs)."""
+    if (Path.cwd() / CONFIG_FILE).exists():
+        return
+    if options.init:
+        for name in init_workspace(Path.cwd()).created:
+            click.echo(f"created {name}", err=True)
+        return
+    hint = "run `fluentcart init` first, or give `--init`"
+    if options.generate_dir is not None:
+        raise FluentCartError(
+            f"this directory has no {CONFIG_FILE}, so it is no workspace yet: {hint}"
+        )
+    click.echo(f"note: this directory has no {CONFIG_FILE}; {hint} to create one", err=True)
+
+
+def _report_generated(workspace: Workspace, mode: NameMode, written: list[Path]) -> bool:
+    """Check the workspace with the generated files in it, as `validate` will, and report
+    every problem in them with its file and line; True when the result validates."""
+    if not written:
+        return True
+    files = {path.resolve(): path for path in workspace.declared_files(missing_ok=True)}
+    files.update((path.resolve(), path) for path in written)
+    declaration = load_declared(
+        [(path, workspace.display(path)) for path in files.values()],
+        Rules(workspace.statuses, mode),
+        open_cache(),
+    )
+    generated = {workspace.display(path) for path in written}
+    shown = [
+        d for d in declaration.diagnostics if d.file in generated or d.severity is Severity.ERROR
+    ]
+    if not shown:
+        return True
+    errors = sum(d.severity is Severity.ERROR for d in shown)
+    click.echo(
+        "The store holds values that `fluentcart validate` will report in the generated files:",
+        err=True,
+    )
+    echo_diagnostics(shown)
+    if errors:
+        click.echo(
+            f"{errors} error(s): fix those values in the YAML (or the rules in {CONFIG_FILE},"
+            " such as 'statuses') before the next plan; the state holds what the store has.",
+            err=True,
+        )
+        return False
+    click.echo(f"{len(shown)} warning(s); `fluentcart validate` passes.", err=True)
+    return True
 
 
 def _record(state: StateFile, customer: dict[str, Any]) -> None:
@@ -120,7 +181,9 @@ def _adopt(
     state: StateFile,
     mode: NameMode,
     options: ImportOptions,
-) -> bool:
+) -> tuple[bool, list[Path]]:
+    """Write files for the store's customers no YAML declares: (whether anything failed, the
+    files written)."""
     failed = False
     if options.ids:
         live = read_customers(client, options.ids)
@@ -144,21 +207,23 @@ def _adopt(
             failed = True
         elif customer["id"] not in state.customers:
             _record(state, customer)  # declared already: a plain import
-    written, skipped = _write_files(workspace, fresh, mode, options)
+    files, written, skipped = _write_files(workspace, fresh, mode, options)
     for customer in written:
         _record(state, customer)
     if skipped:
         failed = True
     click.echo(
-        f"Import complete: {len(written)} customer(s) written to {options.generate_dir} and recorded"
-        f" in the state; {len(candidates) - len(fresh)} already declared."
+        f"Import complete: {len(written)} customer(s) written to {options.generate_dir}"
+        f" ({len(files)} file(s)) and recorded in the state;"
+        f" {len(candidates) - len(fresh)} already declared."
     )
-    return failed
+    return failed, files
 
 
 def _write_files(
     workspace: Workspace, customers: list[dict[str, Any]], mode: NameMode, options: ImportOptions
-) -> tuple[list[dict[str, Any]], int]:
+) -> tuple[list[Path], list[dict[str, Any]], int]:
+    """(the files written, the customers in them, how many customers were not written)."""
     directory = options.generate_dir
     assert directory is not None
     directory.mkdir(parents=True, exist_ok=True)
@@ -168,9 +233,10 @@ def _write_files(
             f" ({workspace.customers}); move the files there, or set 'customers'",
             err=True,
         )
-    schema = resources.files("reconciler").joinpath("schemas", "customer.schema.json")
-    reference = schema_reference(str(directory.resolve()), str(Path(str(schema)).resolve()))
+    for name in ensure_schemas(workspace.root):
+        click.echo(f"created {name} (the generated files' $schema comments point at it)", err=True)
     header = f"Imported by fluentcart from {workspace.site or 'the store'} on {datetime.now(UTC):%Y-%m-%d}."
+    files: list[Path] = []
     written: list[dict[str, Any]] = []
     skipped = 0
     for start in range(0, len(customers), options.per_file):
@@ -180,11 +246,13 @@ def _write_files(
             click.echo(f"refused: {path} exists; fluentcart never overwrites a file", err=True)
             skipped += len(chunk)
             continue
-        text = render_file(chunk, mode, workspace.statuses, reference, header, options.per_file > 1)
-        write_atomic(path, text.encode("utf-8"))
-        path.chmod(0o644)  # declared files go to git; only state and plans are private
+        comment = schema_comment(path, workspace.root)
+        text = render_file(chunk, mode, workspace.statuses, comment, header, options.per_file > 1)
+        # Declared files go to git; only the state, its journal and plans are private.
+        write_atomic(path, text.encode("utf-8"), mode=PUBLIC_MODE)
+        files.append(path)
         written.extend(chunk)
-    return written, skipped
+    return files, written, skipped
 
 
 def _is_declared_location(workspace: Workspace, directory: Path) -> bool:
