@@ -640,6 +640,11 @@ class _ReaderMayLeave(io.TextIOBase):
     def fileno(self) -> int:
         return self._stream.fileno()
 
+    @property
+    def buffer(self) -> Any:
+        """The byte stream underneath, for the rare bytes output (click's shell completion)."""
+        return getattr(self._stream, "buffer", None)
+
     def isatty(self) -> bool:
         return self._stream.isatty()
 

@@ -200,3 +200,23 @@ def test_closed_stdout_finishes_the_apply_cleanly(tmp_path: Path, leave_after: s
         assert "No changes" in again.stdout
     finally:
         server.stop()
+
+
+def test_shell_completion_as_the_readme_gives_it(tmp_path: Path) -> None:
+    def complete(**env: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "reconciler"],
+            cwd=tmp_path,
+            env={**os.environ, **env},
+            capture_output=True,
+            text=True,
+        )
+
+    for shell in ("bash", "zsh", "fish"):
+        script = complete(_FLUENTCART_COMPLETE=f"{shell}_source")
+        assert script.returncode == 0, script.stderr
+        assert "_FLUENTCART_COMPLETE" in script.stdout
+    words = complete(
+        _FLUENTCART_COMPLETE="bash_complete", COMP_WORDS="fluentcart apply -auto", COMP_CWORD="2"
+    )
+    assert words.stdout.split() == ["plain,-auto-approve"]
