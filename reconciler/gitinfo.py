@@ -25,6 +25,23 @@ def head_commit(root: Path) -> str | None:
     return out.strip() if out else None
 
 
+def would_commit(root: Path, path: Path) -> bool:
+    """Whether `git add -A` in the checkout at `root` would take `path`: inside the work tree,
+    and neither ignored nor outside it. False outside a git checkout."""
+    if _git(root, "rev-parse", "--is-inside-work-tree") is None:
+        return False
+    try:
+        done = subprocess.run(
+            ["git", "-C", str(root), "check-ignore", "-q", "--", str(path.resolve())],
+            capture_output=True,
+            timeout=30,
+            check=False,
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+    return done.returncode == 1  # 0: ignored; 128: outside the work tree, or an error
+
+
 def is_dirty(root: Path) -> bool:
     """Whether the checkout has uncommitted changes (untracked files included)."""
     out = _git(root, "status", "--porcelain")

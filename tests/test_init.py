@@ -168,6 +168,12 @@ def test_adopting_a_store_gives_a_clean_git_workspace(tmp_path: Path, run, sandb
     leaked = [name for name in staged if name.endswith((".backup", ".journal", ".lock", ".plan"))]
     assert leaked == []
 
+    # A plan saved under another name would be committed: plan says so.
+    assert "git would commit" not in run(tmp_path, "plan", "-out", "again.plan").stderr
+    warned = run(tmp_path, "plan", "-out", "reviewed.bin")
+    assert warned.exit_code == 0
+    assert "warning: git would commit reviewed.bin" in warned.stderr
+
 
 def test_import_reports_values_validate_rejects(tmp_path: Path, run, sandbox) -> None:
     sandbox(

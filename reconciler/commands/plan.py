@@ -19,7 +19,7 @@ from reconciler.commands.context import (
     use_color,
 )
 from reconciler.errors import FluentCartError
-from reconciler.gitinfo import changed_since, head_commit, is_dirty
+from reconciler.gitinfo import changed_since, head_commit, is_dirty, would_commit
 from reconciler.plan import build_plan
 from reconciler.planfile import SavedPlan, base_of, save_plan
 from reconciler.views import render
@@ -129,6 +129,12 @@ def _plan(options: PlanOptions, loaded: Loaded, client: "FluentCartClient | None
             f"Saved the plan to {options.out}; apply it with: fluentcart apply {options.out}",
             err=True,
         )
+        if would_commit(workspace.root, options.out):
+            click.echo(
+                f"warning: git would commit {options.out}, and a saved plan holds customer data:"
+                " add it to .gitignore (`fluentcart init` writes one that ignores *.plan)",
+                err=True,
+            )
     if summary.errors:
         return EXIT_ERROR
     if options.detailed_exitcode and summary.has_changes:
