@@ -171,11 +171,14 @@ def _is_loopback(host: str) -> bool:
         return False
 
 
+DEFAULT_OPTIONS = ClientOptions()
+
+
 class FluentCartClient:
     """Customers of one FluentCart store, through its REST API."""
 
     def __init__(
-        self, site: str, credentials: Credentials, options: ClientOptions = ClientOptions()
+        self, site: str, credentials: Credentials, options: ClientOptions = DEFAULT_OPTIONS
     ):
         self.site = check_site(site, options.insecure_http)
         self.options = options
