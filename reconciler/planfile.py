@@ -1,6 +1,12 @@
-"""Saved plans (`plan -out FILE`): the plan plus what it was based on, to refuse stale ones."""
+"""Saved plans (`plan -out FILE`): the plan plus what it was based on, to refuse stale ones.
+
+A plan pins each customer it will update: the version of its record in the state and the
+declared file it comes from. `apply FILE` goes ahead as long as none of those moved, whatever
+else was applied in between, so two reviewed plans for different customers both apply.
+"""
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -8,12 +14,14 @@ from typing import Any
 
 from reconciler import __version__, jsonschemas
 from reconciler.atomicfile import write_atomic
+from reconciler.declared import DeclaredCustomer
 from reconciler.errors import PlanFileError
-from reconciler.plan import Plan
-from reconciler.state import StateFile
+from reconciler.plan import Action, CustomerChange, Plan
+from reconciler.state import CustomerRecord, StateFile, observed_value, record_version
 from reconciler.workspace import NameMode
 
 KIND = "fluentcart-saved-plan"
+FORMAT_VERSION = 2
 
 
 @dataclass(frozen=True)
@@ -21,6 +29,14 @@ class BaseState:
     lineage: str
     serial: int
     sha256: str
+
+
+@dataclass(frozen=True)
+class Pin:
+    """What one customer's planned update was made from."""
+
+    version: str | None  # record_version of its record; None when the state did not hold it
+    file: str  # the declared file it comes from
 
 
 @dataclass(frozen=True)
@@ -32,13 +48,15 @@ class SavedPlan:
     base_state: BaseState | None
     declared_files: dict[str, str]
     targets: tuple[int, ...] = ()
+    # Empty in plans saved before format 2, which are checked against the whole state.
+    pins: dict[int, Pin] = field(default_factory=dict)
     created_at: str = field(default_factory=lambda: datetime.now(UTC).isoformat(timespec="seconds"))
     tool_version: str = __version__
 
     def to_dict(self) -> dict[str, Any]:
         base = self.base_state
         return {
-            "format_version": 1,
+            "format_version": FORMAT_VERSION,
             "kind": KIND,
             "created_at": self.created_at,
             "tool_version": self.tool_version,
@@ -50,8 +68,26 @@ class SavedPlan:
             else {"lineage": base.lineage, "serial": base.serial, "sha256": base.sha256},
             "declared_files": dict(sorted(self.declared_files.items())),
             "targets": sorted(self.targets),
+            "customers": {
+                str(cid): {"version": pin.version, "file": pin.file}
+                for cid, pin in sorted(self.pins.items())
+            },
             "plan": self.plan.to_dict(),
         }
+
+
+def pins_of(
+    plan: Plan, state: StateFile | None, declared: Mapping[int, DeclaredCustomer]
+) -> dict[int, Pin]:
+    """The pin of every customer the plan updates."""
+    pins = {}
+    for change in plan.changes:
+        if change.action is not Action.UPDATE:
+            continue
+        record = state.customers.get(change.id) if state is not None else None
+        version = record_version(record) if record is not None else None
+        pins[change.id] = Pin(version, declared[change.id].file)
+    return pins
 
 
 def base_of(state: StateFile | None) -> BaseState | None:
@@ -99,6 +135,122 @@ def load_plan(path: Path) -> SavedPlan:
         base_state=BaseState(base["lineage"], base["serial"], base["sha256"]) if base else None,
         declared_files=document["declared_files"],
         targets=tuple(document["targets"]),
+        pins={
+            int(cid): Pin(pin["version"], pin["file"])
+            for cid, pin in document.get("customers", {}).items()
+        },
         created_at=document["created_at"],
         tool_version=document["tool_version"],
     )
+
+
+def stale_reasons(
+    saved: SavedPlan,
+    state: StateFile | None,
+    file_hashes: Mapping[str, str],
+    declared: Mapping[int, DeclaredCustomer],
+    site: str,
+    mode: NameMode,
+) -> list[str]:
+    """Why the saved plan may no longer be applied as it was reviewed; empty when it may.
+
+    With pins (format 2), only what the plan's own customers depend on counts: their records
+    and the files that declare them. A pinned customer whose record moved only because it
+    already holds the planned values (an interrupted apply of this plan) does not count, so
+    an interrupted plan can be applied again to finish. Plans saved before pins existed are
+    checked against the whole state and every declared file.
+    """
+    problems = _state_reasons(saved, state) if not saved.pins else _lineage_reasons(saved, state)
+    if saved.pins:
+        problems += _pin_reasons(saved, state, file_hashes, declared)
+    else:
+        problems += _file_reasons(
+            saved.declared_files, file_hashes, sorted(set(saved.declared_files) | set(file_hashes))
+        )
+    if saved.site != site:
+        problems.append(f"the plan was made for {saved.site}, the site is now {site}")
+    if saved.name_mode is not None and saved.name_mode != mode:
+        problems.append(
+            f"the plan was made in {saved.name_mode} mode, the store is now in {mode} mode"
+        )
+    return problems
+
+
+def _lineage_reasons(saved: SavedPlan, state: StateFile | None) -> list[str]:
+    base = saved.base_state
+    if base is not None and state is None:
+        return ["the plan was made from a state that no longer exists"]
+    if base is not None and state is not None and base.lineage != state.lineage:
+        return [
+            f"the state's lineage is {state.lineage}, the plan's {base.lineage} (another state file)"
+        ]
+    return []
+
+
+def _state_reasons(saved: SavedPlan, state: StateFile | None) -> list[str]:
+    base = saved.base_state
+    if base is None and state is not None:
+        return ["the plan was made without a state, and there is one now"]
+    problems = _lineage_reasons(saved, state)
+    if problems or base is None or state is None:
+        return problems
+    if base.serial != state.serial:
+        return [
+            f"the state's serial is {state.serial}, the plan's {base.serial} (it was written since)"
+        ]
+    if base.sha256 != state.sha256:
+        return ["the state file's content changed since the plan"]
+    return []
+
+
+def _pin_reasons(
+    saved: SavedPlan,
+    state: StateFile | None,
+    file_hashes: Mapping[str, str],
+    declared: Mapping[int, DeclaredCustomer],
+) -> list[str]:
+    changes = {c.id: c for c in saved.plan.changes}
+    problems = []
+    for customer_id, pin in sorted(saved.pins.items()):
+        record = state.customers.get(customer_id) if state is not None else None
+        version = record_version(record) if record is not None else None
+        if version != pin.version and not _holds_planned_values(record, changes[customer_id]):
+            problems.append(
+                f"customer {customer_id} was recorded again since the plan (another apply, import"
+                " or refresh changed what the plan started from)"
+            )
+        now = declared.get(customer_id)
+        if now is None:
+            problems.append(f"customer {customer_id} is no longer declared")
+        elif now.file != pin.file:
+            problems.append(f"customer {customer_id} moved from {pin.file} to {now.file}")
+    files = sorted({pin.file for pin in saved.pins.values()})
+    problems += _file_reasons(saved.declared_files, file_hashes, files)
+    for change in saved.plan.changes:
+        if change.action is Action.FORGET and change.id in declared:
+            problems.append(
+                f"customer {change.id} is declared again ({declared[change.id].source}); the plan"
+                " would stop managing it"
+            )
+    return problems
+
+
+def _holds_planned_values(record: CustomerRecord | None, change: CustomerChange) -> bool:
+    """Whether the record already has every value the change sets: what an interrupted
+    apply of this very plan leaves."""
+    if record is None:
+        return False
+    return all(observed_value(record.observed, f.name) == f.after for f in change.fields)
+
+
+def _file_reasons(
+    planned: Mapping[str, str], current: Mapping[str, str], names: list[str]
+) -> list[str]:
+    problems = []
+    for name in names:
+        if planned.get(name) != current.get(name):
+            what = (
+                "is new" if name not in planned else "is gone" if name not in current else "changed"
+            )
+            problems.append(f"{name} {what} since the plan")
+    return problems

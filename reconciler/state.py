@@ -93,6 +93,19 @@ PLAN_FIELDS = frozenset(
 )
 
 
+def record_version(record: CustomerRecord) -> str:
+    """A recorded customer's version: the sha256 of what a plan reads of it (its managed
+    fields as observed, and the values last applied), the same from a full or a slim load.
+
+    It moves whenever an apply, import or refresh records something a plan depends on, and
+    not when another customer changes: saved plans are checked customer by customer.
+    """
+    observed = {key: record.observed[key] for key in sorted(PLAN_FIELDS) if key in record.observed}
+    material = {"last_applied": record.last_applied, "observed": observed}
+    text = json.dumps(material, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
 def _slim_customer(obj: dict[str, Any]) -> dict[str, Any]:
     if "id" in obj and "email" in obj and "observed" not in obj:
         return {key: obj[key] for key in PLAN_FIELDS if key in obj}

@@ -293,10 +293,77 @@ def test_saved_plan_applies_and_stale_plans_are_refused(workspace: Workspace, ru
     result = run(workspace, "apply", "p.plan")
     assert result.exit_code == 0, result.output
     assert store_row(server, 2)["city"] == "Oslo"
-    # The state moved: the same plan is now stale.
+    puts = server.count("PUT")
+    # Applied again, the plan finds its customers already as planned: nothing to send.
+    result = run(workspace, "apply", "p.plan")
+    assert result.exit_code == 0, result.output
+    assert server.count("PUT") == puts
+    # A customer recorded again with other values (a refresh after an edit in wp-admin):
+    # the plan no longer starts from what it was reviewed against.
+    store_row(server, 2)["city"] = "Bergen"
+    assert run(workspace, "refresh").exit_code == 0
     result = run(workspace, "apply", "p.plan")
     assert result.exit_code == 1
-    assert "serial is" in result.stderr
+    assert "customer 2 was recorded again since the plan" in result.stderr
+    assert "customer 1" not in result.stderr
+    assert server.count("PUT") == puts
+
+
+def test_saved_plans_for_different_customers_both_apply(workspace: Workspace, run, sandbox) -> None:
+    """Two plans made from the same state for customers in different files (two pull
+    requests): after both are merged, each applies, in either order."""
+    for first, second in (("a", "b"), ("b", "a")):
+        server = sandbox([seed_customer(1, city="Lyon"), seed_customer(2, city="Bern")])
+        workspace.state(recorded_state(server, [1, 2]))
+        workspace.declare("a.yaml", "id: 1\ncity: Paris\n")
+        workspace.declare("b.yaml", "id: 2\ncity: Bern\n")
+        assert run(workspace, "plan", "-out", "a.plan").exit_code == 0
+        workspace.declare("a.yaml", "id: 1\ncity: Lyon\n")
+        workspace.declare("b.yaml", "id: 2\ncity: Oslo\n")
+        assert run(workspace, "plan", "-out", "b.plan").exit_code == 0
+        workspace.declare("a.yaml", "id: 1\ncity: Paris\n")  # both merged
+        for name in (first, second):
+            result = run(workspace, "apply", f"{name}.plan")
+            assert result.exit_code == 0, result.output
+            assert "stale" not in result.stderr
+        assert (store_row(server, 1)["city"], store_row(server, 2)["city"]) == ("Paris", "Oslo")
+        assert server.count("PUT") == 2
+        assert run(workspace, "plan", "--detailed-exitcode").exit_code == 0
+
+
+def test_a_saved_plan_overlapping_an_applied_one_is_refused(
+    workspace: Workspace, run, sandbox
+) -> None:
+    server = sandbox([seed_customer(1, city="Lyon")])
+    workspace.state(recorded_state(server, [1]))
+    workspace.declare("a.yaml", "id: 1\ncity: Paris\n")
+    assert run(workspace, "plan", "-out", "paris.plan").exit_code == 0
+    workspace.declare("a.yaml", "id: 1\nstatus: inactive\n")
+    assert run(workspace, "plan", "-out", "inactive.plan").exit_code == 0
+    assert run(workspace, "apply", "inactive.plan").exit_code == 0
+    workspace.declare("a.yaml", "id: 1\ncity: Paris\n")  # the file as paris.plan saw it
+    result = run(workspace, "apply", "paris.plan")
+    assert result.exit_code == 1
+    assert "customer 1 was recorded again since the plan" in result.stderr
+    assert "a.yaml" not in result.stderr
+    assert server.count("PUT") == 1
+    assert store_row(server, 1)["city"] == "Lyon"
+
+
+def test_an_interrupted_saved_plan_applies_again_to_finish(
+    workspace: Workspace, run, sandbox
+) -> None:
+    server = sandbox([seed_customer(1, city="Lyon"), seed_customer(2, city="Bern")])
+    workspace.declare("a.yaml", TWO)
+    workspace.state(recorded_state(server, [1, 2]))
+    assert run(workspace, "plan", "-out", "p.plan").exit_code == 0
+    # What an apply of p.plan stopped after its first customer leaves behind.
+    assert run(workspace, "apply", "--auto-approve", "--target", "1").exit_code == 0
+    assert server.count("PUT") == 1
+    result = run(workspace, "apply", "p.plan")
+    assert result.exit_code == 0, result.output
+    assert server.count("PUT") == 2
+    assert (store_row(server, 1)["city"], store_row(server, 2)["city"]) == ("Paris", "Oslo")
 
 
 def test_saved_plan_for_another_site_is_refused(

@@ -165,14 +165,14 @@ def test_a_plan_whose_state_moved_is_refused(
     record_state(main, tmp_path / "apply-a")
     assert store.count("PUT") == 1
 
-    # The second is merged without a new review: its plan is stale, and nothing is sent.
+    # The second is merged without a new review. Its customer was not touched by the first,
+    # but the file that declares it was: the plan is stale, and nothing is sent.
     merge(workspace, "grace-city")
     second, events = apply_job(
         run, main, tmp_path / "apply-b", tmp_path / "pr-b" / "fluentcart.plan"
     )
     assert second.exit_code == 1
     assert "the saved plan is stale and was not applied" in second.stderr
-    assert "the state's serial is 2, the plan's 1 (it was written since)" in second.stderr
     assert "customers/team.yaml changed since the plan" in second.stderr
     assert "Run `fluentcart plan -out FILE` again and review the new plan." in second.stderr
     assert store.count("PUT") == 1

@@ -1,5 +1,6 @@
 import json
 import stat
+from pathlib import Path
 
 import pytest
 
@@ -11,6 +12,7 @@ from reconciler.state import (
     new_state,
     observed_value,
     readable_by_others,
+    record_version,
     save_state,
     serialize,
 )
@@ -118,3 +120,21 @@ def test_example_state_is_canonical_and_valid() -> None:
     data = (EXAMPLES / "fluentcart.state.json").read_bytes()
     state = load_state(EXAMPLES / "fluentcart.state.json")
     assert serialize(state) == data
+
+
+def test_record_version_is_the_same_from_a_full_or_a_slim_load(tmp_path: Path) -> None:
+    customers = [observed(1, city="Lyon", aov="10.00"), observed(2)]
+    path = tmp_path / "fluentcart.state.json"
+    path.write_bytes(serialize(make_state(customers)))
+    full, slim = load_state(path), load_state(path, slim=True)
+    assert full is not None and slim is not None
+    versions = {i: record_version(r) for i, r in full.customers.items()}
+    assert versions == {i: record_version(r) for i, r in slim.customers.items()}
+    assert versions[1] != versions[2]
+    # What a plan reads moves the version; what it does not read (aov) does not.
+    full.customers[1].observed["aov"] = "99.00"
+    assert record_version(full.customers[1]) == versions[1]
+    full.customers[1].observed["city"] = "Paris"
+    assert record_version(full.customers[1]) != versions[1]
+    full.customers[2].last_applied["city"] = "Bern"
+    assert record_version(full.customers[2]) != versions[2]

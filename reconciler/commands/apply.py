@@ -24,12 +24,12 @@ from reconciler.commands.context import (
     resolve_name_mode,
     use_color,
 )
-from reconciler.declared import DeclaredCustomer
+from reconciler.declared import Declaration, DeclaredCustomer
 from reconciler.errors import FluentCartError
 from reconciler.gitinfo import files_differing_from, head_commit
 from reconciler.lock import StateLock, describe_takeover
 from reconciler.plan import Action, CustomerChange, Plan, build_plan
-from reconciler.planfile import SavedPlan, load_plan
+from reconciler.planfile import SavedPlan, load_plan, stale_reasons
 from reconciler.state import Journal, StateFile, fold_journal, remove_journal, save_state
 from reconciler.views import render
 from reconciler.views.events import ApplyEvents
@@ -101,7 +101,7 @@ def _run(options: ApplyOptions, events: "ApplyEvents | None") -> int:
         require_valid(declaration, "nothing was applied")
         live = None
         if saved is not None:
-            _check_saved(saved, on_disk, declaration.file_hashes, client.site, mode)
+            _check_saved(saved, on_disk, declaration, client.site, mode)
             _check_git(saved, workspace, options.require_clean)
             plan = saved.plan  # exactly what was reviewed; each customer is checked before its PUT
             base = (
@@ -257,43 +257,13 @@ def _check_git(saved: SavedPlan, workspace: Workspace, require_clean: bool) -> N
 def _check_saved(
     saved: SavedPlan,
     state: StateFile | None,
-    file_hashes: dict[str, str],
+    declaration: Declaration,
     site: str,
     mode: NameMode,
 ) -> None:
-    problems = []
-    base = saved.base_state
-    if base is None and state is not None:
-        problems.append("the plan was made without a state, and there is one now")
-    elif base is not None and state is None:
-        problems.append("the plan was made from a state that no longer exists")
-    elif base is not None and state is not None:
-        if base.lineage != state.lineage:
-            problems.append(
-                f"the state's lineage is {state.lineage}, the plan's {base.lineage} (another state file)"
-            )
-        if base.serial != state.serial:
-            problems.append(
-                f"the state's serial is {state.serial}, the plan's {base.serial} (it was written since)"
-            )
-        elif base.sha256 != state.sha256:
-            problems.append("the state file's content changed since the plan")
-    for name in sorted(set(saved.declared_files) | set(file_hashes)):
-        if saved.declared_files.get(name) != file_hashes.get(name):
-            what = (
-                "is new"
-                if name not in saved.declared_files
-                else "is gone"
-                if name not in file_hashes
-                else "changed"
-            )
-            problems.append(f"{name} {what} since the plan")
-    if saved.site != site:
-        problems.append(f"the plan was made for {saved.site}, the site is now {site}")
-    if saved.name_mode is not None and saved.name_mode != mode:
-        problems.append(
-            f"the plan was made in {saved.name_mode} mode, the store is now in {mode} mode"
-        )
+    problems = stale_reasons(
+        saved, state, declaration.file_hashes, declaration.customers, site, mode
+    )
     if problems:
         raise StalePlan(
             "the saved plan is stale and was not applied:\n  - "

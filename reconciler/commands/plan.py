@@ -21,7 +21,7 @@ from reconciler.commands.context import (
 from reconciler.errors import FluentCartError
 from reconciler.gitinfo import changed_since, head_commit, is_dirty, would_commit
 from reconciler.plan import build_plan
-from reconciler.planfile import SavedPlan, base_of, save_plan
+from reconciler.planfile import SavedPlan, base_of, pins_of, save_plan
 from reconciler.views import render
 from reconciler.views.redact import Redactor
 
@@ -123,6 +123,7 @@ def _plan(options: PlanOptions, loaded: Loaded, client: "FluentCartClient | None
                 base_state=base_of(loaded.state),
                 declared_files=declaration.file_hashes,
                 targets=options.targets,
+                pins=pins_of(plan, loaded.state, declaration.customers),
             ),
         )
         click.echo(
