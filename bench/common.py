@@ -13,7 +13,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from reconciler.state import CustomerRecord, StateFile, serialize  # noqa: E402
+from reconciler.state import CustomerRecord, StateFile  # noqa: E402
+from reconciler.statefile import serialize  # noqa: E402
 from reconciler.workspace import NameMode  # noqa: E402
 
 CITIES = ("Toronto", "Austin", "London", "Paris", "Berlin", "Madrid", "Oslo", "Lyon")

@@ -4,7 +4,7 @@ FluentCart's PUT replaces the whole record (API.md 10.2), so every body is built
 LIVE record read just before, with the declared values laid over it: an undeclared field,
 the WordPress-user link and the average order value are sent back as they are. A customer
 whose declared fields changed on the store since the plan is skipped, not overwritten. Each
-answer is journaled the moment it arrives, so an interruption loses nothing the server took.
+answer is recorded the moment it arrives, so an interruption loses nothing the server took.
 """
 
 import threading
@@ -23,10 +23,12 @@ from reconciler.client import (
     FluentCartClient,
     PermissionDenied,
 )
+from reconciler.customer import is_linked, observed_value
 from reconciler.declared import DeclaredCustomer
 from reconciler.diagnostics import short_repr
 from reconciler.plan import Action, CustomerChange
-from reconciler.state import CustomerRecord, Journal, is_linked, observed_value
+from reconciler.state import CustomerRecord
+from reconciler.storage import Recorder
 from reconciler.workspace import NameMode
 
 ADDRESS_AND_STATUS = ("status", "notes", "city", "state", "postcode", "country")
@@ -138,7 +140,7 @@ class RateLimiter:
 @dataclass
 class Applier:
     client: FluentCartClient
-    journal: Journal
+    recorder: Recorder
     mode: NameMode
     declared: Mapping[int, DeclaredCustomer]
     parallelism: int = 4
@@ -294,7 +296,7 @@ class Applier:
             name: value for name, value in declared.items() if observed_value(live, name) != value
         }
         if not pending:
-            self.journal.record(customer_id, CustomerRecord(live, now(), dict(declared)))
+            self.recorder.record(customer_id, CustomerRecord(live, now(), dict(declared)))
             return CustomerResult(
                 customer_id, Outcome.UNCHANGED, "already as declared on the store"
             )
@@ -322,7 +324,7 @@ class Applier:
             name for name, value in declared.items() if observed_value(returned, name) != value
         )
         applied = {name: value for name, value in declared.items() if name not in missed}
-        self.journal.record(customer_id, CustomerRecord(returned, now(), applied))
+        self.recorder.record(customer_id, CustomerRecord(returned, now(), applied))
         if missed:
             details = ", ".join(
                 f"{name} (sent {short_repr(declared[name])}, the store kept {short_repr(observed_value(returned, name))})"

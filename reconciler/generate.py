@@ -14,9 +14,9 @@ from typing import Any
 import yaml
 
 from reconciler import yamlsource
+from reconciler.customer import observed_value
 from reconciler.diagnostics import Severity
 from reconciler.rules import check_field
-from reconciler.state import observed_value
 from reconciler.workspace import NameMode
 
 OPTIONAL_FIELDS = ("status", "user_id", "city", "state", "postcode", "country", "notes")

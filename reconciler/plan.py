@@ -12,10 +12,11 @@ from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
 from reconciler import __version__
+from reconciler.customer import is_linked, observed_value
 from reconciler.declared import Declaration, DeclaredCustomer
 from reconciler.diagnostics import Diagnostic, Severity
 from reconciler.rules import MANAGED_FIELDS
-from reconciler.state import StateFile, is_linked, observed_value
+from reconciler.state import StateFile
 from reconciler.workspace import NameMode
 
 if TYPE_CHECKING:

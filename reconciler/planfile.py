@@ -14,10 +14,11 @@ from typing import Any
 
 from reconciler import __version__, jsonschemas
 from reconciler.atomicfile import write_atomic
+from reconciler.customer import observed_value
 from reconciler.declared import DeclaredCustomer
 from reconciler.errors import PlanFileError
 from reconciler.plan import Action, CustomerChange, Plan
-from reconciler.state import CustomerRecord, StateFile, observed_value, record_version
+from reconciler.state import CustomerRecord, StateFile, record_version
 from reconciler.workspace import NameMode
 
 KIND = "fluentcart-saved-plan"

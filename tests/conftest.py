@@ -13,7 +13,8 @@ from click.testing import CliRunner, Result
 from hypothesis import settings
 
 from reconciler.main import cli
-from reconciler.state import CustomerRecord, StateFile, serialize
+from reconciler.state import CustomerRecord, StateFile
+from reconciler.statefile import serialize
 from reconciler.workspace import NameMode
 
 # CI replays the same examples every run (a failure there is reproducible, never luck);

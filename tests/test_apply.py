@@ -13,7 +13,8 @@ import pytest
 from reconciler.lock import read_lock
 from reconciler.sandbox.server import Faults
 from reconciler.sandbox.store import WpUser
-from reconciler.state import CustomerRecord, Journal, journal_path, load_state
+from reconciler.state import CustomerRecord
+from reconciler.storage.file import Journal, journal_path, load_state
 from tests.conftest import PASSWORD, Workspace, recorded_state, seed_customer
 
 TWO = "customers:\n  - id: 1\n    city: Paris\n  - id: 2\n    city: Oslo\n"

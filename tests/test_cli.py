@@ -13,7 +13,7 @@ import pytest
 from reconciler.main import cli
 from reconciler.sandbox import Sandbox, Store
 from reconciler.sandbox.server import Faults, default_users
-from reconciler.state import serialize
+from reconciler.statefile import serialize
 from tests.conftest import PASSWORD, recorded_state, seed_customer
 
 COMMANDS = {

@@ -24,7 +24,7 @@ from reconciler.generate import scalar
 from reconciler.plan import build_plan
 from reconciler.sandbox import Sandbox, Store
 from reconciler.sandbox.server import default_users
-from reconciler.state import Journal
+from reconciler.storage.file import Journal
 from reconciler.workspace import NameMode
 from tests.conftest import PASSWORD, make_state, seed_customer
 

@@ -21,7 +21,8 @@ from reconciler import jsonschemas
 from reconciler.lock import read_lock
 from reconciler.sandbox import Sandbox, Store
 from reconciler.sandbox.server import Faults, default_users
-from reconciler.state import fold_journal, journal_path, load_state, serialize
+from reconciler.statefile import serialize
+from reconciler.storage.file import fold_journal, journal_path, load_state
 from tests.conftest import PASSWORD, recorded_state, seed_customer
 
 COUNT = 20

@@ -10,6 +10,8 @@ from hypothesis import strategies as st
 from reconciler import yamlsource
 from reconciler.generate import scalar
 from reconciler.lock import StateLock
+from reconciler.state import CustomerRecord
+from reconciler.storage.file import Journal
 from tests.conftest import Workspace, recorded_state, seed_customer
 
 DECLARED = (
@@ -336,3 +338,20 @@ def test_adopting_into_an_empty_workspace(tmp_path, run, sandbox) -> None:
     assert result.exit_code == 0, result.output
     assert "created fluentcart.yaml" in result.stderr
     assert run(tmp_path, "plan", "--detailed-exitcode").exit_code == 0
+
+
+def test_state_rm_after_an_interrupted_apply_stays_removed(
+    workspace: Workspace, run, sandbox
+) -> None:
+    """An interrupted apply's journal holds customer 2: `state rm 2` folds it, removes the
+    customer, and clears the journal, so no later run brings the customer back."""
+    server = sandbox([seed_customer(i) for i in (1, 2)])
+    workspace.state(recorded_state(server, [1, 2]))
+    journal = Journal(workspace.root / "fluentcart.state.json")
+    journal.record(2, CustomerRecord(server.store.serialize(server.store.customers[2]), "now", {}))
+    journal.close()
+    result = run(workspace, "state", "rm", "2")
+    assert result.exit_code == 0, result.output
+    assert not (workspace.root / "fluentcart.state.json.journal").exists()
+    assert list(workspace.read_state()["customers"]) == ["1"]
+    assert "2" not in run(workspace, "state", "list").stdout.split()

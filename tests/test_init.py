@@ -91,6 +91,10 @@ def test_init_in_an_existing_workspace_changes_nothing(tmp_path: Path, run) -> N
 
     upgraded = run(tmp_path, "init", "--upgrade-schemas")
     assert upgraded.exit_code == 0
+    assert upgraded.output.startswith(
+        "upgraded .fluentcart/schemas/customer.schema.json to this version's schema\n"
+    )
+    assert "created" not in upgraded.output
     assert (schemas / "customer.schema.json").read_bytes() == scaffold.packaged_schema("customer")
     assert (tmp_path / ".gitignore").read_bytes() == before[tmp_path / ".gitignore"]
 

@@ -147,7 +147,9 @@ def test_custom_customers_glob_and_state_path(workspace: Workspace, run) -> None
     (workspace.root / "people" / "eu" / "a.yaml").write_text("id: 1\ncity: Rome\n")
     (workspace.root / "state").mkdir()
     (workspace.root / "state" / "prod.json").write_bytes(
-        __import__("reconciler.state", fromlist=["serialize"]).serialize(make_state([observed(1)]))
+        __import__("reconciler.statefile", fromlist=["serialize"]).serialize(
+            make_state([observed(1)])
+        )
     )
     result = run(workspace, "plan")
     assert result.exit_code == 0, result.output

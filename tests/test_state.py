@@ -5,17 +5,11 @@ from pathlib import Path
 import pytest
 
 from reconciler import jsonschemas
+from reconciler.customer import observed_value
 from reconciler.errors import StateError
-from reconciler.state import (
-    CustomerRecord,
-    load_state,
-    new_state,
-    observed_value,
-    readable_by_others,
-    record_version,
-    save_state,
-    serialize,
-)
+from reconciler.state import CustomerRecord, new_state, record_version
+from reconciler.statefile import serialize
+from reconciler.storage.file import load_state, readable_by_others, save_state
 from reconciler.workspace import NameMode
 from tests.conftest import EXAMPLES, make_state, observed
 

@@ -18,7 +18,7 @@ from reconciler.commands.context import (
     connect,
     declare,
     declare_offline,
-    open_state,
+    opened_state,
     read_live,
     require_valid,
     resolve_name_mode,
@@ -27,10 +27,10 @@ from reconciler.commands.context import (
 from reconciler.declared import Declaration, DeclaredCustomer
 from reconciler.errors import FluentCartError
 from reconciler.gitinfo import files_differing_from, head_commit
-from reconciler.lock import StateLock, describe_takeover
 from reconciler.plan import Action, CustomerChange, Plan, build_plan
 from reconciler.planfile import SavedPlan, load_plan, stale_reasons
-from reconciler.state import Journal, StateFile, fold_journal, remove_journal, save_state
+from reconciler.state import StateFile
+from reconciler.storage import StateStorage
 from reconciler.views import render
 from reconciler.views.events import ApplyEvents
 from reconciler.views.redact import NO_REDACTION
@@ -91,11 +91,9 @@ def _run(options: ApplyOptions, events: "ApplyEvents | None") -> int:
     require_valid(offline, "nothing was applied")
     with (
         connect(workspace, options.connect, parallelism) as client,
-        StateLock(workspace.state_path, "apply", options.lock_timeout) as lock,
+        opened_state(workspace, "apply", options.lock_timeout, client.site) as opened,
     ):
-        if lock.took_over:
-            click.echo(describe_takeover(lock.took_over), err=True)
-        on_disk, state = open_state(workspace, client.site, None)
+        on_disk, state = opened.on_disk, opened.state
         mode = resolve_name_mode(workspace, on_disk, client)
         declaration = offline if mode == offline_mode else declare(workspace, mode)
         require_valid(declaration, "nothing was applied")
@@ -125,7 +123,7 @@ def _run(options: ApplyOptions, events: "ApplyEvents | None") -> int:
         if events is not None:
             events.start(client.site, updates, plan.sha256, plan.to_dict()["summary"])
         if not plan.summary.has_changes:
-            _save(workspace.state_path, state, on_disk)
+            opened.storage.persist(state, on_disk)
             if events is not None:
                 events.summary("no-changes", 0, {"unchanged": plan.summary.no_op}, 0, "No changes.")
             return 0
@@ -142,13 +140,13 @@ def _run(options: ApplyOptions, events: "ApplyEvents | None") -> int:
             client,
             parallelism,
             options,
-            workspace.state_path,
+            opened.storage,
             events,
         )
         for change in plan.changes:
             if change.action is Action.FORGET:
                 state.customers.pop(change.id, None)
-        _save(workspace.state_path, state, on_disk)
+        opened.storage.persist(state, on_disk)
         return _summary(plan, result, client.retries, options, events)
 
 
@@ -168,11 +166,11 @@ def _apply(
     client: FluentCartClient,
     parallelism: int,
     options: ApplyOptions,
-    state_path: Path,
+    storage: StateStorage,
     events: "ApplyEvents | None" = None,
 ) -> ApplyResult:
-    journal = Journal(state_path)
-    applier = Applier(client, journal, mode, declared, parallelism, options.rate, options.force)
+    recorder = storage.recorder()
+    applier = Applier(client, recorder, mode, declared, parallelism, options.rate, options.force)
     updates = [c for c in plan.changes if c.action is Action.UPDATE]
     previous = signal.getsignal(signal.SIGINT)
     _on_interrupt(applier)
@@ -180,7 +178,7 @@ def _apply(
         result = _run_applier(applier, updates, options, events)
     finally:
         signal.signal(signal.SIGINT, previous)
-        journal.close()  # every worker has finished: nothing writes to it any more
+        recorder.close()  # every worker has finished: nothing writes to it any more
     # A Ctrl-C that came as the last customer finished still ends the run as interrupted.
     result.interrupted = result.interrupted or applier.interrupted.is_set()
     return result
@@ -221,12 +219,6 @@ def _run_applier(
 
 def stdin_is_terminal() -> bool:
     return sys.stdin.isatty()
-
-
-def _save(path: Path, state: StateFile, on_disk: StateFile | None) -> None:
-    fold_journal(state, path)
-    save_state(path, state, on_disk)
-    remove_journal(path)
 
 
 def _check_git(saved: SavedPlan, workspace: Workspace, require_clean: bool) -> None:

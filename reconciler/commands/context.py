@@ -1,8 +1,9 @@
 """What most commands start from: the workspace, its state and its declared customers."""
 
-import copy
 import os
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -12,17 +13,9 @@ import click
 from reconciler.declared import Declaration, Rules, load_declared
 from reconciler.diagnostics import Diagnostic
 from reconciler.errors import FluentCartError, StateError
-from reconciler.state import (
-    StateFile,
-    fold_journal,
-    journal_path,
-    load_state,
-    new_state,
-    readable_by_others,
-    recorded_name_mode,
-    remove_journal,
-    save_state,
-)
+from reconciler.lock import describe_takeover
+from reconciler.state import StateFile, new_state
+from reconciler.storage import StateStorage, open_storage
 from reconciler.workspace import NameMode, Workspace, load_workspace
 
 if TYPE_CHECKING:
@@ -48,22 +41,17 @@ def effective_name_mode(workspace: Workspace, state: StateFile | None) -> NameMo
 def load_all(root: Path | None = None) -> Loaded:
     """Workspace, state and declared customers; raises the tool's errors, never a traceback."""
     workspace = load_workspace(root or Path.cwd())
-    state = load_state(workspace.state_path, workspace.display(workspace.state_path), slim=True)
-    if state is not None and readable_by_others(workspace.state_path):
+    storage = open_storage(workspace)
+    state, pending = storage.read(slim=True)
+    for warning in storage.warnings():
+        click.echo(f"warning: {warning}", err=True)
+    if pending:
         click.echo(
-            f"warning: {workspace.display(workspace.state_path)} is readable by other users; it"
-            " holds customer data (chmod 600 it; fluentcart writes it 0600)",
+            f"warning: {pending} customer(s) recorded by an interrupted apply are in"
+            f" {storage.pending_location}; this plan includes them, and the next"
+            " apply or import folds them into the state",
             err=True,
         )
-    if state is not None:
-        pending = fold_journal(state, workspace.state_path)
-        if pending:
-            click.echo(
-                f"warning: {pending} customer(s) recorded by an interrupted apply are in"
-                f" {journal_path(workspace.state_path).name}; this plan includes them, and the next"
-                " apply or import folds them into the state",
-                err=True,
-            )
     mode = effective_name_mode(workspace, state)
     return Loaded(workspace, state, mode, declare(workspace, mode))
 
@@ -110,29 +98,36 @@ def connect(
     return FluentCartClient(workspace.site or "", credentials, client_options)
 
 
-def open_state(
-    workspace: Workspace, site: str, name_mode: NameMode | None
-) -> tuple[StateFile | None, StateFile]:
-    """(the state as on disk, a working copy), with any interrupted apply's journal folded in.
+@dataclass
+class Opened:
+    """A state opened for writing, with the lock held."""
 
-    Call it with the lock held. A state recorded from another site is refused.
-    """
-    path = workspace.state_path
-    on_disk = load_state(path, workspace.display(path))
-    working = copy.deepcopy(on_disk) if on_disk is not None else new_state(site, name_mode)
-    folded = fold_journal(working, path)
-    if folded:
-        save_state(path, working, on_disk)
-        remove_journal(path)
-        on_disk = copy.deepcopy(working)
-        click.echo(
-            f"Recovered {folded} customer(s) that an interrupted apply had recorded in"
-            f" {journal_path(path).name}; they are now in the state.",
-            err=True,
-        )
-    check_same_site(workspace, working, site)
-    working.site = site
-    return on_disk, working
+    storage: StateStorage
+    on_disk: StateFile | None  # as stored, an interrupted run's records folded in
+    state: StateFile  # the working copy this run changes and persists
+
+
+@contextmanager
+def opened_state(
+    workspace: Workspace, operation: str, lock_timeout: float, site: str
+) -> Iterator[Opened]:
+    """The shared opening steps of every command that writes the state: take the lock (saying
+    when it released a dead holder's), fold what an interrupted apply recorded, and refuse a
+    state recorded from another site. The lock is held until the block ends."""
+    storage = open_storage(workspace)
+    with storage.lock(operation, lock_timeout) as lock:
+        if lock.took_over:
+            click.echo(describe_takeover(lock.took_over), err=True)
+        on_disk, working, folded = storage.recover(new_state(site, None))
+        if folded:
+            click.echo(
+                f"Recovered {folded} customer(s) that an interrupted apply had recorded in"
+                f" {storage.pending_location}; they are now in the state.",
+                err=True,
+            )
+        check_same_site(workspace, working, site)
+        working.site = site
+        yield Opened(storage, on_disk, working)
 
 
 def resolve_name_mode(
@@ -163,7 +158,7 @@ def declare(workspace: Workspace, mode: NameMode | None, missing_ok: bool = Fals
 def check_same_site(workspace: Workspace, state: StateFile | None, site: str) -> None:
     if state is not None and state.site and state.site != site:
         raise StateError(
-            f"{workspace.display(workspace.state_path)} was recorded from {state.site}, but the site"
+            f"{open_storage(workspace).display} was recorded from {state.site}, but the site"
             f" is {site}; use one state file per store (set 'state' in fluentcart.yaml)"
         )
 
@@ -208,4 +203,4 @@ def offline_name_mode(workspace: Workspace) -> NameMode | None:
     (the customers are loaded later, under the lock, by the commands that need them)."""
     if workspace.name_mode is not NameMode.AUTO:
         return workspace.name_mode
-    return recorded_name_mode(workspace.state_path)
+    return open_storage(workspace).recorded_name_mode()

@@ -4,12 +4,12 @@ from pathlib import Path
 
 import click
 
-from reconciler.lock import force_unlock
+from reconciler.storage import open_storage
 from reconciler.workspace import load_workspace
 
 
 def run(lock_id: str) -> int:
     workspace = load_workspace(Path.cwd())
-    holder = force_unlock(workspace.state_path, lock_id)
+    holder = open_storage(workspace).force_unlock(lock_id)
     click.echo(f"Released {holder.describe()}.")
     return 0

@@ -24,7 +24,7 @@ from reconciler.commands.context import (
     declare,
     declare_offline,
     echo_diagnostics,
-    open_state,
+    opened_state,
     require_valid,
     resolve_name_mode,
 )
@@ -34,9 +34,8 @@ from reconciler.diagnostics import Severity
 from reconciler.errors import FluentCartError
 from reconciler.generate import file_name, render_file
 from reconciler.live import read_customers
-from reconciler.lock import StateLock, describe_takeover
 from reconciler.scaffold import DEFAULT_PER_FILE, schema_comment
-from reconciler.state import CustomerRecord, StateFile, save_state
+from reconciler.state import CustomerRecord, StateFile
 from reconciler.workspace import CONFIG_FILE, NameMode, Workspace, load_workspace
 
 
@@ -67,11 +66,9 @@ def run(options: ImportOptions) -> int:
     require_valid(offline, "nothing was imported")
     with (
         connect(workspace, options.connect) as client,
-        StateLock(workspace.state_path, "import", options.lock_timeout) as lock,
+        opened_state(workspace, "import", options.lock_timeout, client.site) as opened,
     ):
-        if lock.took_over:
-            click.echo(describe_takeover(lock.took_over), err=True)
-        on_disk, state = open_state(workspace, client.site, None)
+        on_disk, state = opened.on_disk, opened.state
         mode = resolve_name_mode(workspace, on_disk, client)
         state.name_mode = mode
         declaration = offline if mode == offline_mode else declare(workspace, mode, missing_ok)
@@ -81,7 +78,7 @@ def run(options: ImportOptions) -> int:
             failed, written = _adopt(workspace, client, declaration, state, mode, options)
         else:
             failed = _import_declared(client, declaration, state, options.ids)
-        save_state(workspace.state_path, state, on_disk)
+        opened.storage.persist(state, on_disk)
         click.echo(f"Read from {client.site} in {client.requests_sent} request(s).")
     if not _report_generated(workspace, mode, written):
         failed = True

@@ -6,7 +6,7 @@ add. `--upgrade-schemas` is the one exception: it rewrites the schema copies wit
 version's.
 """
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import click
@@ -24,6 +24,7 @@ class InitReport:
     created: list[str]
     kept: list[str]
     advice: list[str]
+    upgraded: list[str] = field(default_factory=list)
 
 
 def init_workspace(root: Path, upgrade_schemas: bool = False) -> InitReport:
@@ -90,6 +91,9 @@ def _schemas(root: Path, upgrade: bool, report: InitReport) -> None:
         elif path.exists() and not upgrade:
             report.kept.append(display)
             stale.append(display)
+        elif path.exists():
+            write_atomic(path, shipped, mode=PUBLIC_MODE)
+            report.upgraded.append(display)
         else:
             _create(root, display, shipped.decode("utf-8"), report)
     if stale:
@@ -112,8 +116,12 @@ def run(directory: Path, upgrade_schemas: bool) -> int:
     where = "this directory" if directory == Path() else str(directory)
     for name in report.created:
         click.echo(f"created {name}")
+    for name in report.upgraded:
+        click.echo(f"upgraded {name} to this version's schema")
     for text in report.advice:
         click.echo(f"note: {text}")
+    if report.upgraded and not report.created:
+        return 0
     if not report.created:
         click.echo(f"Nothing to add: {where} is a fluentcart workspace already.")
         return 0

@@ -15,13 +15,11 @@ from reconciler.commands.context import (
     ConnectOptions,
     connect,
     declare,
-    open_state,
+    opened_state,
     read_live,
     resolve_name_mode,
 )
-from reconciler.lock import StateLock, describe_takeover
 from reconciler.plan import build_plan
-from reconciler.state import save_state
 from reconciler.views import render
 from reconciler.views.redact import NO_REDACTION
 from reconciler.workspace import load_workspace
@@ -50,11 +48,9 @@ def run(
     workspace = load_workspace(Path.cwd())
     with (
         connect(workspace, options) as client,
-        StateLock(workspace.state_path, "refresh", lock_timeout) as lock,
+        opened_state(workspace, "refresh", lock_timeout, client.site) as opened,
     ):
-        if lock.took_over:
-            click.echo(describe_takeover(lock.took_over), err=True)
-        on_disk, state = open_state(workspace, client.site, None)
+        on_disk, state = opened.on_disk, opened.state
         if on_disk is None:
             click.echo("There is no state yet: run `fluentcart import` first.")
             return 1
@@ -88,7 +84,7 @@ def run(
             ):
                 click.echo("Refresh cancelled.")
                 return 1
-        wrote = save_state(workspace.state_path, state, on_disk)
+        wrote = opened.storage.persist(state, on_disk)
         serial = f" (state serial {state.serial})" if wrote else " (the state did not change)"
         click.echo(
             f"Refresh complete: {updated} customer(s) updated, {len(live.gone)} gone,"

@@ -7,38 +7,31 @@ import click
 
 from reconciler.commands.context import declare, effective_name_mode
 from reconciler.errors import StateError
-from reconciler.lock import StateLock, describe_takeover
-from reconciler.state import StateFile, fold_journal, load_state, save_state
+from reconciler.lock import describe_takeover
+from reconciler.state import StateFile, new_state
+from reconciler.storage import StateStorage, open_storage
 from reconciler.workspace import Workspace, load_workspace
 
 
-def _load(workspace: Workspace) -> StateFile:
-    state = load_state(workspace.state_path, workspace.display(workspace.state_path))
-    if state is None:
-        raise StateError(f"there is no state file yet ({workspace.display(workspace.state_path)})")
-    fold_journal(state, workspace.state_path)
-    return state
+def _no_state(storage: StateStorage) -> StateError:
+    return StateError(f"there is no state file yet ({storage.display})")
 
 
-def _locked(workspace: Workspace, operation: str, timeout: float = 0.0) -> StateLock:
-    lock = StateLock(workspace.state_path, operation, timeout).acquire()
-    if lock.took_over:
-        click.echo(describe_takeover(lock.took_over), err=True)
-    return lock
-
-
-def _read(workspace: Workspace, operation: str) -> StateFile:
+def _read(workspace: Workspace, operation: str) -> tuple[StateStorage, StateFile]:
     """The state, read under the lock (a writer is never caught half way)."""
-    lock = _locked(workspace, operation)
-    try:
-        return _load(workspace)
-    finally:
-        lock.release()
+    storage = open_storage(workspace)
+    with storage.lock(operation) as lock:
+        if lock.took_over:
+            click.echo(describe_takeover(lock.took_over), err=True)
+        state, _ = storage.read()
+    if state is None:
+        raise _no_state(storage)
+    return storage, state
 
 
 def list_() -> int:
     workspace = load_workspace(Path.cwd())
-    state = _read(workspace, "state list")
+    storage, state = _read(workspace, "state list")
     rows = [("ID", "EMAIL", "NAME", "STATUS", "RECORDED AT")]
     for customer_id, record in sorted(state.customers.items()):
         observed = record.observed
@@ -60,15 +53,13 @@ def list_() -> int:
         click.echo(
             "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
         )
-    click.echo(
-        f"{len(state.customers)} customer(s) in {workspace.display(workspace.state_path)} (serial {state.serial})."
-    )
+    click.echo(f"{len(state.customers)} customer(s) in {storage.display} (serial {state.serial}).")
     return 0
 
 
 def show(customer_id: int) -> int:
     workspace = load_workspace(Path.cwd())
-    state = _read(workspace, "state show")
+    _, state = _read(workspace, "state show")
     record = state.customers.get(customer_id)
     if record is None:
         raise StateError(f"customer {customer_id} is not in the state")
@@ -83,14 +74,13 @@ def show(customer_id: int) -> int:
 
 def rm(customer_ids: tuple[int, ...], timeout: float) -> int:
     workspace = load_workspace(Path.cwd())
-    lock = _locked(workspace, "state rm", timeout)
-    try:
-        on_disk = load_state(workspace.state_path, workspace.display(workspace.state_path))
+    storage = open_storage(workspace)
+    with storage.lock("state rm", timeout) as lock:
+        if lock.took_over:
+            click.echo(describe_takeover(lock.took_over), err=True)
+        on_disk, state, _ = storage.recover(new_state(None, None))
         if on_disk is None:
-            raise StateError(
-                f"there is no state file yet ({workspace.display(workspace.state_path)})"
-            )
-        state = _load(workspace)
+            raise _no_state(storage)
         missing = [i for i in customer_ids if i not in state.customers]
         if missing:
             raise StateError(
@@ -108,7 +98,5 @@ def rm(customer_ids: tuple[int, ...], timeout: float) -> int:
             click.echo(
                 f"Removed customer {customer_id} from the state; the store is unchanged{still}."
             )
-        save_state(workspace.state_path, state, on_disk)
-    finally:
-        lock.release()
+        storage.persist(state, on_disk)
     return 0

@@ -1,0 +1,104 @@
+"""The state's JSON file format (schemas/state.schema.json): canonical bytes, and parsing.
+
+Canonical: sorted keys, customers in id order, two-space indentation, one trailing newline,
+so the same content always gives the same bytes and git diffs stay small.
+"""
+
+import hashlib
+import json
+import re
+from typing import Any
+
+from reconciler import jsonschemas
+from reconciler.errors import StateError
+from reconciler.state import PLAN_FIELDS, CustomerRecord, StateFile
+from reconciler.workspace import NameMode
+
+FORMAT_VERSION = 1
+
+
+def _slim_customer(obj: dict[str, Any]) -> dict[str, Any]:
+    if "id" in obj and "email" in obj and "observed" not in obj:
+        return {key: obj[key] for key in PLAN_FIELDS if key in obj}
+    return obj
+
+
+def parse(data: bytes, shown: str, hint: str = "", slim: bool = False) -> StateFile:
+    """A state from the bytes of a state file; StateError, naming `shown`, when unusable.
+
+    `slim` keeps only the fields a plan reads of each recorded customer, for read-only
+    commands on large states (a state is never written from a slim load). `hint` ends the
+    message of a file that does not parse (where an older copy is).
+    """
+    try:
+        document = json.loads(data.decode("utf-8"), object_hook=_slim_customer if slim else None)
+    except UnicodeDecodeError:
+        raise StateError(f"{shown}: the state file is not UTF-8 text{hint}") from None
+    except json.JSONDecodeError as exc:
+        raise StateError(
+            f"{shown}:{exc.lineno}:{exc.colno}: the state file is not valid JSON ({exc.msg}){hint}"
+        ) from None
+    errors = (
+        []
+        if jsonschemas.is_valid("state", document)
+        else jsonschemas.iter_errors("state", document)
+    )
+    if errors:
+        first = errors[0]
+        where = "/".join(str(p) for p in first.absolute_path) or "(top level)"
+        raise StateError(
+            f"{shown}: the state file does not match schemas/state.schema.json at {where}:"
+            f" {first.message[:200]}"
+        )
+    mode = document["name_mode"]
+    return StateFile(
+        lineage=document["lineage"],
+        serial=document["serial"],
+        site=document["site"],
+        name_mode=NameMode(mode) if mode else None,
+        tool_version=document["tool_version"],
+        customers={
+            int(cid): CustomerRecord(r["observed"], r["observed_at"], r["last_applied"])
+            for cid, r in document["customers"].items()
+        },
+        sha256=hashlib.sha256(data).hexdigest(),
+    )
+
+
+_HEAD_NAME_MODE = re.compile(r'^  "name_mode": (null|"full_name"|"first_last"),?$', re.MULTILINE)
+
+
+def name_mode_in_head(head: str) -> tuple[bool, NameMode | None]:
+    """(found, the name mode) from the first bytes of a canonical state file, whose sorted
+    metadata keys come before `customers`; not found for anything else."""
+    match = _HEAD_NAME_MODE.search(head.split('"customers"', 1)[0])
+    if match is None:
+        return False, None
+    value = json.loads(match.group(1))
+    return True, NameMode(value) if value else None
+
+
+def serialize(state: StateFile) -> bytes:
+    """The canonical bytes of a state file."""
+    document = {
+        "format_version": FORMAT_VERSION,
+        "serial": state.serial,
+        "tool_version": state.tool_version,
+        **state.content(),
+    }
+    customers = document.pop("customers")
+    # sort_keys would order ids as text ("10" before "9"); customers are already in id order.
+    head = json.dumps(document, indent=2, sort_keys=True, ensure_ascii=False)
+    body = json.dumps(
+        {cid: _sorted(record) for cid, record in customers.items()}, indent=2, ensure_ascii=False
+    )
+    indented_body = body.replace("\n", "\n  ")
+    return (head[:-2] + f',\n  "customers": {indented_body}\n}}\n').encode("utf-8")
+
+
+def _sorted(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {key: _sorted(value[key]) for key in sorted(value)}
+    if isinstance(value, list):
+        return [_sorted(item) for item in value]
+    return value

@@ -1,0 +1,66 @@
+"""Where a workspace's state is kept, behind one interface (Terraform's statemgr).
+
+Commands ask `open_storage(workspace)` for their state and never see where it lives. Each
+backend is a module of this package; today the file backend (`file.py`), the default.
+
+What a command needs from state, step by step:
+- `read(slim)`: a consistent snapshot, with what an interrupted run recorded but never
+  folded in (and how many such records), without taking the lock. `plan` and `validate`
+  read this way.
+- `recorded_name_mode()`: the name mode the state recorded, cheaply.
+- `lock(operation, timeout)`: one writer at a time; a context manager whose `took_over`
+  names a dead holder's lock it released. `force_unlock(lock_id)` for a holder that cannot.
+- `recover(fresh)`: with the lock held, fold an interrupted run's records into the stored
+  state for good; returns (the state as stored, a working copy, how many were folded).
+- `recorder()`: where an apply records each customer's answer durably, the moment it
+  arrives (`record(id, record)`, then `close()`).
+- `persist(state, previous)`: write the run's state once at the end (with everything the
+  recorder took), moving the serial only when the content changed; returns whether it wrote.
+"""
+
+from typing import Protocol
+
+from reconciler.lock import LockInfo
+from reconciler.state import CustomerRecord, StateFile
+from reconciler.storage.file import FileStorage
+from reconciler.workspace import NameMode, Workspace
+
+
+class Lock(Protocol):
+    took_over: LockInfo | None
+
+    def __enter__(self) -> "Lock": ...
+
+    def __exit__(self, *exc: object) -> None: ...
+
+
+class Recorder(Protocol):
+    def record(self, customer_id: int, record: CustomerRecord) -> None: ...
+
+    def close(self) -> None: ...
+
+
+class StateStorage(Protocol):
+    display: str  # how messages name it
+    pending_location: str  # where an interrupted run's records wait, for messages
+
+    def read(self, slim: bool = False) -> tuple[StateFile | None, int]: ...
+
+    def recorded_name_mode(self) -> NameMode | None: ...
+
+    def warnings(self) -> list[str]: ...
+
+    def lock(self, operation: str, timeout: float = 0.0) -> Lock: ...
+
+    def force_unlock(self, lock_id: str) -> LockInfo: ...
+
+    def recover(self, fresh: StateFile) -> tuple[StateFile | None, StateFile, int]: ...
+
+    def recorder(self) -> Recorder: ...
+
+    def persist(self, state: StateFile, previous: StateFile | None) -> bool: ...
+
+
+def open_storage(workspace: Workspace) -> StateStorage:
+    """The storage of the workspace's state (`state` in fluentcart.yaml)."""
+    return FileStorage(workspace.state_path, workspace.display(workspace.state_path))
