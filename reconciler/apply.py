@@ -319,6 +319,7 @@ class Applier:
                 f"WordPress user {target_user} does not exist: linking to it would make the customer"
                 " uneditable (every later PUT fails). Fix user_id in the YAML",
             )
+        self.recorder.intend(customer_id)  # durable before the PUT: its answer may be lost
         returned = self._call(self.client.update_customer, customer_id, body)
         missed = tuple(
             name for name, value in declared.items() if observed_value(returned, name) != value

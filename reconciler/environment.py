@@ -10,6 +10,13 @@ STORE = (
         "that user's Application Password (wp-admin > Users > Profile), not the login password",
     ),
 )
+STATE = (
+    (
+        "FLUENTCART_STATE",
+        "where the state is kept (wins over `state`): a file or a postgresql:// URL",
+    ),
+    ("PGPASSWORD", "the state database's password; also ~/.pgpass and libpq's other PG* variables"),
+)
 CACHE = (
     ("FLUENTCART_CACHE_DIR", "the parse cache's directory (default: ~/.cache/fluentcart)"),
     ("FLUENTCART_NO_CACHE", "set to parse every declared file again"),

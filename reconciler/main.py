@@ -62,6 +62,7 @@ def _env_help(*groups: Sequence[tuple[str, str]]) -> str:
 
 
 _STORE_ENV = environment.STORE
+_STATE_ENV = environment.STATE
 _CACHE_ENV = environment.CACHE
 _COLOR_ENV = environment.COLOR
 _DEBUG_ENV = environment.DEBUG
@@ -169,7 +170,7 @@ def _connect(store: dict[str, Any]) -> Any:
 @click.group(
     cls=_Group,
     context_settings={"help_option_names": ["-h", "--help"]},
-    epilog=_env_help(_STORE_ENV, _CACHE_ENV, _COLOR_ENV, _DEBUG_ENV),
+    epilog=_env_help(_STORE_ENV, _STATE_ENV, _CACHE_ENV, _COLOR_ENV, _DEBUG_ENV),
 )
 @click.version_option(__version__, prog_name="fluentcart")
 @click.option(
@@ -194,7 +195,7 @@ def cli(directory: Path | None, debug: bool) -> None:
         )
 
 
-@cli.command(epilog=_env_help(_CACHE_ENV, _DEBUG_ENV))
+@cli.command(epilog=_env_help(_STATE_ENV, _CACHE_ENV, _DEBUG_ENV))
 @click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
 @click.pass_context
 def validate(ctx: click.Context, paths: tuple[Path, ...]) -> None:
@@ -224,7 +225,7 @@ def fmt_command(ctx: click.Context, paths: tuple[Path, ...], check: bool, diff: 
     ctx.exit(command.run(paths, check, diff))
 
 
-@cli.command(epilog=_env_help(_REFRESH_ENV, _CACHE_ENV, _COLOR_ENV, _DEBUG_ENV))
+@cli.command(epilog=_env_help(_REFRESH_ENV, _STATE_ENV, _CACHE_ENV, _COLOR_ENV, _DEBUG_ENV))
 @click.option("--format", "fmt", type=FORMAT_CHOICE, default="text", show_default=True)
 @click.option(
     "-out",
@@ -311,7 +312,7 @@ def show(ctx: click.Context, plan_file: Path, fmt: str, redact: bool, no_color: 
     ctx.exit(command.run(plan_file, fmt, redact, no_color))
 
 
-@cli.command(epilog=_env_help(_STORE_ENV, _CACHE_ENV, _COLOR_ENV, _DEBUG_ENV))
+@cli.command(epilog=_env_help(_STORE_ENV, _STATE_ENV, _CACHE_ENV, _COLOR_ENV, _DEBUG_ENV))
 @click.argument("plan_file", required=False, type=click.Path(dir_okay=False, path_type=Path))
 @click.option(
     "-auto-approve",
@@ -404,7 +405,7 @@ def apply(
     ctx.exit(command.run(options))
 
 
-@cli.command(epilog=_env_help(_STORE_ENV, _DEBUG_ENV))
+@cli.command(epilog=_env_help(_STORE_ENV, _STATE_ENV, _DEBUG_ENV))
 @_target_option
 @_store_options
 @_lock_option
@@ -422,7 +423,7 @@ def refresh(
     ctx.exit(command.run(targets, True, lock_timeout, connect))
 
 
-@cli.command(name="import", epilog=_env_help(_STORE_ENV, _CACHE_ENV, _DEBUG_ENV))
+@cli.command(name="import", epilog=_env_help(_STORE_ENV, _STATE_ENV, _CACHE_ENV, _DEBUG_ENV))
 @click.argument("ids", nargs=-1, type=click.IntRange(min=1))
 @click.option(
     "--all",
@@ -509,7 +510,7 @@ def state() -> None:
     """Inspect or edit the state file (never the store)."""
 
 
-@state.command(name="list", epilog=_env_help(_DEBUG_ENV))
+@state.command(name="list", epilog=_env_help(_STATE_ENV, _DEBUG_ENV))
 @click.pass_context
 def state_list(ctx: click.Context) -> None:
     """One line per recorded customer."""
@@ -518,7 +519,7 @@ def state_list(ctx: click.Context) -> None:
     ctx.exit(command.list_())
 
 
-@state.command(name="show", epilog=_env_help(_DEBUG_ENV))
+@state.command(name="show", epilog=_env_help(_STATE_ENV, _DEBUG_ENV))
 @click.argument("customer_id", type=click.IntRange(min=1))
 @click.pass_context
 def state_show(ctx: click.Context, customer_id: int) -> None:
@@ -528,7 +529,7 @@ def state_show(ctx: click.Context, customer_id: int) -> None:
     ctx.exit(command.show(customer_id))
 
 
-@state.command(name="rm", epilog=_env_help(_DEBUG_ENV))
+@state.command(name="rm", epilog=_env_help(_STATE_ENV, _DEBUG_ENV))
 @click.argument("customer_ids", nargs=-1, required=True, type=click.IntRange(min=1))
 @_lock_option
 @click.pass_context
@@ -539,7 +540,7 @@ def state_rm(ctx: click.Context, customer_ids: tuple[int, ...], lock_timeout: fl
     ctx.exit(command.rm(customer_ids, lock_timeout))
 
 
-@cli.command(name="force-unlock", epilog=_env_help(_DEBUG_ENV))
+@cli.command(name="force-unlock", epilog=_env_help(_STATE_ENV, _DEBUG_ENV))
 @click.argument("lock_id")
 @click.pass_context
 def force_unlock(ctx: click.Context, lock_id: str) -> None:

@@ -49,19 +49,19 @@ def schema_comment(file: Path, root: Path, name: str = "customer") -> str:
     return SCHEMA_COMMENT.format(Path(target).as_posix())
 
 
-def ignored_paths(state: str = DEFAULT_STATE) -> list[str]:
-    """The `.gitignore` lines for what fluentcart writes beside the state and never commits."""
+def ignored_paths(state: str | None = DEFAULT_STATE) -> list[str]:
+    """The `.gitignore` lines for what fluentcart writes beside the state file (None: the
+    state is in a database) and never commits."""
+    beside = [f"/{state}.backup", f"/{state}.journal", f"/{state}.lock"] if state else []
     return [
-        f"/{state}.backup",
-        f"/{state}.journal",
-        f"/{state}.lock",
+        *beside,
         "*.plan",
         "/.fluentcart/cache/",
         "/.fluentcart-cache/",
     ]
 
 
-def gitignore_text(state: str = DEFAULT_STATE) -> str:
+def gitignore_text(state: str | None = DEFAULT_STATE) -> str:
     lines = [
         "# Written by fluentcart, never committed: they hold customer data, and the state's",
         "# backup, journal and lock are rewritten on every run. The state itself is committed.",
@@ -92,8 +92,12 @@ def config_text() -> str:
 customers: {DEFAULT_CUSTOMERS}
 
 # What fluentcart last saw of each customer. Commit it; it holds customer data, so keep
-# the repository private.
+# the repository private. For state a team shares, a PostgreSQL database instead:
+# `state: postgresql://user@host/dbname` (the password in PGPASSWORD or ~/.pgpass, never
+# here; FLUENTCART_STATE wins), with `workspace` naming this store in that database
+# (default: the site's host and path).
 state: {DEFAULT_STATE}
+# workspace: shop.example.com
 
 # How the store takes names: auto (ask the store), full_name, or first_last.
 name_mode: {NameMode.AUTO.value}

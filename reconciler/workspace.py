@@ -31,11 +31,13 @@ class Workspace:
     root: Path
     site: str | None
     customers: str
-    state_path: Path
+    state_path: Path  # the file backend's file (unused when `state` is a database)
     name_mode: NameMode
     statuses: tuple[str, ...]
     sensitive: frozenset[str]
     parallelism: int | None
+    state: str = DEFAULT_STATE  # where the state is kept: a file, or a postgresql:// URL
+    state_workspace: str = "default"  # the workspace's name in a shared state database
 
     def display(self, path: Path) -> str:
         """A path as messages show it: relative to the workspace when inside it."""
@@ -91,16 +93,55 @@ def load_workspace(root: Path, env: Mapping[str, str] = os.environ) -> Workspace
     if config_path.exists():
         config = _read_config(config_path)
     site = env.get("FLUENTCART_URL") or config.get("site")
+    state = env.get("FLUENTCART_STATE") or str(config.get("state", DEFAULT_STATE))
+    if state.startswith(("postgresql://", "postgres://")):
+        _check_database_url(str(config.get("state", "")))
     return Workspace(
         root=root,
         site=str(site).rstrip("/") if site else None,
         customers=str(config.get("customers", DEFAULT_CUSTOMERS)),
-        state_path=root / str(config.get("state", DEFAULT_STATE)),
+        state_path=root / state,
         name_mode=NameMode(str(config.get("name_mode", NameMode.AUTO.value))),
         statuses=tuple(_strings(config.get("statuses", DEFAULT_STATUSES))),
         sensitive=frozenset(_strings(config.get("sensitive", ()))),
         parallelism=_optional_int(config.get("parallelism")),
+        state=state,
+        state_workspace=_state_workspace(config.get("workspace"), site, state),
     )
+
+
+def _check_database_url(configured: str) -> None:
+    """fluentcart.yaml is committed: a database password never goes in it."""
+    from urllib.parse import urlsplit
+
+    if configured.startswith(("postgresql://", "postgres://")):
+        try:
+            password = urlsplit(configured).password
+        except ValueError:
+            password = None
+        if password is not None or "password=" in configured:
+            raise WorkspaceError(
+                f"{CONFIG_FILE}: state: the database URL carries a password, and this file is"
+                " committed: remove it and set PGPASSWORD (or use ~/.pgpass) instead"
+            )
+
+
+def _state_workspace(configured: object, site: object, state: str) -> str:
+    """The workspace's name in a state database: `workspace` in fluentcart.yaml, else the
+    site's host and path (one store, one workspace)."""
+    if isinstance(configured, str) and configured:
+        return configured
+    if not state.startswith(("postgresql://", "postgres://")):
+        return "default"
+    if not site:
+        raise WorkspaceError(
+            f"{CONFIG_FILE}: a state database holds many workspaces: set 'workspace' (or 'site',"
+            " or FLUENTCART_URL) so fluentcart knows which one is this store's"
+        )
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(str(site))
+    return f"{parts.netloc}{parts.path}".rstrip("/") or "default"
 
 
 # The workspace schema has checked the types of these keys before they are read.

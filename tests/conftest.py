@@ -182,3 +182,21 @@ def recorded_state(
     state = make_state([server.store.serialize(server.store.customers[i]) for i in ids], name_mode)
     state.site = server.url
     return state
+
+
+@pytest.fixture(scope="session")
+def postgres_server():
+    """A PostgreSQL 15 for this test session (tests/pg.py), stopped at the end."""
+    from tests import pg
+
+    server, base = pg.start()
+    yield server
+    pg.stop(base)
+
+
+@pytest.fixture
+def postgres(postgres_server, monkeypatch: pytest.MonkeyPatch):
+    """The session's PostgreSQL, with its password in PGPASSWORD as libpq reads it."""
+    monkeypatch.setenv("PGPASSWORD", postgres_server.password)
+    monkeypatch.delenv("FLUENTCART_STATE", raising=False)
+    return postgres_server

@@ -91,7 +91,7 @@ def _run(options: ApplyOptions, events: "ApplyEvents | None") -> int:
     require_valid(offline, "nothing was applied")
     with (
         connect(workspace, options.connect, parallelism) as client,
-        opened_state(workspace, "apply", options.lock_timeout, client.site) as opened,
+        opened_state(workspace, "apply", options.lock_timeout, client) as opened,
     ):
         on_disk, state = opened.on_disk, opened.state
         mode = resolve_name_mode(workspace, on_disk, client)

@@ -109,11 +109,13 @@ class Opened:
 
 @contextmanager
 def opened_state(
-    workspace: Workspace, operation: str, lock_timeout: float, site: str
+    workspace: Workspace, operation: str, lock_timeout: float, client: "FluentCartClient"
 ) -> Iterator[Opened]:
     """The shared opening steps of every command that writes the state: take the lock (saying
-    when it released a dead holder's), fold what an interrupted apply recorded, and refuse a
-    state recorded from another site. The lock is held until the block ends."""
+    when it released a dead holder's), fold what an interrupted apply recorded, read again
+    the customers whose PUT it sent without recording the answer, and refuse a state
+    recorded from another site. The lock is held until the block ends."""
+    site = client.site
     storage = open_storage(workspace)
     with storage.lock(operation, lock_timeout) as lock:
         if lock.took_over:
@@ -127,7 +129,30 @@ def opened_state(
             )
         check_same_site(workspace, working, site)
         working.site = site
+        _resolve_intents(storage, working, client)
         yield Opened(storage, on_disk, working)
+
+
+def _resolve_intents(storage: StateStorage, state: StateFile, client: "FluentCartClient") -> None:
+    unresolved = storage.unresolved()
+    if not unresolved:
+        return
+    from reconciler.apply import now
+    from reconciler.live import read_customers
+    from reconciler.state import CustomerRecord
+
+    live = read_customers(client, unresolved)
+    for customer_id, customer in live.found.items():
+        previous = state.customers.get(customer_id)
+        state.customers[customer_id] = CustomerRecord(
+            customer, now(), previous.last_applied if previous else {}
+        )
+    click.echo(
+        f"Read {len(unresolved)} customer(s) again from the store: an interrupted run had sent"
+        " their PUT without recording the answer.",
+        err=True,
+    )
+    storage.clear_unresolved(unresolved)
 
 
 def resolve_name_mode(

@@ -66,7 +66,7 @@ def run(options: ImportOptions) -> int:
     require_valid(offline, "nothing was imported")
     with (
         connect(workspace, options.connect) as client,
-        opened_state(workspace, "import", options.lock_timeout, client.site) as opened,
+        opened_state(workspace, "import", options.lock_timeout, client) as opened,
     ):
         on_disk, state = opened.on_disk, opened.state
         mode = resolve_name_mode(workspace, on_disk, client)

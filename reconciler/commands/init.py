@@ -36,7 +36,9 @@ def init_workspace(root: Path, upgrade_schemas: bool = False) -> InitReport:
     config = root / CONFIG_FILE
     if config.exists():
         workspace = load_workspace(root)  # a broken fluentcart.yaml stops here, located
-        customers, state = workspace.customers, workspace.display(workspace.state_path)
+        customers = workspace.customers
+        in_file = not workspace.state.startswith(("postgresql://", "postgres://"))
+        state = workspace.display(workspace.state_path) if in_file else None
         report.kept.append(CONFIG_FILE)
     else:
         _create(root, CONFIG_FILE, scaffold.config_text(), report)
@@ -65,7 +67,7 @@ def _customers_directory(root: Path, customers: str, report: InitReport) -> None
     report.created.append(customers.rstrip("/") + "/")
 
 
-def _gitignore(root: Path, state: str, report: InitReport) -> None:
+def _gitignore(root: Path, state: str | None, report: InitReport) -> None:
     path = root / ".gitignore"
     if not path.exists():
         _create(root, ".gitignore", scaffold.gitignore_text(state), report)

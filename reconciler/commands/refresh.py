@@ -48,7 +48,7 @@ def run(
     workspace = load_workspace(Path.cwd())
     with (
         connect(workspace, options) as client,
-        opened_state(workspace, "refresh", lock_timeout, client.site) as opened,
+        opened_state(workspace, "refresh", lock_timeout, client) as opened,
     ):
         on_disk, state = opened.on_disk, opened.state
         if on_disk is None:

@@ -1,7 +1,8 @@
 """Where a workspace's state is kept, behind one interface (Terraform's statemgr).
 
 Commands ask `open_storage(workspace)` for their state and never see where it lives. Each
-backend is a module of this package; today the file backend (`file.py`), the default.
+backend is a module of this package: the file backend (`file.py`), the default, and
+PostgreSQL (`postgres.py`) for state that a team shares.
 
 What a command needs from state, step by step:
 - `read(slim)`: a consistent snapshot, with what an interrupted run recorded but never
@@ -12,8 +13,11 @@ What a command needs from state, step by step:
   names a dead holder's lock it released. `force_unlock(lock_id)` for a holder that cannot.
 - `recover(fresh)`: with the lock held, fold an interrupted run's records into the stored
   state for good; returns (the state as stored, a working copy, how many were folded).
-- `recorder()`: where an apply records each customer's answer durably, the moment it
-  arrives (`record(id, record)`, then `close()`).
+- `unresolved()`: customers whose PUT an interrupted run sent without recording the answer
+  (its intent is left); the command reads them from the store again, then
+  `clear_unresolved(ids)`.
+- `recorder()`: where an apply records the intent before each PUT (`intend(id)`) and each
+  customer's answer durably, the moment it arrives (`record(id, record)`, then `close()`).
 - `persist(state, previous)`: write the run's state once at the end (with everything the
   recorder took), moving the serial only when the content changed; returns whether it wrote.
 """
@@ -23,6 +27,7 @@ from typing import Protocol
 from reconciler.lock import LockInfo
 from reconciler.state import CustomerRecord, StateFile
 from reconciler.storage.file import FileStorage
+from reconciler.storage.postgres import PostgresStorage, is_postgres
 from reconciler.workspace import NameMode, Workspace
 
 
@@ -35,6 +40,8 @@ class Lock(Protocol):
 
 
 class Recorder(Protocol):
+    def intend(self, customer_id: int) -> None: ...
+
     def record(self, customer_id: int, record: CustomerRecord) -> None: ...
 
     def close(self) -> None: ...
@@ -56,11 +63,17 @@ class StateStorage(Protocol):
 
     def recover(self, fresh: StateFile) -> tuple[StateFile | None, StateFile, int]: ...
 
+    def unresolved(self) -> list[int]: ...
+
+    def clear_unresolved(self, customer_ids: list[int]) -> None: ...
+
     def recorder(self) -> Recorder: ...
 
     def persist(self, state: StateFile, previous: StateFile | None) -> bool: ...
 
 
 def open_storage(workspace: Workspace) -> StateStorage:
-    """The storage of the workspace's state (`state` in fluentcart.yaml)."""
+    """The storage of the workspace's state (`state` in fluentcart.yaml, or FLUENTCART_STATE)."""
+    if is_postgres(workspace.state):
+        return PostgresStorage(workspace.state, workspace.state_workspace)
     return FileStorage(workspace.state_path, workspace.display(workspace.state_path))

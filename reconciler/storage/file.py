@@ -98,6 +98,10 @@ class Journal:
             os.write(self._fd, data)
             os.fsync(self._fd)
 
+    def intend(self, customer_id: int) -> None:
+        """Nothing to write: after a crash, the next apply compares each planned customer's
+        live values with the declared ones, so a PUT whose answer was lost is seen as done."""
+
     def close(self) -> None:
         os.close(self._fd)
 
@@ -177,6 +181,12 @@ class FileStorage:
             remove_journal(self.path)
             on_disk = copy.deepcopy(working)
         return on_disk, working, folded
+
+    def unresolved(self) -> list[int]:
+        return []  # the file backend keeps no intents (see Journal.intend)
+
+    def clear_unresolved(self, customer_ids: list[int]) -> None:
+        return
 
     def recorder(self) -> Journal:
         return Journal(self.path)

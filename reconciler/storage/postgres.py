@@ -1,0 +1,609 @@
+"""The PostgreSQL backend: `state: postgresql://...` in fluentcart.yaml (or FLUENTCART_STATE).
+
+Only this module talks to the database. One database holds many workspaces (stores,
+environments), each a row of `fluentcart.workspace`; its customers are rows of their own:
+
+- `customer`: one row per recorded customer (the object the store returned, as jsonb) with
+  a version that moves by one each time the record changes;
+- `customer_version`: every version ever recorded, append-only, with the run that wrote it;
+- `run`: who ran what, where and when, and how it ended; the lock holder's details;
+- `pending_op`: the intent written before each PUT, cleared in the same transaction that
+  records the answer. One left behind means a run died with that PUT's result unknown:
+  the next run reads that customer from the store again.
+- `schema_migrations`: the schema's version; a database newer than this tool is refused.
+
+Apply records each customer in its own transaction the moment the store answers (the row
+only if its version is still the one this run read, the history row, the intent cleared),
+so a killed run loses nothing the store accepted. The workspace's serial moves once per
+run. Locking is a session advisory lock in the two-key form (fluentcart's namespace, the
+workspace's id) on a dedicated connection: workspaces never block each other, and a holder
+that dies releases it with its session.
+
+Credentials come from libpq (PGPASSWORD, ~/.pgpass, PG* variables); a password written in
+fluentcart.yaml is refused, and the location shown in messages never carries one.
+"""
+
+import contextlib
+import getpass
+import json
+import os
+import socket
+import threading
+import time
+import uuid
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit, urlunsplit
+
+from reconciler import __version__
+from reconciler.errors import StateError
+from reconciler.lock import LockError, LockInfo
+from reconciler.state import CustomerRecord, StateFile
+from reconciler.statefile import serialize
+from reconciler.workspace import NameMode
+
+if TYPE_CHECKING:
+    import psycopg
+
+SCHEMES = ("postgresql://", "postgres://")
+LOCK_NAMESPACE = 0x0FC0  # the first key of every fluentcart advisory lock (the second: workspace)
+MIGRATION_LOCK = 0  # second key while migrating the schema (no workspace has id 0)
+POLL_SECONDS = 0.2
+
+MIGRATIONS: tuple[tuple[int, str], ...] = (
+    (
+        1,
+        """
+        CREATE TABLE fluentcart.workspace (
+            id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+            name text NOT NULL UNIQUE,
+            site text,
+            lineage uuid NOT NULL,
+            serial bigint NOT NULL,
+            name_mode text,
+            tool_version text NOT NULL,
+            created_at timestamptz NOT NULL DEFAULT now()
+        );
+        CREATE TABLE fluentcart.run (
+            id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+            workspace_id bigint NOT NULL REFERENCES fluentcart.workspace ON DELETE CASCADE,
+            kind text NOT NULL,
+            holder jsonb NOT NULL,
+            git_commit text,
+            plan_sha256 text,
+            started_at timestamptz NOT NULL DEFAULT now(),
+            finished_at timestamptz,
+            status text
+        );
+        CREATE TABLE fluentcart.customer (
+            workspace_id bigint NOT NULL REFERENCES fluentcart.workspace ON DELETE CASCADE,
+            customer_id bigint NOT NULL,
+            observed jsonb NOT NULL,
+            observed_at text NOT NULL,
+            last_applied jsonb NOT NULL,
+            version bigint NOT NULL,
+            run_id bigint REFERENCES fluentcart.run ON DELETE SET NULL,
+            PRIMARY KEY (workspace_id, customer_id)
+        );
+        CREATE TABLE fluentcart.customer_version (
+            workspace_id bigint NOT NULL REFERENCES fluentcart.workspace ON DELETE CASCADE,
+            customer_id bigint NOT NULL,
+            version bigint NOT NULL,
+            observed jsonb,
+            observed_at text,
+            last_applied jsonb,
+            op text NOT NULL,
+            run_id bigint REFERENCES fluentcart.run ON DELETE SET NULL,
+            recorded_at timestamptz NOT NULL DEFAULT now(),
+            PRIMARY KEY (workspace_id, customer_id, version)
+        );
+        CREATE TABLE fluentcart.pending_op (
+            workspace_id bigint NOT NULL REFERENCES fluentcart.workspace ON DELETE CASCADE,
+            customer_id bigint NOT NULL,
+            run_id bigint REFERENCES fluentcart.run ON DELETE SET NULL,
+            started_at timestamptz NOT NULL DEFAULT now(),
+            PRIMARY KEY (workspace_id, customer_id)
+        );
+        """,
+    ),
+)
+SCHEMA_VERSION = MIGRATIONS[-1][0]
+
+
+def is_postgres(location: str) -> bool:
+    return location.startswith(SCHEMES)
+
+
+def shown_location(location: str) -> str:
+    """The location without any password, for messages."""
+    parts = urlsplit(location)
+    if parts.password is None:
+        return location
+    host = parts.hostname or ""
+    netloc = f"{parts.username}@{host}" if parts.username else host
+    if parts.port:
+        netloc += f":{parts.port}"
+    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
+
+
+def _driver() -> Any:
+    try:
+        import psycopg
+    except ImportError:
+        raise StateError(
+            "the PostgreSQL state backend needs psycopg: pip install 'fluentcart-reconciler[postgres]'"
+        ) from None
+    return psycopg
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+class PostgresLock:
+    """The workspace's advisory lock on its own connection, with a run row for the holder."""
+
+    def __init__(self, storage: "PostgresStorage", operation: str, timeout: float) -> None:
+        self.storage = storage
+        self.operation = operation
+        self.timeout = timeout
+        self.took_over: LockInfo | None = None  # a dead holder's session releases its lock
+        self.info: LockInfo | None = None
+        self.run_id: int | None = None
+        self._connection: psycopg.Connection[Any] | None = None
+
+    def __enter__(self) -> "PostgresLock":
+        storage = self.storage
+        workspace_id = storage.workspace_id(create=True)
+        connection = storage.connect(f"fluentcart {self.operation} (lock)")
+        deadline = time.monotonic() + self.timeout
+        while True:
+            got = connection.execute(
+                "SELECT pg_try_advisory_lock(%s, %s)", (LOCK_NAMESPACE, workspace_id)
+            ).fetchone()
+            if got and got[0]:
+                break
+            if time.monotonic() >= deadline:
+                holder = storage.holder()
+                connection.close()
+                shown = (
+                    holder.describe() if holder else "another run (its details are not recorded)"
+                )
+                wait = (
+                    f" after waiting {self.timeout:g} s"
+                    if self.timeout
+                    else "; wait for it with --lock-timeout SECONDS"
+                )
+                raise LockError(f"the state is locked{wait}: {shown}")
+            time.sleep(POLL_SECONDS)
+        pid = connection.execute("SELECT pg_backend_pid()").fetchone()
+        self.info = LockInfo(
+            id=str(uuid.uuid4()),
+            operation=self.operation,
+            who=_user(),
+            hostname=socket.gethostname(),
+            pid=os.getpid(),
+            created=_now(),
+        )
+        details = {**self.info.__dict__, "backend_pid": pid[0] if pid else None}
+        row = connection.execute(
+            "INSERT INTO fluentcart.run (workspace_id, kind, holder, git_commit)"
+            " VALUES (%s, %s, %s, %s) RETURNING id",
+            (workspace_id, self.operation, json.dumps(details), os.environ.get("GITHUB_SHA")),
+        ).fetchone()
+        connection.commit()
+        self.run_id = row[0] if row else None
+        self._connection = connection
+        storage.run_id = self.run_id
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        connection = self._connection
+        if connection is None:
+            return
+        self._connection = None
+        with contextlib.suppress(Exception):
+            status = "failed" if exc and exc[0] is not None else "done"
+            connection.execute(
+                "UPDATE fluentcart.run SET finished_at = now(), status = %s WHERE id = %s",
+                (status, self.run_id),
+            )
+            connection.execute(
+                "SELECT pg_advisory_unlock(%s, %s)",
+                (LOCK_NAMESPACE, self.storage.workspace_id()),
+            )
+            connection.commit()
+        with contextlib.suppress(Exception):
+            connection.close()
+        self.storage.run_id = None
+
+
+class PostgresRecorder:
+    """Each customer's answer, committed in its own transaction as it arrives."""
+
+    def __init__(self, storage: "PostgresStorage") -> None:
+        self.storage = storage
+        self.connection = storage.connect("fluentcart apply (records)")
+        self._lock = threading.Lock()
+
+    def intend(self, customer_id: int) -> None:
+        with self._lock:
+            self.connection.execute(
+                "INSERT INTO fluentcart.pending_op (workspace_id, customer_id, run_id)"
+                " VALUES (%s, %s, %s) ON CONFLICT (workspace_id, customer_id)"
+                " DO UPDATE SET run_id = excluded.run_id, started_at = now()",
+                (self.storage.workspace_id(), customer_id, self.storage.run_id),
+            )
+            self.connection.commit()
+
+    def record(self, customer_id: int, record: CustomerRecord) -> None:
+        with self._lock:
+            try:
+                self.storage.write_customer(self.connection, customer_id, record, "apply")
+                self.connection.execute(
+                    "DELETE FROM fluentcart.pending_op WHERE workspace_id = %s AND customer_id = %s",
+                    (self.storage.workspace_id(), customer_id),
+                )
+                self.connection.commit()
+            except BaseException:
+                with contextlib.suppress(Exception):
+                    self.connection.rollback()
+                raise
+            self.storage.recorded[customer_id] = record
+
+    def close(self) -> None:
+        with contextlib.suppress(Exception):
+            self.connection.close()
+
+
+class PostgresStorage:
+    """The StateStorage of one workspace in a PostgreSQL database."""
+
+    def __init__(self, location: str, workspace: str) -> None:
+        self.location = location
+        self.workspace = workspace
+        self.display = f"{shown_location(location)} (workspace {workspace})"
+        self.pending_location = "the database's pending_op table"
+        self.run_id: int | None = None
+        self.recorded: dict[int, CustomerRecord] = {}  # what this run's recorder wrote
+        self.versions: dict[int, int] = {}  # each customer's version when this run read it
+        self._workspace_id: int | None = None
+        self._migrated = False
+
+    # ---- connections and schema ----------------------------------------------------------
+
+    def connect(self, purpose: str) -> "psycopg.Connection[Any]":
+        psycopg = _driver()
+        try:
+            connection = psycopg.connect(
+                self.location,
+                application_name=purpose[:63],
+                connect_timeout=10,
+                keepalives=1,
+                keepalives_idle=30,
+                keepalives_interval=10,
+                keepalives_count=3,
+            )
+        except psycopg.OperationalError as exc:
+            raise StateError(
+                f"cannot connect to the state database {shown_location(self.location)}:"
+                f" {_first_line(exc)}"
+            ) from None
+        if not self._migrated:
+            self._migrate(connection)
+            self._migrated = True
+        return connection
+
+    def _migrate(self, connection: "psycopg.Connection[Any]") -> None:
+        with connection.transaction():
+            connection.execute(
+                "SELECT pg_advisory_xact_lock(%s, %s)", (LOCK_NAMESPACE, MIGRATION_LOCK)
+            )
+            connection.execute("CREATE SCHEMA IF NOT EXISTS fluentcart")
+            connection.execute(
+                "CREATE TABLE IF NOT EXISTS fluentcart.schema_migrations"
+                " (version int PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())"
+            )
+            row = connection.execute(
+                "SELECT coalesce(max(version), 0) FROM fluentcart.schema_migrations"
+            ).fetchone()
+            current = row[0] if row else 0
+            if current > SCHEMA_VERSION:
+                raise StateError(
+                    f"the state database {shown_location(self.location)} has schema version"
+                    f" {current}, newer than this fluentcart's {SCHEMA_VERSION}: upgrade"
+                    " fluentcart"
+                )
+            for version, sql in MIGRATIONS:
+                if version > current:
+                    connection.execute(sql)
+                    connection.execute(
+                        "INSERT INTO fluentcart.schema_migrations (version) VALUES (%s)", (version,)
+                    )
+
+    def workspace_id(self, create: bool = False) -> int:
+        if self._workspace_id is not None:
+            return self._workspace_id
+        with self.connect("fluentcart") as connection:
+            row = connection.execute(
+                "SELECT id FROM fluentcart.workspace WHERE name = %s", (self.workspace,)
+            ).fetchone()
+            if row is None and create:
+                row = (
+                    connection.execute(
+                        "INSERT INTO fluentcart.workspace (name, lineage, serial, tool_version)"
+                        " VALUES (%s, %s, 0, %s) ON CONFLICT (name) DO NOTHING RETURNING id",
+                        (self.workspace, str(uuid.uuid4()), __version__),
+                    ).fetchone()
+                    or connection.execute(
+                        "SELECT id FROM fluentcart.workspace WHERE name = %s", (self.workspace,)
+                    ).fetchone()
+                )
+                connection.commit()
+        if row is None:
+            raise StateError(f"there is no state yet in {self.display}")
+        self._workspace_id = int(row[0])
+        return self._workspace_id
+
+    # ---- StateStorage ---------------------------------------------------------------------
+
+    def read(self, slim: bool = False) -> tuple[StateFile | None, int]:
+        with self.connect("fluentcart read") as connection:
+            return self._read(connection), 0
+
+    def _read(self, connection: "psycopg.Connection[Any]") -> StateFile | None:
+        """One consistent snapshot (REPEATABLE READ); None when the workspace has no state."""
+        psycopg = _driver()
+        connection.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
+        with connection.transaction():
+            head = connection.execute(
+                "SELECT id, lineage, serial, site, name_mode, tool_version"
+                " FROM fluentcart.workspace WHERE name = %s",
+                (self.workspace,),
+            ).fetchone()
+            if head is None or head[2] == 0:
+                return None
+            self._workspace_id = int(head[0])
+            rows = connection.execute(
+                "SELECT customer_id, observed, observed_at, last_applied, version"
+                " FROM fluentcart.customer WHERE workspace_id = %s ORDER BY customer_id",
+                (head[0],),
+            ).fetchall()
+        self.versions = {int(r[0]): int(r[4]) for r in rows}
+        state = StateFile(
+            lineage=str(head[1]),
+            serial=int(head[2]),
+            site=head[3],
+            name_mode=NameMode(head[4]) if head[4] else None,
+            tool_version=head[5],
+            customers={int(r[0]): CustomerRecord(r[1], r[2], r[3]) for r in rows},
+        )
+        state.sha256 = _sha256(serialize(state))
+        return state
+
+    def recorded_name_mode(self) -> NameMode | None:
+        with self.connect("fluentcart") as connection:
+            row = connection.execute(
+                "SELECT name_mode FROM fluentcart.workspace WHERE name = %s", (self.workspace,)
+            ).fetchone()
+        return NameMode(row[0]) if row and row[0] else None
+
+    def warnings(self) -> list[str]:
+        return []
+
+    def lock(self, operation: str, timeout: float = 0.0) -> PostgresLock:
+        return PostgresLock(self, operation, timeout)
+
+    def holder(self) -> LockInfo | None:
+        """The run holding the workspace's lock, from pg_locks and the run table."""
+        with self.connect("fluentcart") as connection:
+            row = connection.execute(
+                "SELECT r.holder FROM pg_locks l JOIN fluentcart.run r"
+                " ON (r.holder->>'backend_pid')::int = l.pid"
+                " WHERE l.locktype = 'advisory' AND l.granted AND l.classid = %s AND l.objid = %s"
+                " AND r.workspace_id = %s AND r.finished_at IS NULL ORDER BY r.id DESC LIMIT 1",
+                (LOCK_NAMESPACE, self.workspace_id(), self.workspace_id()),
+            ).fetchone()
+        if row is None:
+            return None
+        holder = dict(row[0])
+        holder.pop("backend_pid", None)
+        return LockInfo(**holder)
+
+    def force_unlock(self, lock_id: str) -> LockInfo:
+        with self.connect("fluentcart force-unlock") as connection:
+            row = connection.execute(
+                "SELECT id, holder FROM fluentcart.run WHERE workspace_id = %s"
+                " AND holder->>'id' = %s AND finished_at IS NULL",
+                (self.workspace_id(), lock_id),
+            ).fetchone()
+            if row is None:
+                current = self.holder()
+                raise LockError(
+                    "the lock id does not match: the current "
+                    + (current.describe() if current else "state is not locked")
+                )
+            holder = dict(row[1])
+            pid = holder.pop("backend_pid", None)
+            connection.execute("SELECT pg_terminate_backend(%s)", (pid,))
+            connection.execute(
+                "UPDATE fluentcart.run SET finished_at = now(), status = 'force-unlocked'"
+                " WHERE id = %s",
+                (row[0],),
+            )
+            connection.commit()
+        return LockInfo(**holder)
+
+    def recover(self, fresh: StateFile) -> tuple[StateFile | None, StateFile, int]:
+        import copy
+
+        with self.connect("fluentcart") as connection:
+            on_disk = self._read(connection)
+        working = copy.deepcopy(on_disk) if on_disk is not None else fresh
+        if on_disk is None:
+            working.lineage = self._lineage()
+        self.recorded = {}
+        return on_disk, working, 0
+
+    def unresolved(self) -> list[int]:
+        """Customers whose PUT was sent by a run that died before recording the answer."""
+        with self.connect("fluentcart") as connection:
+            rows = connection.execute(
+                "SELECT customer_id FROM fluentcart.pending_op WHERE workspace_id = %s"
+                " ORDER BY customer_id",
+                (self.workspace_id(),),
+            ).fetchall()
+        return [int(r[0]) for r in rows]
+
+    def clear_unresolved(self, customer_ids: list[int]) -> None:
+        with self.connect("fluentcart") as connection:
+            connection.execute(
+                "DELETE FROM fluentcart.pending_op WHERE workspace_id = %s"
+                " AND customer_id = ANY(%s)",
+                (self.workspace_id(), customer_ids),
+            )
+
+    def _lineage(self) -> str:
+        with self.connect("fluentcart") as connection:
+            row = connection.execute(
+                "SELECT lineage FROM fluentcart.workspace WHERE id = %s", (self.workspace_id(),)
+            ).fetchone()
+        return str(row[0]) if row else str(uuid.uuid4())
+
+    def recorder(self) -> PostgresRecorder:
+        return PostgresRecorder(self)
+
+    def write_customer(
+        self,
+        connection: "psycopg.Connection[Any]",
+        customer_id: int,
+        record: CustomerRecord | None,
+        op: str,
+    ) -> None:
+        """Record one customer's new version (None: removed), in the caller's transaction.
+
+        The row changes only if its version is still the one this run read; otherwise
+        another writer got there first, which is reported and never overwritten.
+        """
+        workspace_id = self.workspace_id()
+        known = self.versions.get(customer_id)
+        if record is None:
+            cursor = connection.execute(
+                "DELETE FROM fluentcart.customer WHERE workspace_id = %s AND customer_id = %s"
+                " AND version = %s",
+                (workspace_id, customer_id, known),
+            )
+            version = (known or 0) + 1
+        elif known is None:
+            cursor = connection.execute(
+                "INSERT INTO fluentcart.customer (workspace_id, customer_id, observed,"
+                " observed_at, last_applied, version, run_id) VALUES (%s, %s, %s, %s, %s,"
+                " coalesce((SELECT max(version) FROM fluentcart.customer_version WHERE"
+                " workspace_id = %s AND customer_id = %s), 0) + 1, %s)"
+                " ON CONFLICT DO NOTHING RETURNING version",
+                (
+                    workspace_id,
+                    customer_id,
+                    json.dumps(record.observed),
+                    record.observed_at,
+                    json.dumps(record.last_applied),
+                    workspace_id,
+                    customer_id,
+                    self.run_id,
+                ),
+            )
+            row = cursor.fetchone()
+            version = int(row[0]) if row else 0
+        else:
+            cursor = connection.execute(
+                "UPDATE fluentcart.customer SET observed = %s, observed_at = %s,"
+                " last_applied = %s, version = version + 1, run_id = %s"
+                " WHERE workspace_id = %s AND customer_id = %s AND version = %s",
+                (
+                    json.dumps(record.observed),
+                    record.observed_at,
+                    json.dumps(record.last_applied),
+                    self.run_id,
+                    workspace_id,
+                    customer_id,
+                    known,
+                ),
+            )
+            version = known + 1
+        if cursor.rowcount != 1:
+            raise StateError(
+                f"customer {customer_id} was changed in {self.display} by another run since this"
+                " one read it; nothing of this run overwrote it. Plan again."
+            )
+        connection.execute(
+            "INSERT INTO fluentcart.customer_version (workspace_id, customer_id, version,"
+            " observed, observed_at, last_applied, op, run_id) VALUES (%s, %s, %s, %s, %s, %s,"
+            " %s, %s)",
+            (
+                workspace_id,
+                customer_id,
+                version,
+                json.dumps(record.observed) if record else None,
+                record.observed_at if record else None,
+                json.dumps(record.last_applied) if record else None,
+                op,
+                self.run_id,
+            ),
+        )
+        if record is None:
+            self.versions.pop(customer_id, None)
+        else:
+            self.versions[customer_id] = version
+
+    def persist(self, state: StateFile, previous: StateFile | None) -> bool:
+        state.customers.update(self.recorded)
+        before = previous.customers if previous is not None else {}
+        changed = {
+            cid: record
+            for cid, record in state.customers.items()
+            if before.get(cid) != record and self.recorded.get(cid) != record
+        }
+        removed = [cid for cid in before if cid not in state.customers]
+        content_moved = previous is None or previous.content() != state.content()
+        if not content_moved:
+            return False
+        serial = (previous.serial if previous is not None else 0) + 1
+        with self.connect("fluentcart persist") as connection, connection.transaction():
+            for cid, record in sorted(changed.items()):
+                self.write_customer(connection, cid, record, "record")
+            for cid in removed:
+                self.write_customer(connection, cid, None, "forget")
+            connection.execute(
+                "UPDATE fluentcart.workspace SET serial = %s, site = %s, name_mode = %s,"
+                " tool_version = %s, lineage = %s WHERE id = %s",
+                (
+                    serial,
+                    state.site,
+                    str(state.name_mode) if state.name_mode else None,
+                    __version__,
+                    state.lineage,
+                    self.workspace_id(),
+                ),
+            )
+        state.serial = serial
+        state.tool_version = __version__
+        state.sha256 = _sha256(serialize(state))
+        self.recorded = {}
+        return True
+
+
+def _sha256(data: bytes) -> str:
+    import hashlib
+
+    return hashlib.sha256(data).hexdigest()
+
+
+def _first_line(exc: BaseException) -> str:
+    return (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+
+
+def _user() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return str(os.getuid())

@@ -1,0 +1,367 @@
+"""The PostgreSQL state backend against a real PostgreSQL 15 (tests/pg.py): the main job,
+per-customer rows and history, credentials, locking between processes and workspaces, a
+killed apply, and a schema newer than the tool."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import uuid
+from pathlib import Path
+
+import pytest
+
+from reconciler.sandbox import Sandbox, Store
+from reconciler.sandbox.server import Faults, default_users
+from reconciler.storage.postgres import PostgresStorage
+from tests.conftest import PASSWORD, Workspace, seed_customer
+
+
+def pg_workspace(
+    workspace: Workspace, server, name: str | None = None, database: str = "postgres"
+) -> str:
+    """Point the workspace at the session's database; returns its workspace name there."""
+    name = name or f"shop-{uuid.uuid4().hex[:8]}"
+    workspace.config(f"state: {server.url(database)}\nworkspace: {name}\n")
+    return name
+
+
+def rows(server, sql: str, *args: object) -> list[tuple]:
+    import psycopg
+
+    with psycopg.connect(server.url(), password=server.password) as connection:
+        return connection.execute(sql, args).fetchall()
+
+
+def test_import_plan_apply_plan(workspace: Workspace, run, sandbox, postgres) -> None:
+    store = sandbox([seed_customer(i, city="Lyon") for i in (1, 2, 3)])
+    name = pg_workspace(workspace, postgres)
+    workspace.declare("a.yaml", "customers:\n  - id: 1\n    city: Paris\n  - id: 2\n  - id: 3\n")
+    assert run(workspace, "import").exit_code == 0
+    plan = run(workspace, "plan", "--detailed-exitcode")
+    assert plan.exit_code == 2, plan.output
+    assert '~ city = "Lyon" -> "Paris"' in plan.stdout
+    applied = run(workspace, "apply", "--auto-approve")
+    assert applied.exit_code == 0, applied.output
+    assert store.store.customers[1]["city"] == "Paris"
+    assert run(workspace, "plan", "--detailed-exitcode").exit_code == 0
+    assert run(workspace, "plan", "--refresh", "--detailed-exitcode").exit_code == 0
+
+    assert not (workspace.root / "fluentcart.state.json").exists()
+    ((workspace_id, serial),) = rows(
+        postgres, "SELECT id, serial FROM fluentcart.workspace WHERE name = %s", name
+    )
+    assert serial == 2  # import, then apply: once per run
+    customers = dict(
+        rows(
+            postgres,
+            "SELECT customer_id, version FROM fluentcart.customer WHERE workspace_id = %s",
+            workspace_id,
+        )
+    )
+    assert customers == {1: 2, 2: 1, 3: 1}
+    history = rows(
+        postgres,
+        "SELECT version, op, observed->>'city' FROM fluentcart.customer_version"
+        " WHERE workspace_id = %s AND customer_id = 1 ORDER BY version",
+        workspace_id,
+    )
+    assert history == [(1, "record", "Lyon"), (2, "apply", "Paris")]
+    runs = rows(
+        postgres,
+        "SELECT kind, status FROM fluentcart.run WHERE workspace_id = %s ORDER BY id",
+        workspace_id,
+    )
+    assert runs == [("import", "done"), ("apply", "done")]
+    assert rows(postgres, "SELECT count(*) FROM fluentcart.pending_op") == [(0,)]
+    listing = run(workspace, "state", "list")
+    assert listing.exit_code == 0 and f"(workspace {name})" in listing.stdout
+
+
+def test_workspaces_in_one_database_are_apart(
+    workspace: Workspace, run, sandbox, postgres, tmp_path: Path
+) -> None:
+    sandbox([seed_customer(1, city="Lyon")])
+    pg_workspace(workspace, postgres, "staging")
+    workspace.declare("a.yaml", "id: 1\n")
+    assert run(workspace, "import").exit_code == 0
+    (tmp_path / "other").mkdir()
+    other = Workspace(tmp_path / "other")
+    pg_workspace(other, postgres, "production")
+    other.declare("a.yaml", "id: 1\n")
+    result = run(other, "plan")
+    assert result.exit_code == 0
+    assert "not in state" in result.stdout  # production has recorded nothing yet
+
+
+def test_a_password_in_fluentcart_yaml_is_refused(workspace: Workspace, run, postgres) -> None:
+    workspace.config(
+        f"state: postgresql://fluentcart:{postgres.password}@127.0.0.1:{postgres.port}/postgres\nworkspace: x\n"
+    )
+    workspace.declare("a.yaml", "id: 1\n")
+    result = run(workspace, "plan")
+    assert result.exit_code == 1
+    assert "PGPASSWORD" in result.output
+    assert postgres.password not in result.output
+
+
+def test_credentials_never_leave_the_environment(
+    workspace: Workspace, run, sandbox, postgres, monkeypatch
+) -> None:
+    """A URL with a password in FLUENTCART_STATE works, and neither output, the run rows nor
+    the recorded customers carry it."""
+    sandbox([seed_customer(1, city="Lyon")])
+    monkeypatch.delenv("PGPASSWORD")
+    secret_url = postgres.url().replace("fluentcart@", f"fluentcart:{postgres.password}@")
+    monkeypatch.setenv("FLUENTCART_STATE", secret_url)
+    workspace.config("workspace: secret-test\n")
+    workspace.declare("a.yaml", "id: 1\ncity: Paris\n")
+    outputs = [
+        run(workspace, *args)
+        for args in (("import",), ("apply", "--auto-approve"), ("state", "list"))
+    ]
+    assert all(r.exit_code == 0 for r in outputs), [r.output for r in outputs]
+    for result in outputs:
+        assert postgres.password not in result.output
+    dumped = rows(
+        postgres,
+        "SELECT r.holder::text, c.observed::text FROM fluentcart.run r, fluentcart.customer c"
+        " WHERE r.workspace_id = c.workspace_id",
+    )
+    assert dumped and all(postgres.password not in cell for row in dumped for cell in row)
+    assert PASSWORD not in json.dumps(dumped)
+
+
+def test_an_unreachable_database_stops_before_the_store(workspace: Workspace, run, sandbox) -> None:
+    store = sandbox([seed_customer(1)])
+    workspace.config("state: postgresql://fluentcart@127.0.0.1:1/postgres\nworkspace: x\n")
+    workspace.declare("a.yaml", "id: 1\ncity: Paris\n")
+    for args in (("plan",), ("apply", "--auto-approve"), ("import",)):
+        result = run(workspace, *args)
+        assert result.exit_code == 1, result.output
+        assert (
+            "cannot connect to the state database postgresql://fluentcart@127.0.0.1:1/postgres"
+            in result.output
+        )
+        assert "Traceback" not in result.output
+    assert store.count("PUT") == 0
+
+
+def test_a_schema_newer_than_the_tool_is_refused(workspace: Workspace, run, postgres) -> None:
+    database = postgres.new_database()
+    pg_workspace(workspace, postgres, "w", database)
+    workspace.declare("a.yaml", "id: 1\n")
+    assert run(workspace, "plan").exit_code == 0  # creates the schema
+    postgres.sql("INSERT INTO fluentcart.schema_migrations (version) VALUES (99)", database)
+    result = run(workspace, "plan")
+    assert result.exit_code == 1
+    assert "has schema version 99, newer than this fluentcart's 1" in result.output
+
+
+def fluentcart(root: Path, env: dict[str, str], *args: str) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, "-m", "reconciler", "-C", str(root), *args],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def test_one_apply_at_a_time_per_workspace(
+    workspace: Workspace, run, sandbox, postgres, tmp_path: Path
+) -> None:
+    server = sandbox([seed_customer(1, city="Lyon"), seed_customer(2, city="Bern")])
+    name = pg_workspace(workspace, postgres)
+    workspace.declare("a.yaml", "id: 1\ncity: Paris\n")
+    assert run(workspace, "import").exit_code == 0
+    storage = PostgresStorage(postgres.url(), name)
+    with storage.lock("apply by a colleague") as held:
+        refused = run(workspace, "apply", "--auto-approve")
+        assert refused.exit_code == 1
+        assert "the state is locked" in refused.stderr
+        assert "for 'apply by a colleague'" in refused.stderr
+        assert held.info is not None and held.info.id in refused.stderr
+        # Another workspace in the same database is not blocked.
+        (tmp_path / "other").mkdir()
+        other = Workspace(tmp_path / "other")
+        pg_workspace(other, postgres)
+        other.declare("a.yaml", "id: 2\ncity: Oslo\n")
+        assert run(other, "import").exit_code == 0
+        assert run(other, "apply", "--auto-approve").exit_code == 0
+        assert server.store.customers[2]["city"] == "Oslo"
+        # With --lock-timeout the run waits for the holder to finish.
+        threading.Timer(1.0, lambda: held.__exit__(None, None, None)).start()
+        waited = run(workspace, "apply", "--auto-approve", "--lock-timeout", "20")
+    assert waited.exit_code == 0, waited.output
+    assert server.store.customers[1]["city"] == "Paris"
+
+
+def test_force_unlock_ends_the_holders_session(
+    workspace: Workspace, run, sandbox, postgres
+) -> None:
+    sandbox([seed_customer(1)])
+    name = pg_workspace(workspace, postgres)
+    workspace.declare("a.yaml", "id: 1\n")
+    assert run(workspace, "import").exit_code == 0
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import sys, time; from reconciler.storage.postgres import PostgresStorage;"
+            f" lock = PostgresStorage({postgres.url()!r}, {name!r}).lock('apply').__enter__();"
+            " print(lock.info.id, flush=True); time.sleep(60)",
+        ],
+        env={**os.environ, "PGPASSWORD": postgres.password},
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout is not None
+        lock_id = holder.stdout.readline().strip()
+        assert "the state is locked" in run(workspace, "import").stderr
+        released = run(workspace, "force-unlock", lock_id)
+        assert released.exit_code == 0, released.output
+        assert lock_id in released.output
+        assert run(workspace, "import").exit_code == 0
+    finally:
+        holder.kill()
+        holder.wait()
+
+
+@pytest.mark.parametrize("k", [1, 4, 10])
+def test_a_killed_apply_loses_nothing(tmp_path: Path, postgres, k: int) -> None:
+    """SIGKILL right after the k-th PUT answer: what the store accepted is recorded or left
+    as an intent, and the rerun converges with nothing lost."""
+    store = Store("http://127.0.0.1", users=default_users("admin", PASSWORD))
+    for i in range(1, 13):
+        store.seed(seed_customer(i, city="Lyon"))
+    answered = 0
+    process: subprocess.Popen | None = None
+    lock = threading.Lock()
+
+    def after(method: str, path: str, status: int) -> None:
+        nonlocal answered
+        if method == "PUT" and status == 200:
+            with lock:
+                answered += 1
+                if answered == k and process is not None:
+                    os.kill(process.pid, signal.SIGKILL)
+
+    server = Sandbox(store, faults=Faults(latency_ms=20)).start()
+    server.on_answer = after
+    try:
+        root = tmp_path / "ws"
+        root.mkdir()
+        workspace = Workspace(root)
+        name = pg_workspace(workspace, postgres)
+        workspace.declare(
+            "all.yaml",
+            "customers:\n" + "".join(f"  - id: {i}\n    city: Paris\n" for i in range(1, 13)),
+        )
+        env = {
+            **os.environ,
+            "FLUENTCART_URL": server.url,
+            "FLUENTCART_USERNAME": "admin",
+            "FLUENTCART_APP_PASSWORD": PASSWORD,
+            "PGPASSWORD": postgres.password,
+        }
+        imported = subprocess.run(
+            [sys.executable, "-m", "reconciler", "-C", str(root), "import"],
+            env=env,
+            capture_output=True,
+            text=True,
+        )
+        assert imported.returncode == 0, imported.stderr
+        process = fluentcart(root, env, "apply", "--auto-approve", "--parallelism", "2")
+        process.wait(timeout=120)
+        assert process.returncode == -signal.SIGKILL
+        accepted = {i for i, c in store.customers.items() if c["city"] == "Paris"}
+        assert len(accepted) >= k
+        recorded = {
+            cid
+            for (cid,) in rows(
+                postgres,
+                "SELECT c.customer_id FROM fluentcart.customer c JOIN fluentcart.workspace w"
+                " ON w.id = c.workspace_id WHERE w.name = %s AND c.observed->>'city' = 'Paris'",
+                name,
+            )
+        }
+        intents = {
+            cid
+            for (cid,) in rows(
+                postgres,
+                "SELECT p.customer_id FROM fluentcart.pending_op p JOIN fluentcart.workspace w"
+                " ON w.id = p.workspace_id WHERE w.name = %s",
+                name,
+            )
+        }
+        assert accepted <= recorded | intents  # nothing the store took is unaccounted for
+        rerun = fluentcart(root, env, "apply", "--auto-approve")
+        _out, err = rerun.communicate(timeout=120)
+        assert rerun.returncode == 0, err
+        again = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "reconciler",
+                "-C",
+                str(root),
+                "plan",
+                "--refresh",
+                "--detailed-exitcode",
+            ],
+            env=env,
+            capture_output=True,
+            text=True,
+        )
+        assert again.returncode == 0, again.stdout + again.stderr
+        assert all(c["city"] == "Paris" for c in store.customers.values())
+    finally:
+        server.stop()
+
+
+def test_saved_plans_for_different_customers_both_apply(
+    workspace: Workspace, run, sandbox, postgres
+) -> None:
+    server = sandbox([seed_customer(1, city="Lyon"), seed_customer(2, city="Bern")])
+    pg_workspace(workspace, postgres)
+    workspace.declare("a.yaml", "id: 1\ncity: Lyon\n")
+    workspace.declare("b.yaml", "id: 2\ncity: Bern\n")
+    assert run(workspace, "import").exit_code == 0
+    workspace.declare("a.yaml", "id: 1\ncity: Paris\n")
+    assert run(workspace, "plan", "-out", "a.plan").exit_code == 0
+    workspace.declare("a.yaml", "id: 1\ncity: Lyon\n")
+    workspace.declare("b.yaml", "id: 2\ncity: Oslo\n")
+    assert run(workspace, "plan", "-out", "b.plan").exit_code == 0
+    workspace.declare("a.yaml", "id: 1\ncity: Paris\n")
+    for name in ("b", "a"):
+        result = run(workspace, "apply", f"{name}.plan")
+        assert result.exit_code == 0, result.output
+    assert (server.store.customers[1]["city"], server.store.customers[2]["city"]) == (
+        "Paris",
+        "Oslo",
+    )
+
+
+def test_the_demo_on_a_throwaway_postgres(postgres, tmp_path: Path) -> None:
+    """`bash scripts/demo --postgres`, as the README gives it: its own server, started and
+    stopped, and the main job with the state in it."""
+    from tests.conftest import ROOT
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("FLUENTCART_", "PG"))}
+    env["DEMO_DIR"] = str(tmp_path / "demo")
+    result = subprocess.run(
+        ["bash", str(ROOT / "scripts" / "demo"), "--postgres"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert "== PostgreSQL state at postgresql://fluentcart@127.0.0.1:" in result.stdout
+    assert "Apply complete: 6 changed, 2 unchanged, 0 failed, 0 skipped." in result.stdout
+    assert result.stdout.rstrip().endswith("(plan exit code 0).")
+    assert not (tmp_path / "demo" / "workspace" / "fluentcart.state.json").exists()
