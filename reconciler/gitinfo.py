@@ -82,3 +82,23 @@ def changed_since(root: Path, ref: str) -> set[Path] | None:
     toplevel = Path(top.strip())
     names = [*diff.splitlines(), *untracked.splitlines()]
     return {(toplevel / name).resolve() for name in names if name}
+
+
+def merge_parents_of(path: Path) -> tuple[str, list[tuple[str, str]]] | None:
+    """When the last commit that changed `path` is a merge: (that commit, [(each parent,
+    the file's text there)]); None otherwise, or outside a git checkout."""
+    directory = path.parent
+    log = _git(directory, "log", "-1", "--format=%H %P", "--", path.name)
+    if not log or len(log.split()) < 3:
+        return None
+    commit, *parents = log.split()
+    top = _git(directory, "rev-parse", "--show-toplevel")
+    if top is None:
+        return None
+    relative = path.resolve().relative_to(Path(top.strip()).resolve()).as_posix()
+    versions = []
+    for parent in parents:
+        text = _git(directory, "show", f"{parent}:{relative}")
+        if text is not None:
+            versions.append((parent, text))
+    return commit, versions

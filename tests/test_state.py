@@ -132,3 +132,70 @@ def test_record_version_is_the_same_from_a_full_or_a_slim_load(tmp_path: Path) -
     assert record_version(full.customers[1]) != versions[1]
     full.customers[2].last_applied["city"] = "Bern"
     assert record_version(full.customers[2]) != versions[2]
+
+
+def _git(root: Path, *args: str) -> None:
+    import subprocess
+
+    subprocess.run(
+        ["git", "-C", str(root), "-c", "user.name=t", "-c", "user.email=t@example.org", *args],
+        check=True,
+        capture_output=True,
+    )
+
+
+def test_a_state_git_merged_from_two_runs_is_refused(tmp_path: Path) -> None:
+    """Two clones applied from serial 1, each wrote serial 2 for other customers, and git
+    merged the texts cleanly: a state neither run wrote."""
+    path = tmp_path / "fluentcart.state.json"
+    customers = [observed(i) for i in range(1, 40)]
+    path.write_bytes(serialize(make_state(customers)))
+    _git(tmp_path, "init", "-q", "-b", "main")
+    _git(tmp_path, "add", "-A")
+    _git(tmp_path, "commit", "-qm", "serial 1")
+    _git(tmp_path, "checkout", "-qb", "other")
+    theirs = make_state(
+        [observed(i, city="Oslo" if i == 38 else "") for i in range(1, 40)], serial=2
+    )
+    path.write_bytes(serialize(theirs))
+    _git(tmp_path, "commit", "-qam", "their apply")
+    _git(tmp_path, "checkout", "-q", "main")
+    ours = make_state([observed(i, city="Lyon" if i == 2 else "") for i in range(1, 40)], serial=2)
+    path.write_bytes(serialize(ours))
+    _git(tmp_path, "commit", "-qam", "our apply")
+    _git(tmp_path, "merge", "-q", "--no-edit", "other")
+    text = path.read_text()
+    assert '"city": "Lyon"' in text and '"city": "Oslo"' in text  # git merged both runs
+    with pytest.raises(StateError, match="from two runs that each wrote serial 2"):
+        load_state(path)
+    # A run that takes one side (and a refresh after it) writes a state of its own again.
+    _git(tmp_path, "checkout", "HEAD~1", "--", path.name)
+    _git(tmp_path, "commit", "-qam", "take ours")
+    assert load_state(path) is not None
+
+
+def test_conflict_markers_are_explained(tmp_path: Path) -> None:
+    path = tmp_path / "fluentcart.state.json"
+    text = serialize(make_state([observed(1)])).decode()
+    path.write_text(
+        text.replace(
+            '"serial": 1',
+            '<<<<<<< HEAD\n  "serial": 2,\n=======\n  "serial": 3,\n>>>>>>> other\n  "x": 1',
+        )
+    )
+    with pytest.raises(StateError, match="git conflict markers"):
+        load_state(path)
+
+
+def test_a_large_state_file_names_the_postgresql_backend(tmp_path: Path) -> None:
+    from reconciler.storage.file import LARGE_STATE_BYTES, FileStorage
+
+    path = tmp_path / "fluentcart.state.json"
+    path.write_bytes(serialize(make_state([observed(1)])))
+    path.chmod(0o600)
+    storage = FileStorage(path, path.name)
+    assert storage.warnings() == []
+    with path.open("r+b") as handle:
+        handle.truncate(LARGE_STATE_BYTES + 1)  # sparse: only the size matters here
+    (warning,) = storage.warnings()
+    assert "52 MB" in warning and "postgresql://" in warning

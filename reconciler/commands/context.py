@@ -117,6 +117,8 @@ def opened_state(
     recorded from another site. The lock is held until the block ends."""
     site = client.site
     storage = open_storage(workspace)
+    for warning in storage.warnings():
+        click.echo(f"warning: {warning}", err=True)
     with storage.lock(operation, lock_timeout) as lock:
         if lock.took_over:
             click.echo(describe_takeover(lock.took_over), err=True)

@@ -14,6 +14,7 @@ import copy
 import hashlib
 import json
 import os
+import re
 import stat
 import threading
 from pathlib import Path
@@ -31,8 +32,13 @@ def journal_path(state_path: Path) -> Path:
     return state_path.with_name(state_path.name + ".journal")
 
 
+LARGE_STATE_BYTES = 50 * 1024 * 1024  # git warns past 50 MB; GitHub refuses files past 100 MB
+_CONFLICT_MARKER = re.compile(rb"^(<{7}|={7}|>{7})( |$)", re.MULTILINE)
+
+
 def load_state(path: Path, display: str | None = None, slim: bool = False) -> StateFile | None:
-    """The state at `path`, or None when there is none yet; StateError when it is unusable."""
+    """The state at `path`, or None when there is none yet; StateError when it is unusable,
+    including a file that git merged from two diverged runs."""
     shown = display or str(path)
     try:
         data = path.read_bytes()
@@ -40,9 +46,51 @@ def load_state(path: Path, display: str | None = None, slim: bool = False) -> St
         return None
     except OSError as exc:
         raise StateError(f"{shown}: cannot read the state file: {exc.strerror or exc}") from None
+    if _CONFLICT_MARKER.search(data):
+        raise StateError(
+            f"{shown}: the state file holds git conflict markers: two runs wrote it on diverged"
+            " branches and git could not merge them. Do not edit it by hand: take one side"
+            f" (git checkout --ours {path.name} or --theirs), then `fluentcart refresh` reads"
+            " the other run's customers from the store again."
+        )
     backup = path.with_name(path.name + ".backup")
     hint = f"; the previous version is in {backup.name}" if backup.exists() else ""
-    return parse(data, shown, hint, slim)
+    state = parse(data, shown, hint, slim)
+    _refuse_diverged_merge(path, shown, state)
+    return state
+
+
+def _refuse_diverged_merge(path: Path, shown: str, state: StateFile) -> None:
+    """Two runs from one state each wrote serial N on their own branch, and git merged the
+    two texts without a conflict: the result is a state neither run wrote."""
+    from reconciler.gitinfo import merge_parents_of
+
+    merged = merge_parents_of(path)
+    if merged is None:
+        return
+    commit, versions = merged
+    heads = []
+    for parent, text in versions:
+        try:
+            head = json.loads(text)
+            heads.append((parent, head["lineage"], head["serial"], text))
+        except (ValueError, KeyError, TypeError):
+            return
+    if len(heads) < 2 or len({(lineage, serial) for _, lineage, serial, _ in heads}) != 1:
+        return
+    if len({text for *_, text in heads}) == 1:
+        return
+    _, lineage, serial, _ = heads[0]
+    if (state.lineage, state.serial) != (lineage, serial):
+        return  # a run has written the state since the merge
+    parents = " and ".join(parent[:12] for parent, *_ in heads)
+    raise StateError(
+        f"{shown}: git merged this state file in {commit[:12]} from two runs that each wrote"
+        f" serial {serial} of the same state ({parents}): the result is a state neither run"
+        " wrote, and fluentcart will not use it. Take one side (git checkout"
+        f" {heads[0][0][:12]} -- {path.name}), then `fluentcart refresh` reads the other run's"
+        " customers from the store again. For state a team shares, use the PostgreSQL backend."
+    )
 
 
 def save_state(path: Path, state: StateFile, previous: StateFile | None) -> bool:
@@ -159,12 +207,21 @@ class FileStorage:
         return state.name_mode if state is not None else None
 
     def warnings(self) -> list[str]:
+        found = []
         if self.path.exists() and readable_by_others(self.path):
-            return [
+            found.append(
                 f"{self.display} is readable by other users; it holds customer data (chmod 600"
                 " it; fluentcart writes it 0600)"
-            ]
-        return []
+            )
+        with contextlib.suppress(OSError):
+            size = self.path.stat().st_size
+            if size > LARGE_STATE_BYTES:
+                found.append(
+                    f"{self.display} is {size / 1e6:.0f} MB: git warns past 50 MB and GitHub"
+                    " refuses files past 100 MB; keep the state in PostgreSQL instead"
+                    " (state: postgresql://..., see the README's Team state)"
+                )
+        return found
 
     def lock(self, operation: str, timeout: float = 0.0) -> StateLock:
         return StateLock(self.path, operation, timeout)
