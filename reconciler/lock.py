@@ -41,6 +41,18 @@ class LockInfo:
     created: str
     tool_version: str = __version__
 
+    @classmethod
+    def new(cls, operation: str) -> "LockInfo":
+        """The details of a lock this process takes now."""
+        return cls(
+            id=str(uuid.uuid4()),
+            operation=operation,
+            who=_user(),
+            hostname=socket.gethostname(),
+            pid=os.getpid(),
+            created=datetime.now(UTC).isoformat(timespec="seconds"),
+        )
+
     def describe(self) -> str:
         return (
             f"lock {self.id} held by {self.who}@{self.hostname} (pid {self.pid}) for"
@@ -141,14 +153,7 @@ class StateLock:
 
     def _write_info(self) -> None:
         assert self._fd is not None
-        self.info = LockInfo(
-            id=str(uuid.uuid4()),
-            operation=self.operation,
-            who=_user(),
-            hostname=socket.gethostname(),
-            pid=os.getpid(),
-            created=datetime.now(UTC).isoformat(timespec="seconds"),
-        )
+        self.info = LockInfo.new(self.operation)
         data = json.dumps(asdict(self.info), indent=2).encode() + b"\n"
         os.ftruncate(self._fd, 0)
         os.lseek(self._fd, 0, os.SEEK_SET)

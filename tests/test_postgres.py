@@ -17,6 +17,7 @@ from reconciler.sandbox import Sandbox, Store
 from reconciler.sandbox.server import Faults, default_users
 from reconciler.storage.postgres import PostgresStorage
 from tests.conftest import PASSWORD, Workspace, seed_customer
+from tests.test_crash import fluentcart
 
 
 def pg_workspace(
@@ -158,16 +159,6 @@ def test_a_schema_newer_than_the_tool_is_refused(workspace: Workspace, run, post
     result = run(workspace, "plan")
     assert result.exit_code == 1
     assert "has schema version 99, newer than this fluentcart's 1" in result.output
-
-
-def fluentcart(root: Path, env: dict[str, str], *args: str) -> subprocess.Popen:
-    return subprocess.Popen(
-        [sys.executable, "-m", "reconciler", "-C", str(root), *args],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
 
 
 def test_one_apply_at_a_time_per_workspace(

@@ -24,14 +24,11 @@ fluentcart.yaml is refused, and the location shown in messages never carries one
 """
 
 import contextlib
-import getpass
 import json
 import os
-import socket
 import threading
 import time
 import uuid
-from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit, urlunsplit
 
@@ -136,10 +133,6 @@ def _driver() -> Any:
     return psycopg
 
 
-def _now() -> str:
-    return datetime.now(UTC).isoformat(timespec="seconds")
-
-
 class PostgresLock:
     """The workspace's advisory lock on its own connection, with a run row for the holder."""
 
@@ -177,14 +170,7 @@ class PostgresLock:
                 raise LockError(f"the state is locked{wait}: {shown}")
             time.sleep(POLL_SECONDS)
         pid = connection.execute("SELECT pg_backend_pid()").fetchone()
-        self.info = LockInfo(
-            id=str(uuid.uuid4()),
-            operation=self.operation,
-            who=_user(),
-            hostname=socket.gethostname(),
-            pid=os.getpid(),
-            created=_now(),
-        )
+        self.info = LockInfo.new(self.operation)
         details = {**self.info.__dict__, "backend_pid": pid[0] if pid else None}
         row = connection.execute(
             "INSERT INTO fluentcart.run (workspace_id, kind, holder, git_commit)"
@@ -600,10 +586,3 @@ def _sha256(data: bytes) -> str:
 
 def _first_line(exc: BaseException) -> str:
     return (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-
-
-def _user() -> str:
-    try:
-        return getpass.getuser()
-    except (KeyError, OSError):
-        return str(os.getuid())
