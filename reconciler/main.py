@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import click
+from click.exceptions import NoArgsIsHelpError
 
 from reconciler import __version__, environment
 from reconciler.errors import FluentCartError
@@ -25,10 +26,13 @@ FORMAT_CHOICE = click.Choice(["text", "json", "markdown"])
 Decorator = Callable[[Callable[..., Any]], Callable[..., Any]]
 
 
+USAGE_ERROR = 1
+
+
 class _UsageError(click.UsageError):
     """click's usage error, exiting 1: exit 2 means "changes present" to CI scripts."""
 
-    exit_code = 1
+    exit_code = USAGE_ERROR
 
 
 class _Group(click.Group):
@@ -38,6 +42,9 @@ class _Group(click.Group):
     def make_context(self, *args: Any, **kwargs: Any) -> click.Context:
         try:
             return super().make_context(*args, **kwargs)
+        except NoArgsIsHelpError as exc:  # `fluentcart` alone: the help, as a usage error
+            click.echo(exc.ctx.get_help() if exc.ctx else exc.format_message(), err=True)
+            raise click.exceptions.Exit(USAGE_ERROR) from None
         except click.UsageError as exc:
             raise _UsageError(exc.format_message(), exc.ctx) from None
 
@@ -50,6 +57,9 @@ class _Group(click.Group):
         except click.UsageError as exc:  # a subcommand's arguments, parsed in here
             if isinstance(exc, _UsageError):
                 raise
+            if isinstance(exc, NoArgsIsHelpError):  # `fluentcart state` alone
+                click.echo(exc.ctx.get_help() if exc.ctx else exc.format_message(), err=True)
+                raise click.exceptions.Exit(USAGE_ERROR) from None
             raise _UsageError(exc.format_message(), exc.ctx) from None
 
 
@@ -679,6 +689,16 @@ def main() -> None:
         secret = os.environ.get("FLUENTCART_APP_PASSWORD", "")
         for form in {secret, secret.replace(" ", "")} - {""}:
             message = message.replace(form, "<redacted>")
+        for name in ("PGPASSWORD", "FLUENTCART_STATE"):
+            value = os.environ.get(name, "")
+            if value:
+                from reconciler.storage.postgres import scrub
+
+                message = (
+                    scrub(message, value)
+                    if name == "FLUENTCART_STATE"
+                    else message.replace(value, "<redacted>")
+                )
         click.echo(
             f"fluentcart: internal error: {type(exc).__name__}: {message}\n"
             "This is a bug; rerun with FLUENTCART_DEBUG=1 for the details and report it.",

@@ -215,12 +215,12 @@ def _pin_reasons(
     for customer_id, pin in sorted(saved.pins.items()):
         record = state.customers.get(customer_id) if state is not None else None
         version = record_version(record) if record is not None else None
-        if version != pin.version and not _holds_planned_values(record, changes[customer_id]):
+        now = declared.get(customer_id)
+        if version != pin.version and not _applied_by_this_plan(record, changes[customer_id], now):
             problems.append(
                 f"customer {customer_id} was recorded again since the plan (another apply, import"
                 " or refresh changed what the plan started from)"
             )
-        now = declared.get(customer_id)
         if now is None:
             problems.append(f"customer {customer_id} is no longer declared")
         elif now.file != pin.file:
@@ -236,10 +236,16 @@ def _pin_reasons(
     return problems
 
 
-def _holds_planned_values(record: CustomerRecord | None, change: CustomerChange) -> bool:
-    """Whether the record already has every value the change sets: what an interrupted
-    apply of this very plan leaves."""
-    if record is None:
+def _applied_by_this_plan(
+    record: CustomerRecord | None, change: CustomerChange, declared: DeclaredCustomer | None
+) -> bool:
+    """Whether the record is what applying this very plan leaves (an interrupted apply of
+    it): every value the change sets, and exactly the declared fields (unchanged since the
+    plan, as its pinned file is) as the values last applied. Another plan that set the same
+    changed fields but other declared ones does not count."""
+    if record is None or declared is None or not change.fields:
+        return False
+    if dict(record.last_applied) != dict(declared.fields):
         return False
     return all(observed_value(record.observed, f.name) == f.after for f in change.fields)
 

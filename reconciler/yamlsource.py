@@ -376,7 +376,8 @@ def _compose(text: str) -> Node | None:
     checks itself (aliases, nesting) carry the wording of whichever libyaml is installed, so
     a failing text is composed again by the loaders that check first: libyaml's event parser
     under PyYAML's Python composer for composer errors, and the pure-Python loader where more
-    flow collections than MAX_DEPTH could be open before the error. Only failing files pay.
+    than MAX_DEPTH levels could be open at a scanner error (that many brackets before it, or
+    an error that far right). Only failing files pay.
     """
     if not _FAST:
         return _compose_with(_PyLoader(text))
@@ -390,7 +391,9 @@ def _compose(text: str) -> Node | None:
     except yaml.scanner.ScannerError as exc:
         mark = exc.problem_mark or exc.context_mark
         before = text if mark is None else text[: mark.index]
-        if before.count("[") + before.count("{") <= MAX_DEPTH:
+        # Flow nesting opens a bracket a level; block nesting indents a column a level.
+        deep_flow = before.count("[") + before.count("{") > MAX_DEPTH
+        if not deep_flow and (mark is None or mark.column <= MAX_DEPTH):
             raise
         return _compose_with(_PyLoader(text))
 

@@ -351,6 +351,26 @@ def test_a_saved_plan_overlapping_an_applied_one_is_refused(
     assert store_row(server, 1)["city"] == "Lyon"
 
 
+def test_a_plan_setting_the_same_changed_fields_is_not_mistaken_for_this_one(
+    workspace: Workspace, run, sandbox
+) -> None:
+    """P sets city and declares notes empty; Q sets the same city and notes "VIP" and is
+    applied first. P's customer now holds P's changed value, but not by P: P is stale, even
+    with --force, and the notes Q set stay."""
+    server = sandbox([seed_customer(1, city="Lyon")])
+    workspace.state(recorded_state(server, [1]))
+    workspace.declare("a.yaml", "id: 1\ncity: Paris\nnotes: ''\n")
+    assert run(workspace, "plan", "-out", "p.plan").exit_code == 0
+    workspace.declare("a.yaml", "id: 1\ncity: Paris\nnotes: VIP\n")
+    assert run(workspace, "plan", "-out", "q.plan").exit_code == 0
+    assert run(workspace, "apply", "q.plan").exit_code == 0
+    workspace.declare("a.yaml", "id: 1\ncity: Paris\nnotes: ''\n")
+    result = run(workspace, "apply", "p.plan", "--force")
+    assert result.exit_code == 1
+    assert "customer 1 was recorded again since the plan" in result.stderr
+    assert store_row(server, 1)["notes"] == "VIP"
+
+
 def test_an_interrupted_saved_plan_applies_again_to_finish(
     workspace: Workspace, run, sandbox
 ) -> None:

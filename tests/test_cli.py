@@ -220,3 +220,13 @@ def test_shell_completion_as_the_readme_gives_it(tmp_path: Path) -> None:
         _FLUENTCART_COMPLETE="bash_complete", COMP_WORDS="fluentcart apply -auto", COMP_CWORD="2"
     )
     assert words.stdout.split() == ["plain,-auto-approve"]
+
+
+@pytest.mark.parametrize("words", [[], ["state"]], ids=["fluentcart", "state"])
+def test_a_group_alone_prints_its_help_and_exits_1(tmp_path: Path, words: list[str]) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "reconciler", *words], cwd=tmp_path, capture_output=True, text=True
+    )
+    assert result.returncode == 1
+    assert "Commands:" in result.stderr
+    assert "Error:" not in result.stderr

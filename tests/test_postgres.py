@@ -356,3 +356,40 @@ def test_the_demo_on_a_throwaway_postgres(postgres, tmp_path: Path) -> None:
     assert "Apply complete: 6 changed, 2 unchanged, 0 failed, 0 skipped." in result.stdout
     assert result.stdout.rstrip().endswith("(plan exit code 0).")
     assert not (tmp_path / "demo" / "workspace" / "fluentcart.state.json").exists()
+
+
+def test_intents_left_by_a_dead_run_are_resolved_for_good(
+    workspace: Workspace, run, sandbox, postgres
+) -> None:
+    """An intent left behind (a PUT whose answer was lost): the next run that opens the state
+    reads that customer again and records it in the same transaction that clears the intent,
+    even when the run then stops (a stale saved plan). A customer `state rm` dropped is not
+    brought back by its intent."""
+    server = sandbox([seed_customer(1, city="Lyon"), seed_customer(2, city="Bern")])
+    name = pg_workspace(workspace, postgres)
+    workspace.declare("a.yaml", "customers:\n  - id: 1\n  - id: 2\n")
+    assert run(workspace, "import").exit_code == 0
+    assert run(workspace, "plan", "-out", "old.plan").exit_code == 0
+    workspace.declare("a.yaml", "customers:\n  - id: 1\n    city: Paris\n  - id: 2\n")
+    (workspace_id,) = rows(postgres, "SELECT id FROM fluentcart.workspace WHERE name = %s", name)[0]
+    for customer in (1, 2):
+        postgres.sql(
+            f"INSERT INTO fluentcart.pending_op (workspace_id, customer_id) VALUES ({workspace_id}, {customer})"
+        )
+    server.store.customers[1]["city"] = "Paris"  # the lost PUT's answer, taken by the store
+    assert run(workspace, "state", "rm", "2").exit_code == 0
+    stale = run(workspace, "apply", "old.plan")
+    assert stale.exit_code == 1 and "stale" in stale.stderr
+    assert "Read 1 customer(s) again from the store" in stale.stderr
+    assert rows(postgres, "SELECT count(*) FROM fluentcart.pending_op") == [(0,)]
+    recorded = dict(
+        rows(
+            postgres,
+            "SELECT customer_id, observed->>'city' FROM fluentcart.customer WHERE workspace_id = %s",
+            workspace_id,
+        )
+    )
+    assert recorded == {1: "Paris"}  # customer 2 stays removed
+    plan = run(workspace, "plan").stdout
+    assert "customer 1 will be updated" not in plan  # the store's answer is recorded
+    assert "Plan: 0 to change, 1 unchanged, 1 not in state" in plan

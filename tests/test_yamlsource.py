@@ -98,3 +98,13 @@ def test_decode_strips_bom() -> None:
 
 def test_empty_document() -> None:
     assert parse("# only a comment\n").root is None
+
+
+@pytest.mark.parametrize("depth", [MAX_DEPTH + 5, 1_100])
+def test_deep_block_nesting_is_reported_in_this_tools_words(depth: int) -> None:
+    """libyaml stops deep block nesting in its scanner, with its own words, past 1000
+    levels: the message and position are still this module's."""
+    text = "".join(" " * i + f"k{i}:\n" for i in range(depth)) + " " * depth + "v\n"
+    error = error_of(text)
+    assert "nested deeper" in error.message
+    assert error.line in (MAX_DEPTH + 1, MAX_DEPTH + 2)  # the key or the mapping that passes it

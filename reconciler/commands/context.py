@@ -143,18 +143,20 @@ def _resolve_intents(storage: StateStorage, state: StateFile, client: "FluentCar
     from reconciler.live import read_customers
     from reconciler.state import CustomerRecord
 
-    live = read_customers(client, unresolved)
-    for customer_id, customer in live.found.items():
-        previous = state.customers.get(customer_id)
-        state.customers[customer_id] = CustomerRecord(
-            customer, now(), previous.last_applied if previous else {}
-        )
+    recorded = [i for i in unresolved if i in state.customers]  # none that state rm dropped
+    live = read_customers(client, recorded)
+    records = {
+        customer_id: CustomerRecord(customer, now(), state.customers[customer_id].last_applied)
+        for customer_id, customer in live.found.items()
+    }
+    # Recorded and cleared together, before anything else can end the run.
+    storage.resolve(records, unresolved)
+    state.customers.update(records)
     click.echo(
-        f"Read {len(unresolved)} customer(s) again from the store: an interrupted run had sent"
+        f"Read {len(records)} customer(s) again from the store: an interrupted run had sent"
         " their PUT without recording the answer.",
         err=True,
     )
-    storage.clear_unresolved(unresolved)
 
 
 def resolve_name_mode(

@@ -14,8 +14,8 @@ What a command needs from state, step by step:
 - `recover(fresh)`: with the lock held, fold an interrupted run's records into the stored
   state for good; returns (the state as stored, a working copy, how many were folded).
 - `unresolved()`: customers whose PUT an interrupted run sent without recording the answer
-  (its intent is left); the command reads them from the store again, then
-  `clear_unresolved(ids)`.
+  (its intent is left); the command reads them from the store again, and
+  `resolve(records, ids)` records what it read and clears those intents in one step.
 - `recorder()`: where an apply records the intent before each PUT (`intend(id)`) and each
   customer's answer durably, the moment it arrives (`record(id, record)`, then `close()`).
 - `persist(state, previous)`: write the run's state once at the end (with everything the
@@ -65,7 +65,7 @@ class StateStorage(Protocol):
 
     def unresolved(self) -> list[int]: ...
 
-    def clear_unresolved(self, customer_ids: list[int]) -> None: ...
+    def resolve(self, records: dict[int, CustomerRecord], customer_ids: list[int]) -> None: ...
 
     def recorder(self) -> Recorder: ...
 

@@ -242,8 +242,8 @@ class FileStorage:
     def unresolved(self) -> list[int]:
         return []  # the file backend keeps no intents (see Journal.intend)
 
-    def clear_unresolved(self, customer_ids: list[int]) -> None:
-        return
+    def resolve(self, records: dict[int, CustomerRecord], customer_ids: list[int]) -> None:
+        return  # never called: unresolved() is always empty
 
     def recorder(self) -> Journal:
         return Journal(self.path)

@@ -111,16 +111,47 @@ def is_postgres(location: str) -> bool:
     return location.startswith(SCHEMES)
 
 
+_SECRET_PARAMETERS = ("password", "sslpassword")
+
+
 def shown_location(location: str) -> str:
-    """The location without any password, for messages."""
-    parts = urlsplit(location)
-    if parts.password is None:
-        return location
-    host = parts.hostname or ""
-    netloc = f"{parts.username}@{host}" if parts.username else host
-    if parts.port:
-        netloc += f":{parts.port}"
-    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
+    """The location without any password (in the user part or the query), for messages.
+
+    Anything it cannot take apart (several hosts, a malformed address) shows no user part
+    and no query at all rather than risk one.
+    """
+    try:
+        parts = urlsplit(location)
+        if parts.password is None and not any(p in parts.query for p in _SECRET_PARAMETERS):
+            return location
+        user, _, hosts = parts.netloc.rpartition("@")
+        netloc = f"{user.partition(':')[0]}@{hosts}" if user else hosts
+        query = "&".join(
+            item
+            for item in parts.query.split("&")
+            if item and item.split("=", 1)[0] not in _SECRET_PARAMETERS
+        )
+        return urlunsplit((parts.scheme, netloc, parts.path, query, ""))
+    except ValueError:
+        scheme, _, rest = location.partition("://")
+        host = rest.rpartition("@")[2].split("?", 1)[0]
+        return f"{scheme}://{host}"
+
+
+def scrub(text: str, location: str) -> str:
+    """`text` without the location's password, PGPASSWORD or the location itself."""
+    secrets = {location, os.environ.get("PGPASSWORD", "")}
+    with contextlib.suppress(ValueError):
+        secrets.add(urlsplit(location).password or "")
+    for item in location.partition("?")[2].split("&"):
+        name, _, value = item.partition("=")
+        if name in _SECRET_PARAMETERS:
+            secrets.add(value)
+    for secret in sorted(secrets - {""}, key=len, reverse=True):
+        text = text.replace(
+            secret, shown_location(location) if secret == location else "<redacted>"
+        )
+    return text
 
 
 def _driver() -> Any:
@@ -270,10 +301,10 @@ class PostgresStorage:
                 keepalives_interval=10,
                 keepalives_count=3,
             )
-        except psycopg.OperationalError as exc:
+        except psycopg.Error as exc:  # unreachable, refused, or a malformed address
             raise StateError(
                 f"cannot connect to the state database {shown_location(self.location)}:"
-                f" {_first_line(exc)}"
+                f" {scrub(_first_line(exc), self.location)}"
             ) from None
         if not self._migrated:
             self._migrate(connection)
@@ -441,13 +472,18 @@ class PostgresStorage:
             ).fetchall()
         return [int(r[0]) for r in rows]
 
-    def clear_unresolved(self, customer_ids: list[int]) -> None:
-        with self.connect("fluentcart") as connection:
+    def resolve(self, records: dict[int, CustomerRecord], customer_ids: list[int]) -> None:
+        """Record the customers read again and clear every one of these intents, in one
+        transaction: a run that stops after this has lost nothing."""
+        with self.connect("fluentcart") as connection, connection.transaction():
+            for customer_id, record in sorted(records.items()):
+                self.write_customer(connection, customer_id, record, "re-read")
             connection.execute(
                 "DELETE FROM fluentcart.pending_op WHERE workspace_id = %s"
                 " AND customer_id = ANY(%s)",
                 (self.workspace_id(), customer_ids),
             )
+        self.recorded.update(records)  # written: persist must not write them again
 
     def _lineage(self) -> str:
         with self.connect("fluentcart") as connection:
@@ -538,6 +574,10 @@ class PostgresStorage:
         )
         if record is None:
             self.versions.pop(customer_id, None)
+            connection.execute(
+                "DELETE FROM fluentcart.pending_op WHERE workspace_id = %s AND customer_id = %s",
+                (workspace_id, customer_id),
+            )
         else:
             self.versions[customer_id] = version
 
