@@ -550,6 +550,47 @@ def state_rm(ctx: click.Context, customer_ids: tuple[int, ...], lock_timeout: fl
     ctx.exit(command.rm(customer_ids, lock_timeout))
 
 
+@state.command(name="pull", epilog=_env_help(_STATE_ENV, _DEBUG_ENV))
+@click.pass_context
+def state_pull(ctx: click.Context) -> None:
+    """Print the state in the JSON file format (whatever backend keeps it)."""
+    from reconciler.commands import state as command
+
+    ctx.exit(command.pull())
+
+
+@state.command(name="push", epilog=_env_help(_STATE_ENV, _DEBUG_ENV))
+@click.argument("source", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--force", is_flag=True, help="Replace a state of another lineage or a newer serial.")
+@_lock_option
+@click.pass_context
+def state_push(ctx: click.Context, source: Path, force: bool, lock_timeout: float) -> None:
+    """Make the state the JSON state file SOURCE, lineage and serial included."""
+    from reconciler.commands import state as command
+
+    ctx.exit(command.push(source, force, lock_timeout))
+
+
+@state.command(name="migrate", epilog=_env_help(_STATE_ENV, _DEBUG_ENV))
+@click.option(
+    "--to",
+    "destination",
+    required=True,
+    metavar="DEST",
+    help="A state file (relative to the workspace) or a postgresql:// URL.",
+)
+@click.option("--workspace", "name", help="The workspace's name in a destination database.")
+@_lock_option
+@click.pass_context
+def state_migrate(
+    ctx: click.Context, destination: str, name: str | None, lock_timeout: float
+) -> None:
+    """Copy the state to another backend, verified by reading it back."""
+    from reconciler.commands import state as command
+
+    ctx.exit(command.migrate(destination, name, lock_timeout))
+
+
 @cli.command(name="force-unlock", epilog=_env_help(_STATE_ENV, _DEBUG_ENV))
 @click.argument("lock_id")
 @click.pass_context

@@ -393,3 +393,56 @@ def test_intents_left_by_a_dead_run_are_resolved_for_good(
     plan = run(workspace, "plan").stdout
     assert "customer 1 will be updated" not in plan  # the store's answer is recorded
     assert "Plan: 0 to change, 1 unchanged, 1 not in state" in plan
+
+
+def test_migrate_to_postgres_and_back_keeps_the_file_byte_for_byte(
+    example_workspace: Workspace, run, postgres
+) -> None:
+    original = (example_workspace.root / "fluentcart.state.json").read_bytes()
+    name = f"migrated-{uuid.uuid4().hex[:8]}"
+    there = run(example_workspace, "state", "migrate", "--to", postgres.url(), "--workspace", name)
+    assert there.exit_code == 0, there.output
+    assert "verified" in there.stdout and postgres.password not in there.output
+    example_workspace.config(f"state: {postgres.url()}\nworkspace: {name}\n")
+    pulled = run(example_workspace, "state", "pull")
+    assert pulled.exit_code == 0
+    assert pulled.stdout.encode() == original  # the file format, exactly
+    assert run(example_workspace, "state", "list").exit_code == 0
+    back = run(example_workspace, "state", "migrate", "--to", "back.state.json")
+    assert back.exit_code == 0, back.output
+    assert (example_workspace.root / "back.state.json").read_bytes() == original
+    again = run(example_workspace, "state", "migrate", "--to", "back.state.json")
+    assert again.exit_code == 1 and "holds a state already" in again.output
+
+
+def test_push_refuses_another_lineage_or_an_older_serial(
+    example_workspace: Workspace, run, postgres, tmp_path: Path
+) -> None:
+    original = json.loads((example_workspace.root / "fluentcart.state.json").read_text())
+    name = f"pushed-{uuid.uuid4().hex[:8]}"
+    example_workspace.config(f"state: {postgres.url()}\nworkspace: {name}\n")
+    source = example_workspace.root / "fluentcart.state.json"
+    assert run(example_workspace, "state", "push", str(source)).exit_code == 0
+    older = tmp_path / "older.json"
+    older.write_text(json.dumps({**original, "serial": original["serial"] - 1}, indent=2))
+    result = run(example_workspace, "state", "push", str(older))
+    assert result.exit_code == 1 and "is older" in result.output
+    other = tmp_path / "other.json"
+    other.write_text(json.dumps({**original, "lineage": str(uuid.uuid4())}, indent=2))
+    result = run(example_workspace, "state", "push", str(other))
+    assert result.exit_code == 1 and "another state" in result.output
+    assert run(example_workspace, "state", "push", str(other), "--force").exit_code == 0
+    pulled = json.loads(run(example_workspace, "state", "pull").stdout)
+    assert pulled["lineage"] == json.loads(other.read_text())["lineage"]
+
+
+def test_migrate_refuses_a_pending_journal(example_workspace: Workspace, run, postgres) -> None:
+    from reconciler.state import CustomerRecord
+    from reconciler.storage.file import Journal
+
+    journal = Journal(example_workspace.root / "fluentcart.state.json")
+    journal.record(1, CustomerRecord({"id": 1, "email": "a@example.org"}, "now", {}))
+    journal.close()
+    result = run(example_workspace, "state", "migrate", "--to", postgres.url(), "--workspace", "j")
+    assert result.exit_code == 1
+    assert "interrupted run pending" in result.output

@@ -1,5 +1,6 @@
 """`fluentcart state list | show ID | rm ID...`: look into the state file, or drop customers from it."""
 
+import hashlib
 import json
 from pathlib import Path
 
@@ -9,7 +10,10 @@ from reconciler.commands.context import declare, effective_name_mode
 from reconciler.errors import StateError
 from reconciler.lock import describe_takeover
 from reconciler.state import StateFile, new_state
-from reconciler.storage import StateStorage, open_storage
+from reconciler.statefile import serialize
+from reconciler.storage import StateStorage, open_storage, storage_at
+from reconciler.storage.file import load_state
+from reconciler.storage.postgres import shown_location
 from reconciler.workspace import Workspace, load_workspace
 
 
@@ -99,4 +103,85 @@ def rm(customer_ids: tuple[int, ...], timeout: float) -> int:
                 f"Removed customer {customer_id} from the state; the store is unchanged{still}."
             )
         storage.persist(state, on_disk)
+    return 0
+
+
+def pull() -> int:
+    """The state in the JSON file format, to stdout (read under the lock)."""
+    workspace = load_workspace(Path.cwd())
+    _, state = _read(workspace, "state pull")
+    click.echo(serialize(state).decode("utf-8"), nl=False)
+    return 0
+
+
+def push(source: Path, force: bool, timeout: float) -> int:
+    """Make the workspace's state the state file `source`, lineage and serial included."""
+    workspace = load_workspace(Path.cwd())
+    incoming = load_state(source, str(source))
+    if incoming is None:
+        raise StateError(f"{source}: no such state file")
+    storage = open_storage(workspace)
+    with storage.lock("state push", timeout) as lock:
+        if lock.took_over:
+            click.echo(describe_takeover(lock.took_over), err=True)
+        current, pending = storage.read()
+        if pending or storage.unresolved():
+            raise StateError(
+                f"{storage.display} has records of an interrupted run pending: run `fluentcart"
+                " refresh` (or apply) first, so that nothing the store took is lost"
+            )
+        if current is not None and not force:
+            if current.lineage != incoming.lineage:
+                raise StateError(
+                    f"{source} is another state (lineage {incoming.lineage}, the stored one"
+                    f" {current.lineage}); --force replaces it anyway"
+                )
+            if incoming.serial < current.serial:
+                raise StateError(
+                    f"{source} is older (serial {incoming.serial}) than the stored state (serial"
+                    f" {current.serial}); --force replaces it anyway"
+                )
+        storage.replace(incoming)
+    click.echo(
+        f"Pushed {source} to {storage.display}: {len(incoming.customers)} customer(s),"
+        f" serial {incoming.serial}."
+    )
+    return 0
+
+
+def migrate(destination: str, name: str | None, timeout: float) -> int:
+    """Copy the state to another storage (file to PostgreSQL or back), verified."""
+    workspace = load_workspace(Path.cwd())
+    source = open_storage(workspace)
+    target = storage_at(workspace, destination, name or workspace.state_workspace)
+    if target.display == source.display:
+        raise StateError(f"the state is already in {source.display}")
+    with source.lock("state migrate", timeout), target.lock("state migrate", timeout):
+        state, pending = source.read()
+        if state is None:
+            raise _no_state(source)
+        if pending or source.unresolved():
+            raise StateError(
+                f"{source.display} has records of an interrupted run pending"
+                f" ({source.pending_location}): run `fluentcart refresh` (or apply) first"
+            )
+        existing, _ = target.read()
+        if existing is not None and existing.customers:
+            raise StateError(f"{target.display} holds a state already; nothing was copied")
+        expected = hashlib.sha256(serialize(state)).hexdigest()
+        target.replace(state)
+        copied, _ = target.read()
+        got = hashlib.sha256(serialize(copied)).hexdigest() if copied is not None else None
+        if got != expected:
+            raise StateError(
+                f"the copy in {target.display} does not read back as the state it was made from"
+                f" (sha256 {got} instead of {expected}); the source is unchanged"
+            )
+    click.echo(
+        f"Migrated {len(state.customers)} customer(s) (lineage {state.lineage}, serial"
+        f" {state.serial}) from {source.display} to {target.display}; verified, sha256"
+        f" {expected[:16]}. Now set `state: {shown_location(destination)}` in fluentcart.yaml"
+        + (f" and `workspace: {name}`" if name else "")
+        + "; the old state is left as it was."
+    )
     return 0

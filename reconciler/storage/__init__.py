@@ -20,6 +20,8 @@ What a command needs from state, step by step:
   customer's answer durably, the moment it arrives (`record(id, record)`, then `close()`).
 - `persist(state, previous)`: write the run's state once at the end (with everything the
   recorder took), moving the serial only when the content changed; returns whether it wrote.
+- `replace(state)`: make the stored state exactly `state`, lineage and serial included
+  (`state push`, `state migrate`), with the lock held.
 """
 
 from typing import Protocol
@@ -71,9 +73,18 @@ class StateStorage(Protocol):
 
     def persist(self, state: StateFile, previous: StateFile | None) -> bool: ...
 
+    def replace(self, state: StateFile) -> None: ...
+
 
 def open_storage(workspace: Workspace) -> StateStorage:
     """The storage of the workspace's state (`state` in fluentcart.yaml, or FLUENTCART_STATE)."""
-    if is_postgres(workspace.state):
-        return PostgresStorage(workspace.state, workspace.state_workspace)
-    return FileStorage(workspace.state_path, workspace.display(workspace.state_path))
+    return storage_at(workspace, workspace.state, workspace.state_workspace)
+
+
+def storage_at(workspace: Workspace, location: str, name: str) -> StateStorage:
+    """The storage at `location`: a file relative to the workspace, or a database URL (with
+    `name`, the workspace's name in it)."""
+    if is_postgres(location):
+        return PostgresStorage(location, name)
+    path = workspace.root / location
+    return FileStorage(path, workspace.display(path))

@@ -248,6 +248,16 @@ class FileStorage:
     def recorder(self) -> Journal:
         return Journal(self.path)
 
+    def replace(self, state: StateFile) -> None:
+        data = serialize(state)
+        try:
+            write_atomic(self.path, data, backup=True)
+        except OSError as exc:
+            raise StateError(
+                f"{self.display}: cannot write the state file: {exc.strerror or exc}"
+            ) from None
+        state.sha256 = hashlib.sha256(data).hexdigest()
+
     def persist(self, state: StateFile, previous: StateFile | None) -> bool:
         fold_journal(state, self.path)
         wrote = save_state(self.path, state, previous)

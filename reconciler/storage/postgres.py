@@ -617,6 +617,32 @@ class PostgresStorage:
         self.recorded = {}
         return True
 
+    def replace(self, state: StateFile) -> None:
+        """The stored state becomes `state`, lineage and serial included, in one transaction;
+        each customer that differs gets a new version (op 'push')."""
+        with self.connect("fluentcart replace") as connection:
+            current = self._read(connection)  # also loads the versions
+            before = current.customers if current is not None else {}
+            with connection.transaction():
+                for cid, record in sorted(state.customers.items()):
+                    if before.get(cid) != record:
+                        self.write_customer(connection, cid, record, "push")
+                for cid in sorted(set(before) - set(state.customers)):
+                    self.write_customer(connection, cid, None, "push")
+                connection.execute(
+                    "UPDATE fluentcart.workspace SET serial = %s, site = %s, name_mode = %s,"
+                    " tool_version = %s, lineage = %s WHERE id = %s",
+                    (
+                        state.serial,
+                        state.site,
+                        str(state.name_mode) if state.name_mode else None,
+                        state.tool_version,
+                        state.lineage,
+                        self.workspace_id(),
+                    ),
+                )
+        state.sha256 = _sha256(serialize(state))
+
 
 def _sha256(data: bytes) -> str:
     import hashlib
