@@ -531,23 +531,43 @@ def state_list(ctx: click.Context) -> None:
 
 @state.command(name="show", epilog=_env_help(_STATE_ENV, _DEBUG_ENV))
 @click.argument("customer_id", type=click.IntRange(min=1))
+@click.option(
+    "--version", "version", type=click.IntRange(min=1), help="An earlier version (see history)."
+)
 @click.pass_context
-def state_show(ctx: click.Context, customer_id: int) -> None:
+def state_show(ctx: click.Context, customer_id: int, version: int | None) -> None:
     """The recorded customer object, formatted."""
     from reconciler.commands import state as command
 
-    ctx.exit(command.show(customer_id))
+    ctx.exit(command.show(customer_id, version))
+
+
+@state.command(name="history", epilog=_env_help(_STATE_ENV, _DEBUG_ENV))
+@click.argument("customer_id", type=click.IntRange(min=1))
+@click.pass_context
+def state_history(ctx: click.Context, customer_id: int) -> None:
+    """Every recorded version of a customer: when, which run, and what changed."""
+    from reconciler.commands import state as command
+
+    ctx.exit(command.history(customer_id))
 
 
 @state.command(name="rm", epilog=_env_help(_STATE_ENV, _DEBUG_ENV))
 @click.argument("customer_ids", nargs=-1, required=True, type=click.IntRange(min=1))
+@click.option(
+    "--purge",
+    is_flag=True,
+    help="Also erase every earlier recorded version (data-protection requests).",
+)
 @_lock_option
 @click.pass_context
-def state_rm(ctx: click.Context, customer_ids: tuple[int, ...], lock_timeout: float) -> None:
+def state_rm(
+    ctx: click.Context, customer_ids: tuple[int, ...], purge: bool, lock_timeout: float
+) -> None:
     """Stop managing customers: drop them from the state, leave the store alone."""
     from reconciler.commands import state as command
 
-    ctx.exit(command.rm(customer_ids, lock_timeout))
+    ctx.exit(command.rm(customer_ids, lock_timeout, purge))
 
 
 @state.command(name="pull", epilog=_env_help(_STATE_ENV, _DEBUG_ENV))

@@ -48,6 +48,17 @@ class StateFile:
         }
 
 
+@dataclass(frozen=True)
+class RecordVersion:
+    """One recorded version of a customer, as a backend with history keeps it."""
+
+    version: int
+    record: CustomerRecord | None  # None: removed from the state
+    recorded_at: str
+    op: str  # record, apply, re-read, push, forget
+    run: str  # which run wrote it: the operation, who, where, the git commit when known
+
+
 def new_state(site: str | None, name_mode: NameMode | None) -> StateFile:
     return StateFile(lineage=str(uuid.uuid4()), serial=0, site=site, name_mode=name_mode)
 

@@ -446,3 +446,41 @@ def test_migrate_refuses_a_pending_journal(example_workspace: Workspace, run, po
     result = run(example_workspace, "state", "migrate", "--to", postgres.url(), "--workspace", "j")
     assert result.exit_code == 1
     assert "interrupted run pending" in result.output
+
+
+def test_history_show_version_and_purge(workspace: Workspace, run, sandbox, postgres) -> None:
+    sandbox([seed_customer(1, city="Lyon"), seed_customer(2)])
+    name = pg_workspace(workspace, postgres)
+    workspace.declare("a.yaml", "customers:\n  - id: 1\n    city: Paris\n  - id: 2\n")
+    assert run(workspace, "import").exit_code == 0
+    assert run(workspace, "apply", "--auto-approve").exit_code == 0
+    history = run(workspace, "state", "history", "1")
+    assert history.exit_code == 0, history.output
+    lines = history.stdout.splitlines()
+    assert lines[0].startswith("v1 ") and "record" in lines[0] and "first recorded" in lines[0]
+    assert lines[1].startswith("v2 ") and "apply by " in lines[1] and "changed: city" in lines[1]
+    first = run(workspace, "state", "show", "1", "--version", "1")
+    assert json.loads(first.stdout)["observed"]["city"] == "Lyon"
+    assert run(workspace, "state", "show", "1", "--version", "9").exit_code == 1
+    workspace.declare("a.yaml", "customers:\n  - id: 2\n")
+    purged = run(workspace, "state", "rm", "1", "--purge")
+    assert purged.exit_code == 0, purged.output
+    assert "every recorded version is erased" in purged.stdout
+    left = rows(
+        postgres,
+        "SELECT count(*) FROM fluentcart.customer_version v JOIN fluentcart.workspace w"
+        " ON w.id = v.workspace_id WHERE w.name = %s AND v.customer_id = 1",
+        name,
+    )
+    assert left == [(0,)]
+    assert run(workspace, "state", "history", "1").exit_code == 1
+    assert run(workspace, "state", "history", "2").exit_code == 0
+
+
+def test_the_file_backend_says_it_keeps_the_current_record_only(
+    example_workspace: Workspace, run
+) -> None:
+    result = run(example_workspace, "state", "history", "1")
+    assert result.exit_code == 0, result.output
+    assert result.stdout.startswith("v1 ")
+    assert "keeps only the current record" in result.stdout

@@ -61,12 +61,23 @@ def list_() -> int:
     return 0
 
 
-def show(customer_id: int) -> int:
+def show(customer_id: int, version: int | None = None) -> int:
     workspace = load_workspace(Path.cwd())
-    _, state = _read(workspace, "state show")
-    record = state.customers.get(customer_id)
-    if record is None:
-        raise StateError(f"customer {customer_id} is not in the state")
+    if version is not None:
+        storage = open_storage(workspace)
+        found = [e for e in storage.history(customer_id) if e.version == version]
+        if not found or found[0].record is None:
+            raise StateError(
+                f"customer {customer_id} has no version {version} in {storage.display}"
+                + ("" if storage.keeps_history else " (it keeps only the current record)")
+            )
+        record = found[0].record
+    else:
+        _, state = _read(workspace, "state show")
+        current = state.customers.get(customer_id)
+        if current is None:
+            raise StateError(f"customer {customer_id} is not in the state")
+        record = current
     document = {
         "observed": record.observed,
         "observed_at": record.observed_at,
@@ -76,7 +87,7 @@ def show(customer_id: int) -> int:
     return 0
 
 
-def rm(customer_ids: tuple[int, ...], timeout: float) -> int:
+def rm(customer_ids: tuple[int, ...], timeout: float, purge: bool = False) -> int:
     workspace = load_workspace(Path.cwd())
     storage = open_storage(workspace)
     with storage.lock("state rm", timeout) as lock:
@@ -103,6 +114,15 @@ def rm(customer_ids: tuple[int, ...], timeout: float) -> int:
                 f"Removed customer {customer_id} from the state; the store is unchanged{still}."
             )
         storage.persist(state, on_disk)
+        if purge:
+            storage.purge(list(customer_ids))
+            kept = (
+                "every recorded version is erased"
+                if storage.keeps_history
+                else "the state file kept only the current record; earlier ones stay in git's"
+                " history of the file"
+            )
+            click.echo(f"Purged {len(customer_ids)} customer(s): {kept}.")
     return 0
 
 
@@ -184,4 +204,31 @@ def migrate(destination: str, name: str | None, timeout: float) -> int:
         + (f" and `workspace: {name}`" if name else "")
         + "; the old state is left as it was."
     )
+    return 0
+
+
+def history(customer_id: int) -> int:
+    """Every recorded version of a customer, with the run that wrote it and what changed."""
+    from reconciler.commands.refresh import changed_fields
+
+    workspace = load_workspace(Path.cwd())
+    storage = open_storage(workspace)
+    entries = storage.history(customer_id)
+    if not entries:
+        raise StateError(f"customer {customer_id} has no recorded version in {storage.display}")
+    previous = None
+    for entry in entries:
+        if entry.record is None:
+            what = "removed from the state"
+        elif previous is None:
+            what = "first recorded"
+        else:
+            what = "changed: " + changed_fields(previous.observed, entry.record.observed)
+        click.echo(f"v{entry.version}  {entry.recorded_at}  {entry.op:<8} {entry.run}; {what}")
+        previous = entry.record or previous
+    if not storage.keeps_history:
+        click.echo(
+            f"{storage.display} keeps only the current record (git keeps the file's history);"
+            " the PostgreSQL backend keeps every version."
+        )
     return 0

@@ -22,12 +22,14 @@ What a command needs from state, step by step:
   recorder took), moving the serial only when the content changed; returns whether it wrote.
 - `replace(state)`: make the stored state exactly `state`, lineage and serial included
   (`state push`, `state migrate`), with the lock held.
+- `history(id)`: every recorded version of a customer, oldest first (only the current one
+  where `keeps_history` is false); `purge(ids)`: erase what is kept of removed customers.
 """
 
 from typing import Protocol
 
 from reconciler.lock import LockInfo
-from reconciler.state import CustomerRecord, StateFile
+from reconciler.state import CustomerRecord, RecordVersion, StateFile
 from reconciler.storage.file import FileStorage
 from reconciler.storage.postgres import PostgresStorage, is_postgres
 from reconciler.workspace import NameMode, Workspace
@@ -74,6 +76,12 @@ class StateStorage(Protocol):
     def persist(self, state: StateFile, previous: StateFile | None) -> bool: ...
 
     def replace(self, state: StateFile) -> None: ...
+
+    keeps_history: bool  # whether earlier versions of a record are kept
+
+    def history(self, customer_id: int) -> list[RecordVersion]: ...
+
+    def purge(self, customer_ids: list[int]) -> None: ...
 
 
 def open_storage(workspace: Workspace) -> StateStorage:

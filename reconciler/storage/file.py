@@ -23,7 +23,7 @@ from reconciler import __version__
 from reconciler.atomicfile import write_atomic
 from reconciler.errors import StateError
 from reconciler.lock import LockInfo, StateLock, force_unlock
-from reconciler.state import CustomerRecord, StateFile
+from reconciler.state import CustomerRecord, RecordVersion, StateFile
 from reconciler.statefile import name_mode_in_head, parse, serialize
 from reconciler.workspace import NameMode
 
@@ -247,6 +247,18 @@ class FileStorage:
 
     def recorder(self) -> Journal:
         return Journal(self.path)
+
+    keeps_history = False  # git keeps the file's history; fluentcart keeps the current record
+
+    def history(self, customer_id: int) -> list[RecordVersion]:
+        state, _ = self.read()
+        record = state.customers.get(customer_id) if state is not None else None
+        if record is None:
+            return []
+        return [RecordVersion(1, record, record.observed_at, "record", "the current record")]
+
+    def purge(self, customer_ids: list[int]) -> None:
+        return  # removing it from the file is all there is; git history is the repository's
 
     def replace(self, state: StateFile) -> None:
         data = serialize(state)

@@ -35,7 +35,7 @@ from urllib.parse import urlsplit, urlunsplit
 from reconciler import __version__
 from reconciler.errors import StateError
 from reconciler.lock import LockError, LockInfo
-from reconciler.state import CustomerRecord, StateFile
+from reconciler.state import CustomerRecord, RecordVersion, StateFile
 from reconciler.statefile import serialize
 from reconciler.workspace import NameMode
 
@@ -616,6 +616,42 @@ class PostgresStorage:
         state.sha256 = _sha256(serialize(state))
         self.recorded = {}
         return True
+
+    keeps_history = True
+
+    def history(self, customer_id: int) -> list[RecordVersion]:
+        with self.connect("fluentcart") as connection:
+            found = connection.execute(
+                "SELECT v.version, v.observed, v.observed_at, v.last_applied, v.recorded_at, v.op,"
+                " r.kind, r.holder, r.git_commit FROM fluentcart.customer_version v"
+                " LEFT JOIN fluentcart.run r ON r.id = v.run_id"
+                " WHERE v.workspace_id = %s AND v.customer_id = %s ORDER BY v.version",
+                (self.workspace_id(), customer_id),
+            ).fetchall()
+        entries = []
+        for version, observed, observed_at, last_applied, at, op, kind, holder, commit in found:
+            record = (
+                None if observed is None else CustomerRecord(observed, observed_at, last_applied)
+            )
+            who = f"{holder.get('who')}@{holder.get('hostname')}" if holder else "unknown"
+            run = (
+                f"{kind} by {who}" + (f", commit {commit[:12]}" if commit else "")
+                if kind
+                else "a run since removed"
+            )
+            entries.append(
+                RecordVersion(int(version), record, at.isoformat(timespec="seconds"), op, run)
+            )
+        return entries
+
+    def purge(self, customer_ids: list[int]) -> None:
+        with self.connect("fluentcart purge") as connection, connection.transaction():
+            for table in ("customer_version", "pending_op", "customer"):
+                connection.execute(
+                    f"DELETE FROM fluentcart.{table} WHERE workspace_id = %s"
+                    " AND customer_id = ANY(%s)",
+                    (self.workspace_id(), customer_ids),
+                )
 
     def replace(self, state: StateFile) -> None:
         """The stored state becomes `state`, lineage and serial included, in one transaction;
