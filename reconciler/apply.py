@@ -22,6 +22,7 @@ from reconciler.client import (
     CustomerNotFound,
     FluentCartClient,
     PermissionDenied,
+    ValidationFailed,
 )
 from reconciler.customer import is_linked, observed_value
 from reconciler.declared import DeclaredCustomer
@@ -320,7 +321,11 @@ class Applier:
                 " uneditable (every later PUT fails). Fix user_id in the YAML",
             )
         self.recorder.intend(customer_id)  # durable before the PUT: its answer may be lost
-        returned = self._call(self.client.update_customer, customer_id, body)
+        try:
+            returned = self._call(self.client.update_customer, customer_id, body)
+        except (AuthFailed, PermissionDenied, CustomerNotFound, ValidationFailed):
+            self.recorder.release(customer_id)  # refused (4xx): the store changed nothing
+            raise
         missed = tuple(
             name for name, value in declared.items() if observed_value(returned, name) != value
         )

@@ -484,3 +484,24 @@ def test_the_file_backend_says_it_keeps_the_current_record_only(
     assert result.exit_code == 0, result.output
     assert result.stdout.startswith("v1 ")
     assert "keeps only the current record" in result.stdout
+
+
+def test_a_refused_put_leaves_no_intent(workspace: Workspace, run, sandbox, postgres) -> None:
+    """The store answers 422 (the email belongs to a customer fluentcart does not manage):
+    nothing changed there, so nothing is left for the next run to read again."""
+    sandbox([seed_customer(1), seed_customer(2)])
+    name = pg_workspace(workspace, postgres)
+    workspace.declare("a.yaml", "id: 1\n")
+    assert run(workspace, "import").exit_code == 0
+    workspace.declare("a.yaml", "id: 1\nemail: customer2@example.org\n")
+    result = run(workspace, "apply", "--auto-approve")
+    assert result.exit_code == 1
+    assert "1 failed" in result.stdout
+    left = rows(
+        postgres,
+        "SELECT count(*) FROM fluentcart.pending_op p JOIN fluentcart.workspace w"
+        " ON w.id = p.workspace_id WHERE w.name = %s",
+        name,
+    )
+    assert left == [(0,)]
+    assert "Read " not in run(workspace, "apply", "--auto-approve").stderr

@@ -17,7 +17,8 @@ What a command needs from state, step by step:
   (its intent is left); the command reads them from the store again, and
   `resolve(records, ids)` records what it read and clears those intents in one step.
 - `recorder()`: where an apply records the intent before each PUT (`intend(id)`) and each
-  customer's answer durably, the moment it arrives (`record(id, record)`, then `close()`).
+  customer's answer durably, the moment it arrives (`record(id, record)`; `release(id)` when
+  the store refused the PUT, so nothing is left to resolve), then `close()`.
 - `persist(state, previous)`: write the run's state once at the end (with everything the
   recorder took), moving the serial only when the content changed; returns whether it wrote.
 - `replace(state)`: make the stored state exactly `state`, lineage and serial included
@@ -47,6 +48,8 @@ class Recorder(Protocol):
     def intend(self, customer_id: int) -> None: ...
 
     def record(self, customer_id: int, record: CustomerRecord) -> None: ...
+
+    def release(self, customer_id: int) -> None: ...
 
     def close(self) -> None: ...
 

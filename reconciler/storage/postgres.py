@@ -268,6 +268,14 @@ class PostgresRecorder:
                 raise
             self.storage.recorded[customer_id] = record
 
+    def release(self, customer_id: int) -> None:
+        with self._lock:
+            self.connection.execute(
+                "DELETE FROM fluentcart.pending_op WHERE workspace_id = %s AND customer_id = %s",
+                (self.storage.workspace_id(), customer_id),
+            )
+            self.connection.commit()
+
     def close(self) -> None:
         with contextlib.suppress(Exception):
             self.connection.close()
