@@ -108,6 +108,15 @@ class Opened:
 
 
 @contextmanager
+def locked(storage: StateStorage, operation: str, timeout: float = 0.0) -> Iterator[None]:
+    """Hold the storage's lock for the block, saying when it released a dead holder's."""
+    with storage.lock(operation, timeout) as lock:
+        if lock.took_over:
+            click.echo(describe_takeover(lock.took_over), err=True)
+        yield
+
+
+@contextmanager
 def opened_state(
     workspace: Workspace, operation: str, lock_timeout: float, client: "FluentCartClient"
 ) -> Iterator[Opened]:
@@ -119,9 +128,7 @@ def opened_state(
     storage = open_storage(workspace)
     for warning in storage.warnings():
         click.echo(f"warning: {warning}", err=True)
-    with storage.lock(operation, lock_timeout) as lock:
-        if lock.took_over:
-            click.echo(describe_takeover(lock.took_over), err=True)
+    with locked(storage, operation, lock_timeout):
         on_disk, working, folded = storage.recover(new_state(site, None))
         if folded:
             click.echo(

@@ -6,9 +6,8 @@ from pathlib import Path
 
 import click
 
-from reconciler.commands.context import declare, effective_name_mode
+from reconciler.commands.context import declare, effective_name_mode, locked
 from reconciler.errors import StateError
-from reconciler.lock import describe_takeover
 from reconciler.state import StateFile, new_state
 from reconciler.statefile import serialize
 from reconciler.storage import StateStorage, open_storage, storage_at
@@ -24,9 +23,7 @@ def _no_state(storage: StateStorage) -> StateError:
 def _read(workspace: Workspace, operation: str) -> tuple[StateStorage, StateFile]:
     """The state, read under the lock (a writer is never caught half way)."""
     storage = open_storage(workspace)
-    with storage.lock(operation) as lock:
-        if lock.took_over:
-            click.echo(describe_takeover(lock.took_over), err=True)
+    with locked(storage, operation):
         state, _ = storage.read()
     if state is None:
         raise _no_state(storage)
@@ -90,9 +87,7 @@ def show(customer_id: int, version: int | None = None) -> int:
 def rm(customer_ids: tuple[int, ...], timeout: float, purge: bool = False) -> int:
     workspace = load_workspace(Path.cwd())
     storage = open_storage(workspace)
-    with storage.lock("state rm", timeout) as lock:
-        if lock.took_over:
-            click.echo(describe_takeover(lock.took_over), err=True)
+    with locked(storage, "state rm", timeout):
         on_disk, state, _ = storage.recover(new_state(None, None))
         if on_disk is None:
             raise _no_state(storage)
@@ -141,9 +136,7 @@ def push(source: Path, force: bool, timeout: float) -> int:
     if incoming is None:
         raise StateError(f"{source}: no such state file")
     storage = open_storage(workspace)
-    with storage.lock("state push", timeout) as lock:
-        if lock.took_over:
-            click.echo(describe_takeover(lock.took_over), err=True)
+    with locked(storage, "state push", timeout):
         current, pending = storage.read()
         if pending or storage.unresolved():
             raise StateError(
@@ -176,7 +169,7 @@ def migrate(destination: str, name: str | None, timeout: float) -> int:
     target = storage_at(workspace, destination, name or workspace.state_workspace)
     if target.display == source.display:
         raise StateError(f"the state is already in {source.display}")
-    with source.lock("state migrate", timeout), target.lock("state migrate", timeout):
+    with locked(source, "state migrate", timeout), locked(target, "state migrate", timeout):
         state, pending = source.read()
         if state is None:
             raise _no_state(source)

@@ -24,6 +24,8 @@ fluentcart.yaml is refused, and the location shown in messages never carries one
 """
 
 import contextlib
+import copy
+import hashlib
 import json
 import os
 import threading
@@ -460,8 +462,6 @@ class PostgresStorage:
         return LockInfo(**holder)
 
     def recover(self, fresh: StateFile) -> tuple[StateFile | None, StateFile, int]:
-        import copy
-
         with self.connect("fluentcart") as connection:
             on_disk = self._read(connection)
         working = copy.deepcopy(on_disk) if on_disk is not None else fresh
@@ -689,8 +689,6 @@ class PostgresStorage:
 
 
 def _sha256(data: bytes) -> str:
-    import hashlib
-
     return hashlib.sha256(data).hexdigest()
 
 
