@@ -200,3 +200,14 @@ def postgres(postgres_server, monkeypatch: pytest.MonkeyPatch):
     monkeypatch.setenv("PGPASSWORD", postgres_server.password)
     monkeypatch.delenv("FLUENTCART_STATE", raising=False)
     return postgres_server
+
+
+@pytest.fixture(params=["file", "postgres"])
+def backend(request: pytest.FixtureRequest):
+    """Run the test once with each state backend (tests/backends.py): the JSON file, and a
+    workspace of its own in the session's PostgreSQL."""
+    from tests.backends import FileBackend, PostgresBackend
+
+    if request.param == "file":
+        return FileBackend()
+    return PostgresBackend(request.getfixturevalue("postgres"))

@@ -4,7 +4,9 @@ Hypothesis writes declared customers (arbitrary unicode, whitespace, case, empty
 values, both name modes, linked and unlinked customers), loads them as `validate` does, and:
 
 - when validation passes: the real apply path (plan, GET, full-record PUT against the HTTP
-  sandbox) succeeds, and a plan made from what the store returned shows no changes;
+  sandbox, each answer recorded by the state backend) succeeds, and a plan made from what
+  the backend then holds shows no changes. Run once with each backend: the JSON file, and
+  PostgreSQL (its jsonb must give back every value exactly as the store returned it);
 - when it fails: the sandbox answers 422 to the same value, except where fluentcart is
   stricter on purpose (STRICTER, each with its reason).
 """
@@ -24,8 +26,8 @@ from reconciler.generate import scalar
 from reconciler.plan import build_plan
 from reconciler.sandbox import Sandbox, Store
 from reconciler.sandbox.server import default_users
-from reconciler.storage.file import Journal
 from reconciler.workspace import NameMode
+from tests.backends import Backend
 from tests.conftest import PASSWORD, make_state, seed_customer
 
 STATUSES = ("active", "inactive")
@@ -116,7 +118,7 @@ def server():
     max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
 @given(declarations())
-def test_validate_and_the_server_agree(server: Sandbox, case) -> None:
+def test_validate_and_the_server_agree(server: Sandbox, backend: Backend, case) -> None:
     mode, fields, linked = case
     store = server.store
     store.name_mode = "full_name" if mode is NameMode.FULL_NAME else "first_last"
@@ -132,12 +134,15 @@ def test_validate_and_the_server_agree(server: Sandbox, case) -> None:
         if errors:
             _server_rejects_too(store, mode, fields, errors)
         else:
-            _converges(server, declaration, mode, Path(directory))
+            _converges(server, backend, declaration, mode, Path(directory))
 
 
-def _converges(server: Sandbox, declaration, mode: NameMode, directory: Path) -> None:
+def _converges(
+    server: Sandbox, backend: Backend, declaration, mode: NameMode, directory: Path
+) -> None:
     live = server.store.serialize(server.store.customers[1])
     state = make_state([live], mode)
+    state.site = server.url
     plan = build_plan(declaration, state, mode)
     if plan.summary.errors:
         # The only plan-time refusal: an email change on a linked customer (API.md 10.8).
@@ -147,19 +152,27 @@ def _converges(server: Sandbox, declaration, mode: NameMode, directory: Path) ->
             if d.severity is Severity.ERROR
         )
         return
+    backend.prepare(directory, state)
+    storage = backend.storage(directory)
     client = FluentCartClient(server.url, Credentials("admin", PASSWORD), ClientOptions(retries=0))
-    journal = Journal(directory / "state.json")
     try:
-        result = Applier(client, journal, mode, declaration.customers, parallelism=1).run(
-            list(plan.changes)
-        )
+        with storage.lock("apply"):  # the apply command's steps, without its output
+            on_disk, working, _ = storage.recover(state)
+            recorder = storage.recorder()
+            try:
+                applier = Applier(client, recorder, mode, declaration.customers, parallelism=1)
+                result = applier.run(list(plan.changes))
+            finally:
+                recorder.close()
+            storage.persist(working, on_disk)
     finally:
-        journal.close()
         client.close()
     assert [
         r.outcome for r in result.results if r.outcome not in (Outcome.CHANGED, Outcome.UNCHANGED)
     ] == [], result
-    after = make_state([server.store.serialize(server.store.customers[1])], mode)
+    after = backend.stored(directory)
+    assert after is not None
+    assert after.customers[1].observed == server.store.serialize(server.store.customers[1])
     again = build_plan(declaration, after, mode)
     assert again.changes == (), again.changes
 

@@ -6,10 +6,14 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 
 from reconciler.sandbox.server import Faults
+from reconciler.statefile import serialize
+from tests.backends import Backend
 from tests.conftest import PASSWORD, Workspace, make_state, observed, recorded_state, seed_customer
 
 
-def test_apply_of_200_changes_through_faults(workspace: Workspace, run, sandbox) -> None:
+def test_apply_of_200_changes_through_faults(
+    workspace: Workspace, run, sandbox, backend: Backend
+) -> None:
     faults = Faults(
         latency_ms=100, fail_rate=0.2, throttle_rate=0.1, drop_rate=0.05, retry_after=1, seed=11
     )
@@ -17,15 +21,17 @@ def test_apply_of_200_changes_through_faults(workspace: Workspace, run, sandbox)
     workspace.declare(
         "a.yaml", "customers:\n" + "".join(f"  - id: {i}\n    city: Paris\n" for i in range(1, 201))
     )
-    workspace.state(recorded_state(server, list(range(1, 201))))
+    backend.prepare(workspace.root, recorded_state(server, list(range(1, 201))))
     result = run(workspace, "apply", "--auto-approve", "--parallelism", "8")
     assert result.exit_code == 0, result.output[-3000:]
     assert "Apply complete: 200 changed, 0 unchanged, 0 failed, 0 skipped." in result.stdout
     retried = int(result.stdout.split("Apply complete:")[1].split("(")[1].split(" retried")[0])
     assert retried > 0
     assert all(server.store.customers[i]["city"] == "Paris" for i in range(1, 201))
-    state = workspace.read_state()
-    assert all(state["customers"][str(i)]["observed"]["city"] == "Paris" for i in range(1, 201))
+    state = backend.stored(workspace.root)
+    assert state is not None
+    assert all(state.customers[i].observed["city"] == "Paris" for i in range(1, 201))
+    assert backend.pending(workspace.root) == [] and backend.holder(workspace.root) is None
 
 
 class Hostile:
@@ -122,7 +128,7 @@ class Hostile:
     ],
 )
 def test_hostile_servers(
-    workspace: Workspace, run, monkeypatch, behaviour: str, message: str
+    workspace: Workspace, run, monkeypatch, behaviour: str, message: str, backend: Backend
 ) -> None:
     hostile = Hostile(behaviour)
     other = Hostile("empty")
@@ -134,16 +140,22 @@ def test_hostile_servers(
         workspace.declare("a.yaml", "id: 1\ncity: Paris\n")
         state = make_state([observed(1, city="Lyon")])
         state.site = hostile.url
-        state_path = workspace.state(state)
-        before = state_path.read_bytes()
+        backend.prepare(workspace.root, state)
+        before = backend.stored(workspace.root)
+        assert before is not None
         result = run(workspace, "apply", "--auto-approve", "--timeout", "0.5", "--retries", "1")
         assert result.exit_code == 1
         assert message in result.output, result.output
         assert "Traceback" not in result.output
         assert PASSWORD not in result.output and PASSWORD.replace(" ", "") not in result.output
-        assert state_path.read_bytes() == before  # intact
-        assert not (workspace.root / "fluentcart.state.json.journal").exists()
-        assert not (workspace.root / "fluentcart.state.json.lock").exists()
+        after = backend.stored(workspace.root)  # intact
+        assert after is not None and serialize(after) == serialize(before)
+        assert backend.pending(workspace.root) == [] and backend.holder(workspace.root) is None
+        if backend.name == "file":
+            assert sorted(p.name for p in workspace.root.iterdir()) == [
+                "customers",
+                "fluentcart.state.json",
+            ]
         assert other.requests == []  # credentials never followed a redirect
     finally:
         hostile.close()

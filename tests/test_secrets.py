@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from reconciler.sandbox.server import Faults
+from tests.backends import Backend
 from tests.conftest import PASSWORD, Workspace, recorded_state, seed_customer
 
 SECRET = "Zq9 Xr4T W8pL m2Vn K7sD b3Hy"
@@ -35,20 +36,26 @@ def fluentcart(
     )
 
 
-def assert_clean(text: str | bytes, where: str) -> None:
+def assert_clean(text: str | bytes, where: str, others: tuple[str, ...] = ()) -> None:
     data = text.encode() if isinstance(text, str) else text
-    for form in FORMS:
-        assert form.encode() not in data, f"the password leaked into {where}"
+    for form in (*FORMS, *others):
+        assert form.encode() not in data, f"a password leaked into {where}"
 
 
-def test_no_command_leaks_the_password(workspace: Workspace, sandbox, monkeypatch) -> None:
+def test_no_command_leaks_the_password(
+    workspace: Workspace, sandbox, monkeypatch, backend: Backend
+) -> None:
+    """Neither the store's password nor the state database's (PGPASSWORD) reaches any output,
+    any file of the workspace, or any row the backend keeps."""
     from reconciler.sandbox.server import default_users
 
     server = sandbox(
         [seed_customer(i, city="Lyon") for i in (1, 2, 3)], users=default_users("admin", SECRET)
     )
     monkeypatch.setenv("FLUENTCART_APP_PASSWORD", SECRET)
-    env = dict(os.environ)
+    backend.prepare(workspace.root)
+    env = {**os.environ, **backend.env()}
+    database_password = tuple(backend.env().values())
     root = workspace.root
     workspace.declare(
         "a.yaml", "customers:\n  - id: 1\n    city: Paris\n  - id: 2\n    city: Oslo\n"
@@ -65,6 +72,8 @@ def test_no_command_leaks_the_password(workspace: Workspace, sandbox, monkeypatc
         ("refresh",),
         ("state", "list"),
         ("state", "show", "1"),
+        ("state", "history", "1"),
+        ("state", "pull"),
         ("import", "--all", "--generate-yaml", "generated"),
         ("apply", "--auto-approve", "--rest-route"),
     ]
@@ -96,11 +105,14 @@ def test_no_command_leaks_the_password(workspace: Workspace, sandbox, monkeypatc
     assert any("debug: fluentcart.http: GET" in o.stderr for o in outputs)  # --debug really logged
     for result in outputs:
         assert "Traceback" not in result.stderr, result.stderr
-        assert_clean(result.stdout, f"stdout of {result.args[4:]}")
-        assert_clean(result.stderr, f"stderr of {result.args[4:]}")
+        assert_clean(result.stdout, f"stdout of {result.args[4:]}", database_password)
+        assert_clean(result.stderr, f"stderr of {result.args[4:]}", database_password)
     for path in root.rglob("*"):
         if path.is_file():
-            assert_clean(path.read_bytes(), str(path))
+            assert_clean(path.read_bytes(), str(path), database_password)
+    kept = backend.everything_kept(root)
+    assert b"Rome" in kept  # the rows searched are the ones this run wrote
+    assert_clean(kept, f"what the {backend.name} backend keeps", database_password)
 
 
 def test_an_internal_error_does_not_leak_it(monkeypatch, capsys) -> None:
@@ -177,15 +189,15 @@ def test_private_files_are_0600(workspace: Workspace, run, sandbox) -> None:
     assert modes == {journal.name: 0o600, lock.name: 0o600}
 
 
-def test_two_applies_at_the_same_moment(workspace: Workspace, sandbox) -> None:
+def test_two_applies_at_the_same_moment(workspace: Workspace, sandbox, backend: Backend) -> None:
     server = sandbox(
         [seed_customer(i, city="Lyon") for i in range(1, 11)], faults=Faults(latency_ms=50)
     )
     workspace.declare(
         "a.yaml", "customers:\n" + "".join(f"  - id: {i}\n    city: Paris\n" for i in range(1, 11))
     )
-    workspace.state(recorded_state(server, list(range(1, 11))))
-    serial = workspace.read_state()["serial"]
+    backend.prepare(workspace.root, recorded_state(server, list(range(1, 11))))
+    serial = backend.serial(workspace.root)
     env = dict(os.environ)
     command = [
         sys.executable,
@@ -207,18 +219,20 @@ def test_two_applies_at_the_same_moment(workspace: Workspace, sandbox) -> None:
     assert codes == [0, 1], results
     loser = next(err for _, err, code in results if code == 1)
     assert "the state is locked" in loser and "for 'apply'" in loser
-    assert workspace.read_state()["serial"] == serial + 1  # written once
+    assert backend.serial(workspace.root) == serial + 1  # written once
     assert server.count("PUT") == 10
 
 
-def test_lock_timeout_waits_for_the_other_apply(workspace: Workspace, sandbox) -> None:
+def test_lock_timeout_waits_for_the_other_apply(
+    workspace: Workspace, sandbox, backend: Backend
+) -> None:
     server = sandbox(
         [seed_customer(i, city="Lyon") for i in range(1, 6)], faults=Faults(latency_ms=100)
     )
     workspace.declare(
         "a.yaml", "customers:\n" + "".join(f"  - id: {i}\n    city: Paris\n" for i in range(1, 6))
     )
-    workspace.state(recorded_state(server, list(range(1, 6))))
+    backend.prepare(workspace.root, recorded_state(server, list(range(1, 6))))
     env = dict(os.environ)
     command = [
         sys.executable,
@@ -240,6 +254,7 @@ def test_lock_timeout_waits_for_the_other_apply(workspace: Workspace, sandbox) -
     results = [(*p.communicate(timeout=90), p.returncode) for p in processes]
     assert [code for _, _, code in results] == [0, 0], results
     assert any("Apply complete: 5 changed" in out for out, _, _ in results)
+    assert any("No changes" in out for out, _, _ in results), results  # the second waited
     assert server.count("PUT") == 5
 
 

@@ -11,6 +11,7 @@ import json
 import random
 import socket
 import struct
+import sys
 import threading
 import time
 from collections import Counter
@@ -69,6 +70,12 @@ class _Server(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
     sandbox: "Sandbox"
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # A client that hung up mid-request (killed, timed out) is not the sandbox's error.
+        if isinstance(sys.exc_info()[1], ConnectionError):
+            return
+        super().handle_error(request, client_address)
 
 
 class _Handler(BaseHTTPRequestHandler):

@@ -202,13 +202,24 @@ class PostgresLock:
                 )
                 raise LockError(f"the state is locked{wait}: {shown}")
             time.sleep(POLL_SECONDS)
+        # A run whose row is unfinished while this one holds the lock lost its session
+        # (killed, crashed, cut off): its lock went with it. Say so, and close its row.
+        dead = connection.execute(
+            "UPDATE fluentcart.run SET finished_at = now(), status = 'died'"
+            " WHERE workspace_id = %s AND finished_at IS NULL RETURNING id, holder",
+            (workspace_id,),
+        ).fetchall()
+        if dead:
+            details = dict(max(dead, key=lambda row: row[0])[1])
+            details.pop("backend_pid", None)
+            self.took_over = LockInfo(**details)
         pid = connection.execute("SELECT pg_backend_pid()").fetchone()
         self.info = LockInfo.new(self.operation)
-        details = {**self.info.__dict__, "backend_pid": pid[0] if pid else None}
+        mine = {**self.info.__dict__, "backend_pid": pid[0] if pid else None}
         row = connection.execute(
             "INSERT INTO fluentcart.run (workspace_id, kind, holder, git_commit)"
             " VALUES (%s, %s, %s, %s) RETURNING id",
-            (workspace_id, self.operation, json.dumps(details), os.environ.get("GITHUB_SHA")),
+            (workspace_id, self.operation, json.dumps(mine), os.environ.get("GITHUB_SHA")),
         ).fetchone()
         connection.commit()
         self.run_id = row[0] if row else None
@@ -403,7 +414,9 @@ class PostgresStorage:
             site=head[3],
             name_mode=NameMode(head[4]) if head[4] else None,
             tool_version=head[5],
-            customers={int(r[0]): CustomerRecord(r[1], r[2], r[3]) for r in rows},
+            customers={
+                int(r[0]): CustomerRecord(_from_jsonb(r[1]), r[2], _from_jsonb(r[3])) for r in rows
+            },
         )
         state.sha256 = _sha256(serialize(state))
         return state
@@ -534,9 +547,9 @@ class PostgresStorage:
                 (
                     workspace_id,
                     customer_id,
-                    json.dumps(record.observed),
+                    _to_jsonb(record.observed),
                     record.observed_at,
-                    json.dumps(record.last_applied),
+                    _to_jsonb(record.last_applied),
                     workspace_id,
                     customer_id,
                     self.run_id,
@@ -550,9 +563,9 @@ class PostgresStorage:
                 " last_applied = %s, version = version + 1, run_id = %s"
                 " WHERE workspace_id = %s AND customer_id = %s AND version = %s",
                 (
-                    json.dumps(record.observed),
+                    _to_jsonb(record.observed),
                     record.observed_at,
-                    json.dumps(record.last_applied),
+                    _to_jsonb(record.last_applied),
                     self.run_id,
                     workspace_id,
                     customer_id,
@@ -573,9 +586,9 @@ class PostgresStorage:
                 workspace_id,
                 customer_id,
                 version,
-                json.dumps(record.observed) if record else None,
+                _to_jsonb(record.observed) if record else None,
                 record.observed_at if record else None,
-                json.dumps(record.last_applied) if record else None,
+                _to_jsonb(record.last_applied) if record else None,
                 op,
                 self.run_id,
             ),
@@ -639,7 +652,9 @@ class PostgresStorage:
         entries = []
         for version, observed, observed_at, last_applied, at, op, kind, holder, commit in found:
             record = (
-                None if observed is None else CustomerRecord(observed, observed_at, last_applied)
+                None
+                if observed is None
+                else CustomerRecord(_from_jsonb(observed), observed_at, _from_jsonb(last_applied))
             )
             who = f"{holder.get('who')}@{holder.get('hostname')}" if holder else "unknown"
             run = (
@@ -686,6 +701,25 @@ class PostgresStorage:
                     ),
                 )
         state.sha256 = _sha256(serialize(state))
+
+
+# jsonb cannot hold the NUL character (PostgreSQL's text type has none), which a JSON file
+# and a store can. A record with one is kept as its JSON text, wrapped under this key, and
+# given back unchanged: nothing the store returned is lost or altered.
+_WRAPPED = "fluentcart:json-text"
+
+
+def _to_jsonb(value: Any) -> str:
+    text = json.dumps(value)
+    if "\\u0000" in text:
+        return json.dumps({_WRAPPED: text})
+    return text
+
+
+def _from_jsonb(value: Any) -> Any:
+    if isinstance(value, dict) and len(value) == 1 and _WRAPPED in value:
+        return json.loads(value[_WRAPPED])
+    return value
 
 
 def _sha256(data: bytes) -> str:
