@@ -27,6 +27,7 @@ from reconciler.client import (
 from reconciler.customer import is_linked, observed_value
 from reconciler.declared import DeclaredCustomer
 from reconciler.diagnostics import short_repr
+from reconciler.errors import StateError
 from reconciler.plan import Action, CustomerChange
 from reconciler.state import CustomerRecord
 from reconciler.storage import Recorder
@@ -272,6 +273,11 @@ class Applier:
                 "does not exist on the store (deleted outside fluentcart?)",
             )
         except ClientError as exc:
+            return CustomerResult(customer_id, Outcome.FAILED, str(exc))
+        except StateError as exc:
+            # The state cannot take what the store answers (a full disk, a lost database):
+            # no more PUTs. One whose answer was not recorded is resolved by the next run.
+            self.stop.set()
             return CustomerResult(customer_id, Outcome.FAILED, str(exc))
 
     def _apply(

@@ -10,7 +10,7 @@ class WorkspaceError(FluentCartError):
 
 
 class StateError(FluentCartError):
-    """The state file cannot be read or written."""
+    """The state cannot be read or written."""
 
 
 class PlanFileError(FluentCartError):

@@ -638,3 +638,35 @@ def test_a_few_changes_on_a_big_store_use_gets(workspace: Workspace, run, sandbo
     # One list page shows the store has 6 pages: more than 4 GETs would cost, so GETs.
     assert server.count("GET", "/fluent-cart/v2/customers?") == 1
     assert server.count("GET", "/fluent-cart/v2/customers/") == 3  # customer 5 was on page 1
+
+
+def test_a_full_disk_stops_the_run_at_the_first_answer_it_cannot_record(
+    workspace: Workspace, sandbox, tmp_path: Path
+) -> None:
+    """The journal cannot be written (ENOSPC, from /dev/full): the run sends no more PUTs,
+    and says why, naming the customer whose answer is not recorded."""
+    from reconciler.apply import Applier, Outcome
+    from reconciler.client import ClientOptions, Credentials, FluentCartClient
+    from reconciler.declared import Rules, load_declared
+    from reconciler.plan import build_plan
+    from reconciler.workspace import NameMode
+
+    server = sandbox([seed_customer(i, city="Lyon") for i in range(1, 6)])
+    path = workspace.declare(
+        "a.yaml", "customers:\n" + "".join(f"  - id: {i}\n    city: Paris\n" for i in range(1, 6))
+    )
+    declaration = load_declared([(path, "a.yaml")], Rules(("active",), NameMode.FULL_NAME))
+    plan = build_plan(declaration, recorded_state(server, [1, 2, 3, 4, 5]), NameMode.FULL_NAME)
+    journal = Journal(tmp_path / "fluentcart.state.json")
+    os.dup2(os.open("/dev/full", os.O_WRONLY), journal._fd)
+    client = FluentCartClient(server.url, Credentials("admin", PASSWORD), ClientOptions(retries=0))
+    try:
+        applier = Applier(client, journal, NameMode.FULL_NAME, declaration.customers, 1)
+        result = applier.run(list(plan.changes))
+    finally:
+        client.close()
+        journal.close()
+    assert result.fatal is not None and "cannot record customer 1" in result.fatal
+    assert "No space left on device" in result.fatal
+    assert [r.outcome for r in result.results].count(Outcome.SKIPPED) == 4
+    assert server.count("PUT") == 1

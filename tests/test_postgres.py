@@ -1,6 +1,7 @@
 """The PostgreSQL state backend against a real PostgreSQL 15 (tests/pg.py): the main job,
 per-customer rows and history, credentials, locking between processes and workspaces, a
-killed apply, and a schema newer than the tool."""
+database session killed mid-apply, and a schema newer than the tool. (The crash, fault,
+lock, secrets and convergence suites run against this backend too: tests/backends.py.)"""
 
 import json
 import os
@@ -10,8 +11,13 @@ import threading
 import uuid
 from pathlib import Path
 
+import pytest
+
+from reconciler.sandbox import Sandbox, Store
+from reconciler.sandbox.server import Faults, default_users
 from reconciler.storage.postgres import PostgresStorage
 from tests.conftest import PASSWORD, Workspace, seed_customer
+from tests.test_crash import fluentcart
 
 
 def pg_workspace(
@@ -133,7 +139,13 @@ def test_an_unreachable_database_stops_before_the_store(workspace: Workspace, ru
     store = sandbox([seed_customer(1)])
     workspace.config("state: postgresql://fluentcart@127.0.0.1:1/postgres\nworkspace: x\n")
     workspace.declare("a.yaml", "id: 1\ncity: Paris\n")
-    for args in (("plan",), ("apply", "--auto-approve"), ("import",)):
+    for args in (
+        ("plan",),
+        ("plan", "--refresh"),
+        ("apply", "--auto-approve"),
+        ("import",),
+        ("refresh",),
+    ):
         result = run(workspace, *args)
         assert result.exit_code == 1, result.output
         assert (
@@ -141,7 +153,10 @@ def test_an_unreachable_database_stops_before_the_store(workspace: Workspace, ru
             in result.output
         )
         assert "Traceback" not in result.output
-    assert store.count("PUT") == 0
+    # validate needs no state: it checks the files, and says the state was not read
+    checked = run(workspace, "validate")
+    assert checked.exit_code == 0 and "cannot connect to the state database" in checked.stderr
+    assert store.count() == 0  # not one request to the store
 
 
 def test_a_schema_newer_than_the_tool_is_refused(workspace: Workspace, run, postgres) -> None:
@@ -437,3 +452,78 @@ def test_a_refused_put_leaves_no_intent(workspace: Workspace, run, sandbox, post
     )
     assert left == [(0,)]
     assert "Read " not in run(workspace, "apply", "--auto-approve").stderr
+
+
+@pytest.mark.parametrize("sessions", ["fluentcart apply%", "fluentcart apply (lock)"])
+def test_a_database_session_killed_mid_apply(tmp_path: Path, postgres, sessions: str) -> None:
+    """pg_terminate_backend on the apply's sessions (all, or only the lock's) after the 3rd
+    PUT answer: the run stops with a clear error and no traceback, sends no PUT without its
+    lock, loses nothing the store accepted (recorded, or left as an intent the next run
+    resolves), and the rerun converges."""
+    from tests.backends import PostgresBackend
+    from tests.conftest import recorded_state
+
+    store = Store("http://127.0.0.1", users=default_users("admin", PASSWORD))
+    for i in range(1, 13):
+        store.seed(seed_customer(i, city="Lyon"))
+    server = Sandbox(store, faults=Faults(latency_ms=30)).start()
+    backend = PostgresBackend(postgres)
+    root = tmp_path / "ws"
+    root.mkdir()
+    Workspace(root).declare(
+        "all.yaml",
+        "customers:\n" + "".join(f"  - id: {i}\n    city: Paris\n" for i in range(1, 13)),
+    )
+    backend.prepare(root, recorded_state(server, list(range(1, 13))))
+    answered = 0
+    lock = threading.Lock()
+
+    def after(method: str, path: str, status: int) -> None:
+        nonlocal answered
+        if method == "PUT" and status == 200:
+            with lock:
+                answered += 1
+                if answered == 3:
+                    postgres.sql(
+                        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                        f" WHERE application_name LIKE '{sessions}'"
+                    )
+
+    server.on_answer = after
+    env = {
+        **os.environ,
+        "FLUENTCART_URL": server.url,
+        "FLUENTCART_USERNAME": "admin",
+        "FLUENTCART_APP_PASSWORD": PASSWORD,
+        **backend.env(),
+    }
+    try:
+        process = fluentcart(root, env, "apply", "--auto-approve", "--parallelism", "2")
+        out, err = process.communicate(timeout=120)
+        server.on_answer = None
+        context = f"{out}\n{err}"
+        assert process.returncode == 1, context
+        assert "Traceback" not in err, context
+        if sessions == "fluentcart apply%":
+            assert "lost its connection to the state database" in context, context
+        assert "lost the lock on" in err and "run it again to finish" in err, context
+        assert postgres.password not in context
+        accepted = {i for i, c in store.customers.items() if c["city"] == "Paris"}
+        state = backend.stored(root)
+        assert state is not None
+        recorded = {i for i, r in state.customers.items() if r.observed["city"] == "Paris"}
+        pending = set(backend.storage(root).unresolved())
+        assert accepted <= recorded | pending, context  # nothing the store took is unaccounted
+        assert len(accepted) < 12, context  # it stopped
+        rerun = fluentcart(root, env, "apply", "--auto-approve")
+        out, err = rerun.communicate(timeout=120)
+        assert rerun.returncode == 0, f"{context}\nrerun:\n{out}\n{err}"
+        check = fluentcart(root, env, "plan", "--refresh", "--detailed-exitcode")
+        out, err = check.communicate(timeout=120)
+        assert check.returncode == 0, out + err
+        final = backend.stored(root)
+        assert final is not None
+        assert all(final.customers[i].observed["city"] == "Paris" for i in range(1, 13))
+        assert backend.pending(root) == [] and backend.holder(root) is None
+    finally:
+        server.stop()

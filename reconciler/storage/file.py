@@ -143,8 +143,14 @@ class Journal:
         )
         data = ("\n" + line + "\n").encode("utf-8")  # a leading newline ends any torn line
         with self._lock:
-            os.write(self._fd, data)
-            os.fsync(self._fd)
+            try:
+                os.write(self._fd, data)
+                os.fsync(self._fd)
+            except OSError as exc:
+                raise StateError(
+                    f"cannot record customer {customer_id} in {self.path.name}:"
+                    f" {exc.strerror or exc}"
+                ) from None
 
     def intend(self, customer_id: int) -> None:
         """Nothing to write: after a crash, the next apply compares each planned customer's

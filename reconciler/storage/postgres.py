@@ -31,6 +31,7 @@ import os
 import threading
 import time
 import uuid
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit, urlunsplit
 
@@ -225,6 +226,7 @@ class PostgresLock:
         self.run_id = row[0] if row else None
         self._connection = connection
         storage.run_id = self.run_id
+        storage.lock_connection = connection
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -246,6 +248,7 @@ class PostgresLock:
         with contextlib.suppress(Exception):
             connection.close()
         self.storage.run_id = None
+        self.storage.lock_connection = None
 
 
 class PostgresRecorder:
@@ -257,7 +260,10 @@ class PostgresRecorder:
         self._lock = threading.Lock()
 
     def intend(self, customer_id: int) -> None:
-        with self._lock:
+        """The intent, committed before the PUT is sent; and the lock still held, checked
+        on its own session: a run that lost it sends nothing more."""
+        with self._lock, self.storage.failing(f"customer {customer_id}'s PUT was not sent"):
+            self.storage.check_locked()
             self.connection.execute(
                 "INSERT INTO fluentcart.pending_op (workspace_id, customer_id, run_id)"
                 " VALUES (%s, %s, %s) ON CONFLICT (workspace_id, customer_id)"
@@ -267,7 +273,11 @@ class PostgresRecorder:
             self.connection.commit()
 
     def record(self, customer_id: int, record: CustomerRecord) -> None:
-        with self._lock:
+        unrecorded = (
+            f"the store's answer for customer {customer_id} is not recorded; its intent is"
+            " left, so the next run reads it from the store again"
+        )
+        with self._lock, self.storage.failing(unrecorded):
             try:
                 self.storage.write_customer(self.connection, customer_id, record, "apply")
                 self.connection.execute(
@@ -282,7 +292,7 @@ class PostgresRecorder:
             self.storage.recorded[customer_id] = record
 
     def release(self, customer_id: int) -> None:
-        with self._lock:
+        with self._lock, self.storage.failing(f"customer {customer_id}'s intent is left"):
             self.connection.execute(
                 "DELETE FROM fluentcart.pending_op WHERE workspace_id = %s AND customer_id = %s",
                 (self.storage.workspace_id(), customer_id),
@@ -307,6 +317,41 @@ class PostgresStorage:
         self.versions: dict[int, int] = {}  # each customer's version when this run read it
         self._workspace_id: int | None = None
         self._migrated = False
+        self.lock_connection: psycopg.Connection[Any] | None = None  # while the lock is held
+
+    @contextlib.contextmanager
+    def failing(self, consequence: str) -> Iterator[None]:
+        """Turn a database error inside the block into the tool's error, saying what it
+        means for the run (`consequence`)."""
+        psycopg = _driver()
+        try:
+            yield
+        except psycopg.OperationalError as exc:
+            raise StateError(
+                f"lost its connection to the state database {shown_location(self.location)}"
+                f" ({scrub(_first_line(exc), self.location)}): {consequence}"
+            ) from None
+        except psycopg.Error as exc:
+            raise StateError(
+                f"the state database {shown_location(self.location)} failed"
+                f" ({scrub(_first_line(exc), self.location)}): {consequence}"
+            ) from None
+
+    def check_locked(self) -> None:
+        """Raise unless this run still holds the workspace's lock: a lock's session that
+        ended (terminated, cut off) took the lock with it, and another run may hold it now."""
+        connection = self.lock_connection
+        if connection is None:
+            return
+        psycopg = _driver()
+        try:
+            connection.execute("SELECT 1")
+        except psycopg.Error as exc:
+            raise StateError(
+                f"lost the lock on {self.display}: its database session ended"
+                f" ({scrub(_first_line(exc), self.location)}), so this run writes nothing"
+                " more. What it recorded before is kept; run it again to finish."
+            ) from None
 
     # ---- connections and schema ----------------------------------------------------------
 
@@ -496,7 +541,12 @@ class PostgresStorage:
     def resolve(self, records: dict[int, CustomerRecord], customer_ids: list[int]) -> None:
         """Record the customers read again and clear every one of these intents, in one
         transaction: a run that stops after this has lost nothing."""
-        with self.connect("fluentcart") as connection, connection.transaction():
+        self.check_locked()
+        with (
+            self.failing("the customers read again were not recorded; their intents are left"),
+            self.connect("fluentcart") as connection,
+            connection.transaction(),
+        ):
             for customer_id, record in sorted(records.items()):
                 self.write_customer(connection, customer_id, record, "re-read")
             connection.execute(
@@ -615,7 +665,12 @@ class PostgresStorage:
         if not content_moved:
             return False
         serial = (previous.serial if previous is not None else 0) + 1
-        with self.connect("fluentcart persist") as connection, connection.transaction():
+        self.check_locked()
+        with (
+            self.failing("the run's end was not recorded; what it recorded before is kept"),
+            self.connect("fluentcart persist") as connection,
+            connection.transaction(),
+        ):
             for cid, record in sorted(changed.items()):
                 self.write_customer(connection, cid, record, "record")
             for cid in removed:
@@ -679,7 +734,11 @@ class PostgresStorage:
     def replace(self, state: StateFile) -> None:
         """The stored state becomes `state`, lineage and serial included, in one transaction;
         each customer that differs gets a new version (op 'push')."""
-        with self.connect("fluentcart replace") as connection:
+        self.check_locked()
+        with (
+            self.failing("the state was not replaced"),
+            self.connect("fluentcart replace") as connection,
+        ):
             current = self._read(connection)  # also loads the versions
             before = current.customers if current is not None else {}
             with connection.transaction():
