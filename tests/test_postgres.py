@@ -167,7 +167,7 @@ def test_a_schema_newer_than_the_tool_is_refused(workspace: Workspace, run, post
     postgres.sql("INSERT INTO fluentcart.schema_migrations (version) VALUES (99)", database)
     result = run(workspace, "plan")
     assert result.exit_code == 1
-    assert "has schema version 99, newer than this fluentcart's 1" in result.output
+    assert "has schema version 99, newer than this fluentcart's 2" in result.output
 
 
 def test_one_apply_at_a_time_per_workspace(
@@ -527,3 +527,90 @@ def test_a_database_session_killed_mid_apply(tmp_path: Path, postgres, sessions:
         assert backend.pending(root) == [] and backend.holder(root) is None
     finally:
         server.stop()
+
+
+def test_a_large_write_keeps_versions_history_and_the_conflict_rule(postgres) -> None:
+    """Writes of many customers go through COPY and set statements (BULK_MIN and more):
+    the same rows, versions and history as one by one, and a customer another run moved
+    meanwhile stops the whole write, named, with nothing of it kept."""
+    from reconciler.errors import StateError
+    from reconciler.statefile import serialize
+    from reconciler.storage.postgres import BULK_MIN
+    from tests.conftest import make_state, observed
+
+    count = BULK_MIN * 3
+    name = f"bulk-{uuid.uuid4().hex[:8]}"
+    storage = PostgresStorage(postgres.url(), name)
+    first = make_state([observed(i, city="Lyon") for i in range(1, count + 1)])
+    with storage.lock("test"):
+        storage.replace(first)
+    second = make_state(
+        [observed(i, city="Paris") for i in range(1, count + 1) if i % 3]  # every 3rd removed
+        + [observed(i) for i in range(count + 1, count + BULK_MIN + 1)],  # and new ones
+        serial=2,
+    )
+    with storage.lock("test"):
+        storage.replace(second)
+    stored = PostgresStorage(postgres.url(), name).read()[0]
+    assert stored is not None and serialize(stored) == serialize(second)
+    assert [v.version for v in storage.history(1)] == [1, 2]
+    assert [(v.version, v.record is None) for v in storage.history(3)] == [(1, False), (2, True)]
+    assert storage.history(count + 1)[0].version == 1
+
+    stale = PostgresStorage(postgres.url(), name)
+    stale.read()
+    other = PostgresStorage(postgres.url(), name)
+    other.read()
+    moved = make_state([observed(i, city="Rome") for i in stored.customers], serial=3)
+    with other.lock("test"):
+        other.replace(moved)
+    late = make_state([observed(i, city="Oslo") for i in stored.customers], serial=4)
+    with (
+        pytest.raises(StateError, match=r"customer\(s\) 1, 2, 4"),
+        stale.lock("test"),
+        stale.connect("t") as connection,
+        connection.transaction(),
+    ):
+        stale.write_customers(
+            connection, {i: late.customers[i] for i in sorted(late.customers)}, "push"
+        )
+    kept = PostgresStorage(postgres.url(), name).read()[0]
+    assert kept is not None and {r.observed["city"] for r in kept.customers.values()} == {"Rome"}
+
+
+def test_a_database_at_schema_1_is_migrated_with_its_records(postgres) -> None:
+    """A database written by the first schema gets the plan column filled from its records,
+    and a slim read gives exactly the fields a full read's plan would compare."""
+    from reconciler.state import PLAN_FIELDS
+    from reconciler.storage.postgres import MIGRATIONS
+    from tests.conftest import LINEAGE
+
+    database = postgres.new_database()
+    postgres.sql(
+        "CREATE SCHEMA fluentcart; CREATE TABLE fluentcart.schema_migrations (version int"
+        " PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now());"
+        + MIGRATIONS[0][1]
+        + "INSERT INTO fluentcart.schema_migrations (version) VALUES (1);"
+        f"INSERT INTO fluentcart.workspace (name, lineage, serial, tool_version)"
+        f" VALUES ('old', '{LINEAGE}', 3, '0.1');",
+        database,
+    )
+    import psycopg
+
+    wrapped = json.dumps({"fluentcart:json-text": json.dumps({"id": 2, "notes": "a\x00b"})})
+    with psycopg.connect(postgres.url(database), password=postgres.password) as connection:
+        connection.execute(
+            "INSERT INTO fluentcart.customer (workspace_id, customer_id, observed, observed_at,"
+            " last_applied, version) VALUES (1, 1, %s, 'then', '{}', 1), (1, 2, %s, 'then',"
+            " '{}', 1)",
+            (json.dumps({"id": 1, "city": "Lyon", "photo": "x"}), wrapped),
+        )
+    storage = PostgresStorage(postgres.url(database), "old")
+    slim, _ = storage.read(slim=True)
+    full, _ = storage.read()
+    assert slim is not None and full is not None
+    assert full.customers[2].observed == {"id": 2, "notes": "a\x00b"}
+    for customer_id, record in full.customers.items():
+        expected = {k: v for k, v in record.observed.items() if k in PLAN_FIELDS}
+        assert slim.customers[customer_id].observed == expected
+    assert postgres.sql("SELECT max(version) FROM fluentcart.schema_migrations", database) == [(2,)]

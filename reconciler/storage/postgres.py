@@ -31,15 +31,14 @@ import os
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit, urlunsplit
 
 from reconciler import __version__
 from reconciler.errors import StateError
 from reconciler.lock import LockError, LockInfo
-from reconciler.state import CustomerRecord, RecordVersion, StateFile
-from reconciler.statefile import serialize
+from reconciler.state import PLAN_FIELDS, CustomerRecord, RecordVersion, StateFile
 from reconciler.workspace import NameMode
 
 if TYPE_CHECKING:
@@ -49,6 +48,7 @@ SCHEMES = ("postgresql://", "postgres://")
 LOCK_NAMESPACE = 0x0FC0  # the first key of every fluentcart advisory lock (the second: workspace)
 MIGRATION_LOCK = 0  # second key while migrating the schema (no workspace has id 0)
 POLL_SECONDS = 0.2
+BULK_MIN = 50  # from this many customers in one write, COPY and set statements
 
 MIGRATIONS: tuple[tuple[int, str], ...] = (
     (
@@ -104,6 +104,19 @@ MIGRATIONS: tuple[tuple[int, str], ...] = (
             started_at timestamptz NOT NULL DEFAULT now(),
             PRIMARY KEY (workspace_id, customer_id)
         );
+        """,
+    ),
+    (
+        2,
+        # What a plan compares of each customer (PLAN_FIELDS), kept beside the whole record
+        # so that plan and validate read only that: no per-row work for the server.
+        f"""
+        ALTER TABLE fluentcart.customer ADD COLUMN plan_fields jsonb;
+        UPDATE fluentcart.customer SET plan_fields = coalesce((SELECT jsonb_object_agg(key,
+            value) FROM jsonb_each(observed) WHERE key = ANY(ARRAY[{
+            ", ".join(f"'{key}'" for key in (*sorted(PLAN_FIELDS), "fluentcart:json-text"))
+        }])), '{{}}');
+        ALTER TABLE fluentcart.customer ALTER COLUMN plan_fields SET NOT NULL;
         """,
     ),
 )
@@ -227,6 +240,7 @@ class PostgresLock:
         self._connection = connection
         storage.run_id = self.run_id
         storage.lock_connection = connection
+        storage.lock_pid = int(pid[0]) if pid else None
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -249,59 +263,138 @@ class PostgresLock:
             connection.close()
         self.storage.run_id = None
         self.storage.lock_connection = None
+        self.storage.lock_pid = None
 
 
 class PostgresRecorder:
-    """Each customer's answer, committed in its own transaction as it arrives."""
+    """Each customer's answer, committed in its own transaction as it arrives, on a
+    connection of the calling worker's own (commits of parallel workers do not queue)."""
 
     def __init__(self, storage: "PostgresStorage") -> None:
         self.storage = storage
-        self.connection = storage.connect("fluentcart apply (records)")
-        self._lock = threading.Lock()
+        self._local = threading.local()
+        self._connections: list[psycopg.Connection[Any]] = []
+        self._guard = threading.Lock()
+        self._connection()  # a database that cannot be reached fails here, before any PUT
+
+    def _connection(self) -> "psycopg.Connection[Any]":
+        connection = getattr(self._local, "connection", None)
+        if connection is None:
+            connection = self.storage.connect("fluentcart apply (records)")
+            connection.autocommit = True  # each write is one statement: one round trip
+            self._local.connection = connection
+            with self._guard:
+                self._connections.append(connection)
+        return connection
+
+    def _held(self) -> tuple[str, dict[str, Any]]:
+        """A condition true while this run's lock session still holds the workspace's lock
+        (a session that ended took the lock with it): every write of the recorder carries
+        it, so a run that lost its lock sends and writes nothing more."""
+        storage = self.storage
+        if storage.lock_pid is None:
+            return "true", {}
+        return (
+            "EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND granted"
+            " AND classid = %(ns)s AND objid = %(w)s AND objsubid = 2 AND pid = %(pid)s)",
+            {"ns": LOCK_NAMESPACE, "w": storage.workspace_id(), "pid": storage.lock_pid},
+        )
 
     def intend(self, customer_id: int) -> None:
-        """The intent, committed before the PUT is sent; and the lock still held, checked
-        on its own session: a run that lost it sends nothing more."""
-        with self._lock, self.storage.failing(f"customer {customer_id}'s PUT was not sent"):
-            self.storage.check_locked()
-            self.connection.execute(
+        """The intent, committed before the PUT is sent, in one statement that also checks
+        the lock is still held."""
+        held, parameters = self._held()
+        with self.storage.failing(f"customer {customer_id}'s PUT was not sent"):
+            connection = self._connection()
+            cursor = connection.execute(
                 "INSERT INTO fluentcart.pending_op (workspace_id, customer_id, run_id)"
-                " VALUES (%s, %s, %s) ON CONFLICT (workspace_id, customer_id)"
+                f" SELECT %(w)s, %(c)s, %(r)s WHERE {held}"
+                " ON CONFLICT (workspace_id, customer_id)"
                 " DO UPDATE SET run_id = excluded.run_id, started_at = now()",
-                (self.storage.workspace_id(), customer_id, self.storage.run_id),
+                {
+                    **parameters,
+                    "w": self.storage.workspace_id(),
+                    "c": customer_id,
+                    "r": self.storage.run_id,
+                },
             )
-            self.connection.commit()
+        if cursor.rowcount != 1:
+            self.storage.check_locked()  # raises, naming why
+            raise StateError(f"{self.storage.display}: this run no longer holds the lock")
 
     def record(self, customer_id: int, record: CustomerRecord) -> None:
+        """The answer, the history row and the intent cleared: one statement, one round
+        trip, only at the version this run read and only while the lock is held."""
         unrecorded = (
             f"the store's answer for customer {customer_id} is not recorded; its intent is"
             " left, so the next run reads it from the store again"
         )
-        with self._lock, self.storage.failing(unrecorded):
-            try:
-                self.storage.write_customer(self.connection, customer_id, record, "apply")
-                self.connection.execute(
-                    "DELETE FROM fluentcart.pending_op WHERE workspace_id = %s AND customer_id = %s",
-                    (self.storage.workspace_id(), customer_id),
-                )
-                self.connection.commit()
-            except BaseException:
-                with contextlib.suppress(Exception):
-                    self.connection.rollback()
-                raise
-            self.storage.recorded[customer_id] = record
+        storage = self.storage
+        known = storage.versions.get(customer_id)
+        with storage.failing(unrecorded):
+            connection = self._connection()
+            if known is None:  # not recorded before: the general path, one transaction
+                storage.check_locked()
+                with connection.transaction():
+                    storage.write_customer(connection, customer_id, record, "apply")
+                    connection.execute(
+                        "DELETE FROM fluentcart.pending_op WHERE workspace_id = %s"
+                        " AND customer_id = %s",
+                        (storage.workspace_id(), customer_id),
+                    )
+            else:
+                held, parameters = self._held()
+                row = connection.execute(
+                    f"WITH held AS (SELECT {held} AS yes),"
+                    " u AS (UPDATE fluentcart.customer SET observed = %(o)s, plan_fields ="
+                    " %(p)s, observed_at = %(at)s, last_applied = %(la)s, version = version + 1,"
+                    " run_id = %(r)s WHERE workspace_id = %(w)s AND customer_id = %(c)s"
+                    " AND version = %(k)s AND (SELECT yes FROM held) RETURNING version),"
+                    " h AS (INSERT INTO fluentcart.customer_version (workspace_id, customer_id,"
+                    " version, observed, observed_at, last_applied, op, run_id) SELECT %(w)s,"
+                    " %(c)s, version, %(o)s, %(at)s, %(la)s, 'apply', %(r)s FROM u),"
+                    " d AS (DELETE FROM fluentcart.pending_op WHERE workspace_id = %(w)s"
+                    " AND customer_id = %(c)s AND EXISTS (SELECT 1 FROM u))"
+                    " SELECT (SELECT version FROM u), (SELECT yes FROM held)",
+                    {
+                        **parameters,
+                        "w": storage.workspace_id(),
+                        "c": customer_id,
+                        "k": known,
+                        "r": storage.run_id,
+                        "o": _to_jsonb(record.observed),
+                        "p": _to_jsonb(_plan_fields(record.observed)),
+                        "at": record.observed_at,
+                        "la": _to_jsonb(record.last_applied),
+                    },
+                ).fetchone()
+                version, held_yet = row if row else (None, False)
+                if not held_yet:
+                    storage.check_locked()
+                    raise StateError(f"{storage.display}: this run no longer holds the lock")
+                if version is None:
+                    raise StateError(
+                        f"customer {customer_id} was changed in {storage.display} by another"
+                        " run since this one read it; nothing of this run overwrote it."
+                        " Plan again."
+                    )
+                storage.versions[customer_id] = int(version)
+            with self._guard:
+                storage.recorded[customer_id] = record
 
     def release(self, customer_id: int) -> None:
-        with self._lock, self.storage.failing(f"customer {customer_id}'s intent is left"):
-            self.connection.execute(
+        with self.storage.failing(f"customer {customer_id}'s intent is left"):
+            connection = self._connection()
+            connection.execute(
                 "DELETE FROM fluentcart.pending_op WHERE workspace_id = %s AND customer_id = %s",
                 (self.storage.workspace_id(), customer_id),
             )
-            self.connection.commit()
 
     def close(self) -> None:
-        with contextlib.suppress(Exception):
-            self.connection.close()
+        for connection in self._connections:
+            with contextlib.suppress(Exception):
+                connection.close()
+        self._connections = []
 
 
 class PostgresStorage:
@@ -318,6 +411,7 @@ class PostgresStorage:
         self._workspace_id: int | None = None
         self._migrated = False
         self.lock_connection: psycopg.Connection[Any] | None = None  # while the lock is held
+        self.lock_pid: int | None = None  # the lock's database session
 
     @contextlib.contextmanager
     def failing(self, consequence: str) -> Iterator[None]:
@@ -432,10 +526,13 @@ class PostgresStorage:
 
     def read(self, slim: bool = False) -> tuple[StateFile | None, int]:
         with self.connect("fluentcart read") as connection:
-            return self._read(connection), 0
+            return self._read(connection, slim), 0
 
-    def _read(self, connection: "psycopg.Connection[Any]") -> StateFile | None:
-        """One consistent snapshot (REPEATABLE READ); None when the workspace has no state."""
+    def _read(self, connection: "psycopg.Connection[Any]", slim: bool = False) -> StateFile | None:
+        """One consistent snapshot (REPEATABLE READ); None when the workspace has no state.
+
+        `slim` reads only the fields a plan compares of each customer (PLAN_FIELDS, kept in
+        their own column): a read-only command's state, never written back."""
         psycopg = _driver()
         connection.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
         with connection.transaction():
@@ -447,8 +544,9 @@ class PostgresStorage:
             if head is None or head[2] == 0:
                 return None
             self._workspace_id = int(head[0])
+            observed = "plan_fields" if slim else "observed"
             rows = connection.execute(
-                "SELECT customer_id, observed, observed_at, last_applied, version"
+                f"SELECT customer_id, {observed}, observed_at, last_applied, version"
                 " FROM fluentcart.customer WHERE workspace_id = %s ORDER BY customer_id",
                 (head[0],),
             ).fetchall()
@@ -463,8 +561,15 @@ class PostgresStorage:
                 int(r[0]): CustomerRecord(_from_jsonb(r[1]), r[2], _from_jsonb(r[3])) for r in rows
             },
         )
-        state.sha256 = _sha256(serialize(state))
+        state.sha256 = self._identity(state)
         return state
+
+    def _identity(self, state: StateFile) -> str:
+        """What stands for a file's sha256 here: a digest of the lineage, the serial and
+        every customer's version, which moves whenever any recorded customer changes (and
+        costs nothing like serializing the whole state)."""
+        versions = ",".join(f"{cid}:{self.versions.get(cid)}" for cid in sorted(state.customers))
+        return _sha256(f"{state.lineage}:{state.serial}:{versions}".encode())
 
     def recorded_name_mode(self) -> NameMode | None:
         with self.connect("fluentcart") as connection:
@@ -547,8 +652,7 @@ class PostgresStorage:
             self.connect("fluentcart") as connection,
             connection.transaction(),
         ):
-            for customer_id, record in sorted(records.items()):
-                self.write_customer(connection, customer_id, record, "re-read")
+            self.write_customers(connection, dict(sorted(records.items())), "re-read")
             connection.execute(
                 "DELETE FROM fluentcart.pending_op WHERE workspace_id = %s"
                 " AND customer_id = ANY(%s)",
@@ -590,14 +694,15 @@ class PostgresStorage:
         elif known is None:
             cursor = connection.execute(
                 "INSERT INTO fluentcart.customer (workspace_id, customer_id, observed,"
-                " observed_at, last_applied, version, run_id) VALUES (%s, %s, %s, %s, %s,"
-                " coalesce((SELECT max(version) FROM fluentcart.customer_version WHERE"
-                " workspace_id = %s AND customer_id = %s), 0) + 1, %s)"
+                " plan_fields, observed_at, last_applied, version, run_id) VALUES (%s, %s, %s,"
+                " %s, %s, %s, coalesce((SELECT max(version) FROM fluentcart.customer_version"
+                " WHERE workspace_id = %s AND customer_id = %s), 0) + 1, %s)"
                 " ON CONFLICT DO NOTHING RETURNING version",
                 (
                     workspace_id,
                     customer_id,
                     _to_jsonb(record.observed),
+                    _to_jsonb(_plan_fields(record.observed)),
                     record.observed_at,
                     _to_jsonb(record.last_applied),
                     workspace_id,
@@ -609,11 +714,12 @@ class PostgresStorage:
             version = int(row[0]) if row else 0
         else:
             cursor = connection.execute(
-                "UPDATE fluentcart.customer SET observed = %s, observed_at = %s,"
-                " last_applied = %s, version = version + 1, run_id = %s"
+                "UPDATE fluentcart.customer SET observed = %s, plan_fields = %s,"
+                " observed_at = %s, last_applied = %s, version = version + 1, run_id = %s"
                 " WHERE workspace_id = %s AND customer_id = %s AND version = %s",
                 (
                     _to_jsonb(record.observed),
+                    _to_jsonb(_plan_fields(record.observed)),
                     record.observed_at,
                     _to_jsonb(record.last_applied),
                     self.run_id,
@@ -652,6 +758,110 @@ class PostgresStorage:
         else:
             self.versions[customer_id] = version
 
+    def write_customers(
+        self,
+        connection: "psycopg.Connection[Any]",
+        records: Mapping[int, CustomerRecord | None],
+        op: str,
+    ) -> None:
+        """`write_customer` for many customers at once, in the caller's transaction: the
+        records go to the server with COPY and four set statements apply them, with the
+        same rule (a row changes only at the version this run read; any that moved stops
+        it all, naming them)."""
+        if len(records) < BULK_MIN:
+            for customer_id, record in records.items():
+                self.write_customer(connection, customer_id, record, op)
+            return
+        workspace_id = self.workspace_id()
+        connection.execute(
+            "CREATE TEMP TABLE IF NOT EXISTS fluentcart_incoming (customer_id bigint PRIMARY"
+            " KEY, known bigint, observed jsonb, plan_fields jsonb, observed_at text,"
+            " last_applied jsonb)"
+        )
+        connection.execute("TRUNCATE fluentcart_incoming")
+        with connection.cursor().copy(
+            "COPY fluentcart_incoming (customer_id, known, observed, plan_fields, observed_at,"
+            " last_applied) FROM STDIN"
+        ) as copy:
+            for customer_id, record in records.items():
+                copy.write_row(
+                    (
+                        customer_id,
+                        self.versions.get(customer_id),
+                        _to_jsonb(record.observed) if record else None,
+                        _to_jsonb(_plan_fields(record.observed)) if record else None,
+                        record.observed_at if record else None,
+                        _to_jsonb(record.last_applied) if record else None,
+                    )
+                )
+        removed = {cid for cid, record in records.items() if record is None}
+        updated = {cid for cid in records if cid not in removed and cid in self.versions}
+        inserted = set(records) - removed - updated
+        done: set[int] = set()
+        for statement, expected in (
+            (
+                "DELETE FROM fluentcart.customer c USING fluentcart_incoming i"
+                " WHERE c.workspace_id = %(w)s AND c.customer_id = i.customer_id"
+                " AND i.observed IS NULL AND c.version = i.known RETURNING c.customer_id",
+                removed,
+            ),
+            (
+                "UPDATE fluentcart.customer c SET observed = i.observed, plan_fields ="
+                " i.plan_fields, observed_at = i.observed_at, last_applied = i.last_applied, version = c.version + 1,"
+                " run_id = %(r)s FROM fluentcart_incoming i WHERE c.workspace_id = %(w)s"
+                " AND c.customer_id = i.customer_id AND i.observed IS NOT NULL"
+                " AND c.version = i.known RETURNING c.customer_id",
+                updated,
+            ),
+            (
+                "INSERT INTO fluentcart.customer (workspace_id, customer_id, observed,"
+                " plan_fields, observed_at, last_applied, version, run_id) SELECT %(w)s,"
+                " i.customer_id, i.observed, i.plan_fields, i.observed_at, i.last_applied, coalesce((SELECT max(v.version)"
+                " FROM fluentcart.customer_version v WHERE v.workspace_id = %(w)s AND"
+                " v.customer_id = i.customer_id), 0) + 1, %(r)s FROM fluentcart_incoming i"
+                " WHERE i.known IS NULL AND i.observed IS NOT NULL ON CONFLICT DO NOTHING"
+                " RETURNING customer_id",
+                inserted,
+            ),
+        ):
+            if not expected:
+                continue
+            found = {
+                int(row[0])
+                for row in connection.execute(
+                    statement, {"w": workspace_id, "r": self.run_id}
+                ).fetchall()
+            }
+            done |= found
+            if found != expected:
+                moved = sorted(expected - found)
+                shown = ", ".join(map(str, moved[:10])) + (" ..." if len(moved) > 10 else "")
+                raise StateError(
+                    f"customer(s) {shown} were changed in {self.display} by another run since"
+                    " this one read them; nothing of this run overwrote them. Plan again."
+                )
+        versions = connection.execute(
+            "INSERT INTO fluentcart.customer_version (workspace_id, customer_id, version,"
+            " observed, observed_at, last_applied, op, run_id) SELECT %(w)s, i.customer_id,"
+            " coalesce(c.version, i.known + 1), i.observed, i.observed_at, i.last_applied,"
+            " %(op)s, %(r)s FROM fluentcart_incoming i LEFT JOIN fluentcart.customer c"
+            " ON c.workspace_id = %(w)s AND c.customer_id = i.customer_id"
+            " RETURNING customer_id, version",
+            {"w": workspace_id, "r": self.run_id, "op": op},
+        ).fetchall()
+        for customer_id, version in versions:
+            if int(customer_id) in removed:
+                self.versions.pop(int(customer_id), None)
+            else:
+                self.versions[int(customer_id)] = int(version)
+        if removed:
+            connection.execute(
+                "DELETE FROM fluentcart.pending_op WHERE workspace_id = %s"
+                " AND customer_id = ANY(%s)",
+                (workspace_id, sorted(removed)),
+            )
+        connection.execute("TRUNCATE fluentcart_incoming")
+
     def persist(self, state: StateFile, previous: StateFile | None) -> bool:
         state.customers.update(self.recorded)
         before = previous.customers if previous is not None else {}
@@ -671,10 +881,8 @@ class PostgresStorage:
             self.connect("fluentcart persist") as connection,
             connection.transaction(),
         ):
-            for cid, record in sorted(changed.items()):
-                self.write_customer(connection, cid, record, "record")
-            for cid in removed:
-                self.write_customer(connection, cid, None, "forget")
+            self.write_customers(connection, dict(sorted(changed.items())), "record")
+            self.write_customers(connection, dict.fromkeys(removed), "forget")
             connection.execute(
                 "UPDATE fluentcart.workspace SET serial = %s, site = %s, name_mode = %s,"
                 " tool_version = %s, lineage = %s WHERE id = %s",
@@ -689,7 +897,7 @@ class PostgresStorage:
             )
         state.serial = serial
         state.tool_version = __version__
-        state.sha256 = _sha256(serialize(state))
+        state.sha256 = self._identity(state)
         self.recorded = {}
         return True
 
@@ -742,11 +950,13 @@ class PostgresStorage:
             current = self._read(connection)  # also loads the versions
             before = current.customers if current is not None else {}
             with connection.transaction():
-                for cid, record in sorted(state.customers.items()):
-                    if before.get(cid) != record:
-                        self.write_customer(connection, cid, record, "push")
-                for cid in sorted(set(before) - set(state.customers)):
-                    self.write_customer(connection, cid, None, "push")
+                changed: dict[int, CustomerRecord | None] = {
+                    cid: record
+                    for cid, record in sorted(state.customers.items())
+                    if before.get(cid) != record
+                }
+                changed.update(dict.fromkeys(sorted(set(before) - set(state.customers))))
+                self.write_customers(connection, changed, "push")
                 connection.execute(
                     "UPDATE fluentcart.workspace SET serial = %s, site = %s, name_mode = %s,"
                     " tool_version = %s, lineage = %s WHERE id = %s",
@@ -759,7 +969,7 @@ class PostgresStorage:
                         self.workspace_id(),
                     ),
                 )
-        state.sha256 = _sha256(serialize(state))
+        state.sha256 = self._identity(state)
 
 
 # jsonb cannot hold the NUL character (PostgreSQL's text type has none), which a JSON file
@@ -773,6 +983,10 @@ def _to_jsonb(value: Any) -> str:
     if "\\u0000" in text:
         return json.dumps({_WRAPPED: text})
     return text
+
+
+def _plan_fields(observed: dict[str, Any]) -> dict[str, Any]:
+    return {key: observed[key] for key in PLAN_FIELDS if key in observed}
 
 
 def _from_jsonb(value: Any) -> Any:
