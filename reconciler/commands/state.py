@@ -1,6 +1,5 @@
 """`fluentcart state list | show ID | rm ID...`: look into the state file, or drop customers from it."""
 
-import hashlib
 import json
 from pathlib import Path
 
@@ -9,7 +8,7 @@ import click
 from reconciler.commands.context import declare, effective_name_mode, locked
 from reconciler.errors import StateError
 from reconciler.state import StateFile, new_state
-from reconciler.statefile import serialize
+from reconciler.statefile import canonical_sha256, serialize
 from reconciler.storage import StateStorage, open_storage, storage_at
 from reconciler.storage.file import load_state
 from reconciler.storage.postgres import shown_location
@@ -181,10 +180,10 @@ def migrate(destination: str, name: str | None, timeout: float) -> int:
         existing, _ = target.read()
         if existing is not None and existing.customers:
             raise StateError(f"{target.display} holds a state already; nothing was copied")
-        expected = hashlib.sha256(serialize(state)).hexdigest()
+        expected = canonical_sha256(state)
         target.replace(state)
         copied, _ = target.read()
-        got = hashlib.sha256(serialize(copied)).hexdigest() if copied is not None else None
+        got = canonical_sha256(copied) if copied is not None else None
         if got != expected:
             raise StateError(
                 f"the copy in {target.display} does not read back as the state it was made from"
