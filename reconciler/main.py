@@ -517,7 +517,7 @@ def init(ctx: click.Context, directory: Path, upgrade_schemas: bool) -> None:
 
 @cli.group(cls=_Group, epilog=_env_help(_DEBUG_ENV))
 def state() -> None:
-    """Inspect or edit the state file (never the store)."""
+    """Inspect, edit, move or copy the state, in a file or in PostgreSQL (never the store)."""
 
 
 @state.command(name="list", epilog=_env_help(_STATE_ENV, _DEBUG_ENV))

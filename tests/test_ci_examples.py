@@ -14,8 +14,10 @@ from reconciler.main import cli
 CI = Path(__file__).resolve().parent.parent / "examples" / "ci"
 WORKFLOWS = [
     (CI / "github" / "fluentcart.yml", "vendor.github-workflows"),
+    (CI / "github-postgres" / "fluentcart.yml", "vendor.github-workflows"),
     (CI / "gitlab" / ".gitlab-ci.yml", "vendor.gitlab-ci"),
 ]
+IDS = ["github", "github-postgres", "gitlab"]
 
 
 def check(path: Path, schema: str) -> subprocess.CompletedProcess:
@@ -27,13 +29,13 @@ def check(path: Path, schema: str) -> subprocess.CompletedProcess:
     )
 
 
-@pytest.mark.parametrize(("path", "schema"), WORKFLOWS, ids=["github", "gitlab"])
+@pytest.mark.parametrize(("path", "schema"), WORKFLOWS, ids=IDS)
 def test_workflow_matches_its_published_schema(path: Path, schema: str) -> None:
     result = check(path, schema)
     assert result.returncode == 0, result.stdout + result.stderr
 
 
-@pytest.mark.parametrize(("path", "schema"), WORKFLOWS, ids=["github", "gitlab"])
+@pytest.mark.parametrize(("path", "schema"), WORKFLOWS, ids=IDS)
 def test_a_broken_workflow_is_caught(tmp_path: Path, path: Path, schema: str) -> None:
     broken = tmp_path / path.name
     broken.write_text(
@@ -42,7 +44,7 @@ def test_a_broken_workflow_is_caught(tmp_path: Path, path: Path, schema: str) ->
     assert check(broken, schema).returncode != 0
 
 
-@pytest.mark.parametrize(("path", "schema"), WORKFLOWS, ids=["github", "gitlab"])
+@pytest.mark.parametrize(("path", "schema"), WORKFLOWS, ids=IDS)
 def test_workflow_commands_exist(path: Path, schema: str) -> None:
     runner = CliRunner()
     uses = re.findall(r"fluentcart ([a-z-]+)((?: [^\s|>&;]+)*)", path.read_text())
@@ -64,3 +66,16 @@ def test_workflows_keep_secrets_in_the_secret_store() -> None:
     assert "resource_group: fluentcart" in gitlab
     for text in (github, gitlab):
         assert "fluentcart apply fluentcart.plan --json --detailed-exitcode" in text
+
+
+def test_the_postgres_workflow_commits_nothing_back() -> None:
+    """With the state in PostgreSQL the apply job only reads the repository: no state file is
+    committed or pushed, the database password comes from the secret store, and the
+    package is installed with its PostgreSQL driver."""
+    text = (CI / "github-postgres" / "fluentcart.yml").read_text()
+    assert "PGPASSWORD: ${{ secrets.PGPASSWORD }}" in text
+    assert "fluentcart-reconciler[postgres]" in text
+    assert "contents: write" not in text
+    assert "git push" not in text and "git commit" not in text
+    assert "fluentcart.state.json" not in text
+    assert "--lock-timeout" in text
