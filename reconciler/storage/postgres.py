@@ -431,6 +431,18 @@ class PostgresStorage:
                 f" ({scrub(_first_line(exc), self.location)}): {consequence}"
             ) from None
 
+    @contextlib.contextmanager
+    def _writing(self, purpose: str, consequence: str) -> "Iterator[psycopg.Connection[Any]]":
+        """One transaction of a run that holds the lock (checked first), its database errors
+        told as `failing` tells them."""
+        self.check_locked()
+        with (
+            self.failing(consequence),
+            self.connect(purpose) as connection,
+            connection.transaction(),
+        ):
+            yield connection
+
     def check_locked(self) -> None:
         """Raise unless this run still holds the workspace's lock: a lock's session that
         ended (terminated, cut off) took the lock with it, and another run may hold it now."""
@@ -646,12 +658,9 @@ class PostgresStorage:
     def resolve(self, records: dict[int, CustomerRecord], customer_ids: list[int]) -> None:
         """Record the customers read again and clear every one of these intents, in one
         transaction: a run that stops after this has lost nothing."""
-        self.check_locked()
-        with (
-            self.failing("the customers read again were not recorded; their intents are left"),
-            self.connect("fluentcart") as connection,
-            connection.transaction(),
-        ):
+        with self._writing(
+            "fluentcart", "the customers read again were not recorded; their intents are left"
+        ) as connection:
             self.write_customers(connection, dict(sorted(records.items())), "re-read")
             connection.execute(
                 "DELETE FROM fluentcart.pending_op WHERE workspace_id = %s"
@@ -875,12 +884,9 @@ class PostgresStorage:
         if not content_moved:
             return False
         serial = (previous.serial if previous is not None else 0) + 1
-        self.check_locked()
-        with (
-            self.failing("the run's end was not recorded; what it recorded before is kept"),
-            self.connect("fluentcart persist") as connection,
-            connection.transaction(),
-        ):
+        with self._writing(
+            "fluentcart persist", "the run's end was not recorded; what it recorded before is kept"
+        ) as connection:
             self.write_customers(connection, dict(sorted(changed.items())), "record")
             self.write_customers(connection, dict.fromkeys(removed), "forget")
             connection.execute(
