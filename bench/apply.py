@@ -9,7 +9,6 @@ ideal N x L / P (one PUT per change at full parallelism), and the speed-up over 
 changes sent by a plain sequential loop of PUTs with requests, as a user would otherwise write.
 """
 
-import argparse
 import subprocess
 import sys
 import tempfile
@@ -17,7 +16,7 @@ import time
 from pathlib import Path
 
 import requests
-from common import ROOT, fluentcart, print_table, sandbox_workspace, seeded_store
+from common import ROOT, apply_arguments, fluentcart, print_table, sandbox_workspace, seeded_store
 
 sys.path.insert(0, str(ROOT))
 from reconciler.sandbox import Sandbox, Store
@@ -31,13 +30,7 @@ def reset(store: Store, count: int) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument("--changes", type=int, default=1000)
-    parser.add_argument("--latency-ms", type=float, default=50)
-    parser.add_argument("--parallelism", type=int, default=8)
-    args = parser.parse_args()
+    args = apply_arguments(__doc__).parse_args()
     count, latency = args.changes, args.latency_ms
     store = seeded_store(count, PASSWORD)
     with (

@@ -195,3 +195,15 @@ def workspace_size_arguments(doc: str | None) -> argparse.Namespace:
     parser.add_argument("--files", type=int, default=100)
     parser.add_argument("--runs", type=int, default=3, help="runs per measurement (median)")
     return parser.parse_args()
+
+
+def apply_arguments(doc: str | None) -> argparse.ArgumentParser:
+    """--changes M, --latency-ms L, --parallelism P: the apply run bench/apply.py and
+    bench/state.py measure (each adds its own options)."""
+    parser = argparse.ArgumentParser(
+        description=doc, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--changes", type=int, default=1000)
+    parser.add_argument("--latency-ms", type=float, default=50)
+    parser.add_argument("--parallelism", type=int, default=8)
+    return parser

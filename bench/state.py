@@ -15,7 +15,6 @@ which 10% differ in one field, and measures, each as a subprocess:
 and prints each figure with its goal.
 """
 
-import argparse
 import os
 import statistics
 import subprocess
@@ -26,6 +25,7 @@ from pathlib import Path
 
 from common import (
     ROOT,
+    apply_arguments,
     fluentcart,
     make_workspace,
     median_of,
@@ -149,13 +149,8 @@ def commit_costs(server: pg.Server, samples: int) -> tuple[float, float]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    parser = apply_arguments(__doc__)
     parser.add_argument("--customers", type=int, default=100_000)
-    parser.add_argument("--changes", type=int, default=1000)
-    parser.add_argument("--latency-ms", type=float, default=50)
-    parser.add_argument("--parallelism", type=int, default=8)
     parser.add_argument("--runs", type=int, default=3, help="runs per plan measurement (median)")
     args = parser.parse_args()
     server, base = pg.start()
