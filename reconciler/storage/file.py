@@ -171,7 +171,9 @@ def fold_journal(state: StateFile, state_path: Path) -> int:
     except FileNotFoundError:
         return 0
     count = 0
-    for line in text.splitlines():
+    # Lines end in "\n" only: splitlines() would also cut at U+0085, U+2028 and the other
+    # line breaks that the JSON of a record holds unescaped, and drop that record as torn.
+    for line in text.split("\n"):
         if not line.strip():
             continue
         try:
