@@ -28,7 +28,7 @@ from urllib3.exceptions import (
 )
 from urllib3.util.retry import Retry
 
-from reconciler import __version__
+from reconciler import __version__, jsontext
 from reconciler.errors import FluentCartError
 from reconciler.workspace import NameMode
 
@@ -411,7 +411,15 @@ class FluentCartClient:
                 " redirects, so credentials never go to another address. Set the site URL to the final address"
             )
         try:
-            data = json.loads(body.decode("utf-8")) if body else None
+            data = (
+                json.loads(
+                    body.decode("utf-8"),
+                    parse_constant=jsontext.refuse_constant,
+                    parse_float=jsontext.finite_float,
+                )
+                if body
+                else None
+            )
         except (UnicodeDecodeError, ValueError):
             data = None
         if data is None:

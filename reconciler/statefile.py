@@ -9,7 +9,7 @@ import json
 import re
 from typing import Any
 
-from reconciler import jsonschemas
+from reconciler import jsonschemas, jsontext
 from reconciler.errors import StateError
 from reconciler.state import PLAN_FIELDS, CustomerRecord, StateFile
 from reconciler.workspace import NameMode
@@ -23,6 +23,7 @@ def _slim_customer(obj: dict[str, Any]) -> dict[str, Any]:
     return obj
 
 
+@jsontext.many_objects()
 def parse(data: bytes, shown: str, hint: str = "", slim: bool = False) -> StateFile:
     """A state from the bytes of a state file; StateError, naming `shown`, when unusable.
 
@@ -31,13 +32,20 @@ def parse(data: bytes, shown: str, hint: str = "", slim: bool = False) -> StateF
     message of a file that does not parse (where an older copy is).
     """
     try:
-        document = json.loads(data.decode("utf-8"), object_hook=_slim_customer if slim else None)
+        document = json.loads(
+            data.decode("utf-8"),
+            object_hook=_slim_customer if slim else None,
+            parse_constant=jsontext.refuse_constant,
+            parse_float=jsontext.finite_float,
+        )
     except UnicodeDecodeError:
         raise StateError(f"{shown}: the state file is not UTF-8 text{hint}") from None
     except json.JSONDecodeError as exc:
         raise StateError(
             f"{shown}:{exc.lineno}:{exc.colno}: the state file is not valid JSON ({exc.msg}){hint}"
         ) from None
+    except ValueError as exc:
+        raise StateError(f"{shown}: the state file is not valid JSON ({exc}){hint}") from None
     errors = (
         []
         if jsonschemas.is_valid("state", document)
@@ -78,36 +86,46 @@ def name_mode_in_head(head: str) -> tuple[bool, NameMode | None]:
     return True, NameMode(value) if value else None
 
 
+@jsontext.many_objects()
 def serialize(state: StateFile) -> bytes:
-    """The canonical bytes of a state file."""
+    """The canonical bytes of a state file: what json.dumps(indent=2, sort_keys=True,
+    ensure_ascii=False) writes, but with the customers in id order (sort_keys would order
+    ids as text, "10" before "9"). Each record is encoded compactly by the C encoder and the
+    whole laid out at once (jsontext.indented), several times faster than the pure-Python
+    indenting encoder, with the same bytes (tests/test_statefile.py)."""
     document = {
         "format_version": FORMAT_VERSION,
         "serial": state.serial,
         "tool_version": state.tool_version,
-        **state.content(),
+        "lineage": state.lineage,
+        "site": state.site,
+        "name_mode": str(state.name_mode) if state.name_mode else None,
     }
-    customers = document.pop("customers")
-    # sort_keys would order ids as text ("10" before "9"); customers are already in id order.
     head = json.dumps(document, indent=2, sort_keys=True, ensure_ascii=False)
-    body = json.dumps(
-        {cid: _sorted(record) for cid, record in customers.items()}, indent=2, ensure_ascii=False
+    records = ",".join(
+        f'"{cid}":'
+        + jsontext.compact(
+            {
+                "last_applied": record.last_applied,
+                "observed": record.observed,
+                "observed_at": record.observed_at,
+            }
+        )
+        for cid, record in sorted(state.customers.items())
     )
-    indented_body = body.replace("\n", "\n  ")
-    return (head[:-2] + f',\n  "customers": {indented_body}\n}}\n').encode("utf-8")
+    customers = jsontext.indented(("{" + records + "}").encode("utf-8"))
+    return (
+        head[:-2].encode("utf-8")
+        + b',\n  "customers": '
+        + customers.replace(b"\n", b"\n  ")
+        + b"\n}\n"
+    )
 
 
+@jsontext.many_objects()
 def canonical_sha256(state: StateFile) -> str:
     """A digest of everything a state holds but its tool version, the same from every
-    backend and far cheaper than hashing `serialize` (compact JSON, C encoder): what
-    `state migrate` compares to verify a copy."""
+    backend and far cheaper than hashing `serialize`: what `state migrate` compares to
+    verify a copy."""
     document = {**state.content(), "serial": state.serial}
-    text = json.dumps(document, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
-
-
-def _sorted(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {key: _sorted(value[key]) for key in sorted(value)}
-    if isinstance(value, list):
-        return [_sorted(item) for item in value]
-    return value
+    return hashlib.sha256(jsontext.digest_form(document)).hexdigest()

@@ -3,13 +3,21 @@ import stat
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from reconciler import jsonschemas
 from reconciler.customer import observed_value
 from reconciler.errors import StateError
-from reconciler.state import CustomerRecord, new_state, record_version
-from reconciler.statefile import serialize
-from reconciler.storage.file import load_state, readable_by_others, save_state
+from reconciler.state import PLAN_FIELDS, CustomerRecord, StateFile, new_state, record_version
+from reconciler.statefile import parse, serialize
+from reconciler.storage.file import (
+    Journal,
+    fold_journal,
+    load_state,
+    readable_by_others,
+    save_state,
+)
 from reconciler.workspace import NameMode
 from tests.conftest import EXAMPLES, make_state, observed
 
@@ -92,6 +100,8 @@ def test_missing_state_is_none(tmp_path) -> None:
         (b"\xff\xfe", "not UTF-8"),
         (b'{"format_version": 1}', "does not match schemas/state.schema.json"),
         (b"[]", "does not match"),
+        (b'{"format_version": NaN}', "not valid JSON (NaN is not a JSON number)"),
+        (b'{"format_version": 1e999}', "not valid JSON (the number 1e999 is out of range)"),
     ],
 )
 def test_broken_state_is_a_clear_error(tmp_path, content: bytes, message: str) -> None:
@@ -199,3 +209,75 @@ def test_a_large_state_file_names_the_postgresql_backend(tmp_path: Path) -> None
         handle.truncate(LARGE_STATE_BYTES + 1)  # sparse: only the size matters here
     (warning,) = storage.warnings()
     assert "52 MB" in warning and "postgresql://" in warning
+
+
+def _reference_serialize(state: StateFile) -> bytes:
+    """The state file's bytes as the standard library's indenting encoder writes them (what
+    `serialize` wrote before it went through jsontext), customers in id order."""
+
+    def ordered(value: object) -> object:
+        if isinstance(value, dict):
+            return {key: ordered(value[key]) for key in sorted(value)}
+        if isinstance(value, list):
+            return [ordered(item) for item in value]
+        return value
+
+    document = {"format_version": 1, "serial": state.serial, "tool_version": state.tool_version}
+    document |= state.content()
+    customers = document.pop("customers")
+    head = json.dumps(document, indent=2, sort_keys=True, ensure_ascii=False)
+    body = json.dumps(
+        {cid: ordered(r) for cid, r in customers.items()}, indent=2, ensure_ascii=False
+    )
+    return (head[:-2] + ',\n  "customers": ' + body.replace("\n", "\n  ") + "\n}\n").encode()
+
+
+_TEXT = st.text(st.characters(exclude_categories=["Cs"]), max_size=12)
+_JSON = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers(-(2**70), 2**70)
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | _TEXT,
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(_TEXT, inner, max_size=3),
+    max_leaves=12,
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.dictionaries(
+        st.integers(1, 10**6),
+        st.tuples(
+            st.dictionaries(_TEXT.filter(lambda key: key not in PLAN_FIELDS), _JSON, max_size=6),
+            _TEXT,
+            st.dictionaries(_TEXT, _TEXT | st.integers(), max_size=3),
+        ),
+        max_size=6,
+    ),
+    st.sampled_from([None, NameMode.FULL_NAME]),
+)
+def test_serialize_writes_the_bytes_of_the_standard_encoder(customers, mode) -> None:
+    state = new_state("https://shop.example", mode)
+    state.serial = 7
+    for cid, (extra, observed_at, applied) in customers.items():
+        state.customers[cid] = CustomerRecord({**extra, "id": cid}, observed_at, applied)
+    data = serialize(state)
+    assert data == _reference_serialize(state)
+    assert parse(data, "x").customers == state.customers
+
+
+def test_serialize_writes_the_example_state_as_the_standard_encoder_does() -> None:
+    data = (EXAMPLES / "fluentcart.state.json").read_bytes()
+    assert _reference_serialize(parse(data, "x")) == data
+
+
+def test_the_journal_keeps_records_holding_unicode_line_breaks(tmp_path: Path) -> None:
+    path = tmp_path / "fluentcart.state.json"
+    odd = "a\x85b\u2028c\u2029d\x1ce\x0bf\x0cg"
+    journal = Journal(path)
+    journal.record(1, CustomerRecord({**observed(1), "city": odd}, "2026-12-02T00:00:00+00:00"))
+    journal.close()
+    state = make_state([observed(1)])
+    assert fold_journal(state, path) == 1
+    assert state.customers[1].observed["city"] == odd
