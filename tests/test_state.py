@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from reconciler import jsonschemas
+from reconciler import jsonschemas, statefile
 from reconciler.customer import observed_value
 from reconciler.errors import StateError
 from reconciler.state import PLAN_FIELDS, CustomerRecord, StateFile, new_state, record_version
@@ -270,6 +270,43 @@ def test_serialize_writes_the_bytes_of_the_standard_encoder(customers, mode) -> 
 def test_serialize_writes_the_example_state_as_the_standard_encoder_does() -> None:
     data = (EXAMPLES / "fluentcart.state.json").read_bytes()
     assert _reference_serialize(parse(data, "x")) == data
+
+
+_FIELD_VALUES = (
+    st.none() | st.booleans() | st.integers(-3, 3) | st.floats(0, 2) | _TEXT | st.just([])
+)
+_RECORD = st.fixed_dictionaries(
+    {
+        "observed": st.dictionaries(
+            st.sampled_from(sorted(PLAN_FIELDS | {"id", "aov", "user_id"})), _FIELD_VALUES
+        )
+        | _FIELD_VALUES,
+        "observed_at": _FIELD_VALUES,
+        "last_applied": st.dictionaries(_TEXT, _FIELD_VALUES, max_size=3) | _FIELD_VALUES,
+    },
+    optional={"extra": _FIELD_VALUES},
+)
+
+
+@settings(max_examples=600, deadline=None)
+@given(
+    st.dictionaries(
+        st.sampled_from(["1", "7", "01", "-1", "x", "\u0661", "10"]), _RECORD, max_size=3
+    ),
+    st.sampled_from([1, 2, "1", None]),
+)
+def test_the_fast_state_check_never_accepts_what_the_schema_refuses(customers, version) -> None:
+    document = json.loads(serialize(make_state([observed(1)])))
+    document["customers"] = customers
+    document["format_version"] = version
+    if statefile.surely_valid(document):
+        assert not jsonschemas.iter_errors("state", document)
+
+
+def test_the_fast_state_check_accepts_valid_states() -> None:
+    data = serialize(make_state([observed(i) for i in range(1, 50)]))
+    assert statefile.surely_valid(json.loads(data))
+    assert statefile.surely_valid(json.loads((EXAMPLES / "fluentcart.state.json").read_bytes()))
 
 
 def test_the_journal_keeps_records_holding_unicode_line_breaks(tmp_path: Path) -> None:

@@ -36,6 +36,13 @@ LARGE_STATE_BYTES = 50 * 1024 * 1024  # git warns past 50 MB; GitHub refuses fil
 _CONFLICT_MARKER = re.compile(rb"^(<{7}|={7}|>{7})( |$)", re.MULTILINE)
 
 
+def _has_conflict_marker(data: bytes) -> bool:
+    # The anchored multiline pattern costs 0.5 s on a 126 MB state; `in` is a memchr scan.
+    return any(mark * 7 in data for mark in (b"<", b"=", b">")) and bool(
+        _CONFLICT_MARKER.search(data)
+    )
+
+
 def load_state(path: Path, display: str | None = None, slim: bool = False) -> StateFile | None:
     """The state at `path`, or None when there is none yet; StateError when it is unusable,
     including a file that git merged from two diverged runs."""
@@ -46,7 +53,7 @@ def load_state(path: Path, display: str | None = None, slim: bool = False) -> St
         return None
     except OSError as exc:
         raise StateError(f"{shown}: cannot read the state file: {exc.strerror or exc}") from None
-    if _CONFLICT_MARKER.search(data):
+    if _has_conflict_marker(data):
         raise StateError(
             f"{shown}: the state file holds git conflict markers: two runs wrote it on diverged"
             " branches and git could not merge them. Do not edit it by hand: take one side"
