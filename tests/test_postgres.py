@@ -614,3 +614,46 @@ def test_a_database_at_schema_1_is_migrated_with_its_records(postgres) -> None:
         expected = {k: v for k, v in record.observed.items() if k in PLAN_FIELDS}
         assert slim.customers[customer_id].observed == expected
     assert postgres.sql("SELECT max(version) FROM fluentcart.schema_migrations", database) == [(2,)]
+
+
+def test_first_versions_go_straight_in_and_a_workspace_with_history_continues_it(
+    postgres,
+) -> None:
+    """A new workspace's customers are copied straight into the customer table (version 1,
+    history alike); one whose customers were all removed has history, so the next write
+    continues each customer's versions; and a run that read an empty workspace in which
+    another run has recorded since is refused, naming them, with nothing overwritten."""
+    from reconciler.errors import StateError
+    from reconciler.storage.postgres import BULK_MIN
+    from tests.conftest import make_state, observed
+
+    count = BULK_MIN * 2
+    name = f"first-{uuid.uuid4().hex[:8]}"
+    storage = PostgresStorage(postgres.url(), name)
+    stale = PostgresStorage(postgres.url(), name)
+    state = make_state([observed(i, city="Lyon") for i in range(1, count + 1)])
+    with storage.lock("test"):
+        storage.replace(state)
+    assert storage.versions == dict.fromkeys(range(1, count + 1), 1)
+    assert [(v.version, v.op) for v in storage.history(count)] == [(1, "push")]
+    with storage.lock("test"):
+        storage.replace(make_state([], serial=2))
+    stale.read()
+    assert stale.versions == {}
+    with storage.lock("test"):
+        storage.replace(
+            make_state([observed(i, city="Bern") for i in range(1, count + 1)], serial=3)
+        )
+    assert [v.version for v in storage.history(1)] == [1, 2, 3]
+    assert storage.versions[count] == 3
+
+    late = make_state([observed(i, city="Oslo") for i in range(1, count + 1)], serial=4)
+    with (
+        pytest.raises(StateError, match=r"customer\(s\) 1, 2, 3"),
+        stale.lock("test"),
+        stale.connect("t") as connection,
+        connection.transaction(),
+    ):
+        stale.write_customers(connection, late.customers, "push")
+    kept = PostgresStorage(postgres.url(), name).read()[0]
+    assert kept is not None and {r.observed["city"] for r in kept.customers.values()} == {"Bern"}

