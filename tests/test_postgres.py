@@ -657,3 +657,68 @@ def test_first_versions_go_straight_in_and_a_workspace_with_history_continues_it
         stale.write_customers(connection, late.customers, "push")
     kept = PostgresStorage(postgres.url(), name).read()[0]
     assert kept is not None and {r.observed["city"] for r in kept.customers.values()} == {"Bern"}
+
+
+def test_intents_recorded_ahead_are_cleared_for_customers_that_got_no_put(
+    workspace: Workspace, run, sandbox, postgres, tmp_path: Path
+) -> None:
+    """Intents are recorded a batch at a time before the batch's PUTs: a customer skipped
+    (changed on the store since the saved plan), one already as declared, and one refused
+    before its PUT (linking a WordPress user that does not exist) leave none behind, so the next run reads
+    nothing again; the PUTs that were sent are all recorded."""
+    server = sandbox([seed_customer(i, city="Lyon") for i in range(1, 7)])
+    name = pg_workspace(workspace, postgres)
+    workspace.declare("a.yaml", "customers:\n" + "".join(f"  - id: {i}\n" for i in range(1, 7)))
+    assert run(workspace, "import").exit_code == 0
+    workspace.declare(
+        "a.yaml",
+        "customers:\n"
+        + "".join(f"  - id: {i}\n    city: Paris\n" for i in (1, 2, 3, 5, 6))
+        + "  - id: 4\n    city: Paris\n    user_id: 999\n",  # no such WordPress user
+    )
+    plan_file = tmp_path / "reviewed.plan"
+    assert run(workspace, "plan", "-out", str(plan_file)).exit_code == 0
+    server.store.customers[2]["city"] = "Bern"  # edited since the plan: skipped
+    server.store.customers[3]["city"] = "Paris"  # already as declared
+    result = run(workspace, "apply", str(plan_file))
+    assert result.exit_code == 1, result.output
+    assert server.count("PUT") == 3  # 1, 5, 6
+    left = rows(
+        postgres,
+        "SELECT count(*) FROM fluentcart.pending_op p JOIN fluentcart.workspace w"
+        " ON w.id = p.workspace_id WHERE w.name = %s",
+        name,
+    )
+    assert left == [(0,)], result.output
+    state = PostgresStorage(postgres.url(), name).read()[0]
+    assert state is not None
+    assert {i for i, r in state.customers.items() if r.observed["city"] == "Paris"} == {1, 3, 5, 6}
+    assert "Read " not in run(workspace, "plan").stderr
+
+
+def test_the_session_connection_is_kept_and_replaced_when_the_server_ends_it(postgres) -> None:
+    """Short statements share one connection per thread (no new authentication each time);
+    one the server ended while idle is replaced, not used; nested uses commit once."""
+    import time
+
+    from tests.conftest import make_state, observed
+
+    storage = PostgresStorage(postgres.url(), f"session-{uuid.uuid4().hex[:8]}")
+    with storage.lock("test"):
+        storage.replace(make_state([observed(1)]))
+
+    def pid() -> int:
+        with storage.session("fluentcart") as connection:
+            row = connection.execute("SELECT pg_backend_pid()").fetchone()
+            assert row is not None
+            with storage.session("fluentcart") as inner:
+                assert inner is connection
+            return int(row[0])
+
+    first = pid()
+    assert pid() == first
+    assert storage.read()[0] is not None and pid() == first
+    postgres.sql(f"SELECT pg_terminate_backend({first})")
+    time.sleep(0.2)
+    assert storage.read()[0] is not None
+    assert pid() != first

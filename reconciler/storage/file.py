@@ -159,6 +159,9 @@ class Journal:
                     f" {exc.strerror or exc}"
                 ) from None
 
+    def intend_ahead(self, customer_ids: list[int]) -> None:
+        """Nothing to write: see intend."""
+
     def intend(self, customer_id: int) -> None:
         """Nothing to write: after a crash, the next apply compares each planned customer's
         live values with the declared ones, so a PUT whose answer was lost is seen as done."""

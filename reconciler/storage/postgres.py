@@ -28,6 +28,7 @@ import copy
 import hashlib
 import json
 import os
+import select
 import threading
 import time
 import uuid
@@ -275,7 +276,9 @@ class PostgresRecorder:
         self._local = threading.local()
         self._connections: list[psycopg.Connection[Any]] = []
         self._guard = threading.Lock()
-        self._connection()  # a database that cannot be reached fails here, before any PUT
+        self._ahead: set[int] = set()  # intents recorded ahead, for customers not sent yet
+        with storage.session("fluentcart"):
+            pass  # a database that cannot be reached fails here, before any PUT
 
     def _connection(self) -> "psycopg.Connection[Any]":
         connection = getattr(self._local, "connection", None)
@@ -300,9 +303,45 @@ class PostgresRecorder:
             {"ns": LOCK_NAMESPACE, "w": storage.workspace_id(), "pid": storage.lock_pid},
         )
 
+    def intend_ahead(self, customer_ids: list[int]) -> None:
+        """The intents of a batch of customers whose PUTs may follow, committed in one
+        statement (checking the lock is held) before any of them is sent, so that each
+        worker's `intend` costs no round trip of its own. Those that get no PUT are cleared
+        by `close`, or, after a kill, read from the store again by the next run."""
+        if not customer_ids:
+            return
+        held, parameters = self._held()
+        with (
+            self.storage.failing("no PUT of theirs was sent"),
+            self.storage.session("fluentcart") as connection,  # the run's own thread
+        ):
+            cursor = connection.execute(
+                "INSERT INTO fluentcart.pending_op (workspace_id, customer_id, run_id)"
+                f" SELECT %(w)s, c, %(r)s FROM unnest(%(ids)s::bigint[]) AS c WHERE {held}"
+                " ON CONFLICT (workspace_id, customer_id)"
+                " DO UPDATE SET run_id = excluded.run_id, started_at = now()",
+                {
+                    **parameters,
+                    "w": self.storage.workspace_id(),
+                    "r": self.storage.run_id,
+                    "ids": customer_ids,
+                },
+            )
+        if cursor.rowcount != len(customer_ids):
+            self.storage.check_locked()  # raises, naming why
+            raise StateError(f"{self.storage.display}: this run no longer holds the lock")
+        with self._guard:
+            self._ahead.update(customer_ids)
+
     def intend(self, customer_id: int) -> None:
-        """The intent, committed before the PUT is sent, in one statement that also checks
-        the lock is still held."""
+        """The intent, committed before the PUT is sent: already, by `intend_ahead`, while
+        the lock's session is quiet (the server says so on it when it ends the session);
+        otherwise in one statement that also checks the lock is still held."""
+        with self._guard:
+            ahead = customer_id in self._ahead
+            self._ahead.discard(customer_id)
+        if ahead and self.storage.lock_session_quiet():
+            return
         held, parameters = self._held()
         with self.storage.failing(f"customer {customer_id}'s PUT was not sent"):
             connection = self._connection()
@@ -381,8 +420,11 @@ class PostgresRecorder:
                 storage.versions[customer_id] = int(version)
             with self._guard:
                 storage.recorded[customer_id] = record
+                self._ahead.discard(customer_id)
 
     def release(self, customer_id: int) -> None:
+        with self._guard:
+            self._ahead.discard(customer_id)
         with self.storage.failing(f"customer {customer_id}'s intent is left"):
             connection = self._connection()
             connection.execute(
@@ -391,6 +433,27 @@ class PostgresRecorder:
             )
 
     def close(self) -> None:
+        """Clear this run's intents of customers that got no PUT (skipped, refused before
+        it, never started), while the lock is held; then close the connections."""
+        with self._guard:
+            unsent = sorted(self._ahead)
+            self._ahead.clear()
+        if unsent:
+            held, parameters = self._held()
+            with (
+                contextlib.suppress(Exception),  # left, they are only read again next run
+                self.storage.session("fluentcart") as connection,
+            ):
+                connection.execute(
+                    "DELETE FROM fluentcart.pending_op WHERE workspace_id = %(w)s"
+                    f" AND run_id = %(r)s AND customer_id = ANY(%(ids)s) AND {held}",
+                    {
+                        **parameters,
+                        "w": self.storage.workspace_id(),
+                        "r": self.storage.run_id,
+                        "ids": unsent,
+                    },
+                )
         for connection in self._connections:
             with contextlib.suppress(Exception):
                 connection.close()
@@ -410,6 +473,7 @@ class PostgresStorage:
         self.versions: dict[int, int] = {}  # each customer's version when this run read it
         self._workspace_id: int | None = None
         self._migrated = False
+        self._sessions = threading.local()  # see session()
         self.lock_connection: psycopg.Connection[Any] | None = None  # while the lock is held
         self.lock_pid: int | None = None  # the lock's database session
 
@@ -438,7 +502,7 @@ class PostgresStorage:
         self.check_locked()
         with (
             self.failing(consequence),
-            self.connect(purpose) as connection,
+            self.session(purpose) as connection,
             connection.transaction(),
         ):
             yield connection
@@ -458,6 +522,14 @@ class PostgresStorage:
                 f" ({scrub(_first_line(exc), self.location)}), so this run writes nothing"
                 " more. What it recorded before is kept; run it again to finish."
             ) from None
+
+    def lock_session_quiet(self) -> bool:
+        """Whether the lock's session has sent nothing since its last statement, checked
+        without a round trip: a server that ends the session (pg_terminate_backend,
+        force-unlock) first says so on its socket. Anything there, a statement in progress
+        included, answers False, and the caller asks the database."""
+        connection = self.lock_connection
+        return connection is not None and _sound(connection)
 
     # ---- connections and schema ----------------------------------------------------------
 
@@ -482,6 +554,36 @@ class PostgresStorage:
             self._migrate(connection)
             self._migrated = True
         return connection
+
+    @contextlib.contextmanager
+    def session(self, purpose: str) -> "Iterator[psycopg.Connection[Any]]":
+        """This thread's connection for short statements, kept open between them: each new
+        one costs a round of SCRAM authentication and a server process (20-30 ms, several
+        per command). Like `with connect()` it commits at the end, or rolls back on an
+        error, when the outermost use ends; a connection the server has ended (it says so
+        on the socket) or that broke is replaced. The lock and the recorder keep their own."""
+        local = self._sessions
+        connection = getattr(local, "connection", None)
+        depth = getattr(local, "depth", 0)
+        if depth == 0 and connection is not None and not _sound(connection):
+            with contextlib.suppress(Exception):
+                connection.close()
+            connection = None
+        if connection is None:
+            connection = self.connect(purpose)
+            local.connection = connection
+        local.depth = depth + 1
+        try:
+            yield connection
+        except BaseException:
+            if depth == 0:
+                _end_session_use(connection, commit=False)
+            raise
+        else:
+            if depth == 0:
+                _end_session_use(connection, commit=True)
+        finally:
+            local.depth = depth
 
     def _migrate(self, connection: "psycopg.Connection[Any]") -> None:
         with connection.transaction():
@@ -513,7 +615,9 @@ class PostgresStorage:
     def workspace_id(self, create: bool = False) -> int:
         if self._workspace_id is not None:
             return self._workspace_id
-        with self.connect("fluentcart") as connection:
+        # Its own commit must not end a transaction the session is in the middle of.
+        in_use = getattr(self._sessions, "depth", 0) > 0
+        with (self.connect if in_use else self.session)("fluentcart") as connection:
             row = connection.execute(
                 "SELECT id FROM fluentcart.workspace WHERE name = %s", (self.workspace,)
             ).fetchone()
@@ -537,7 +641,7 @@ class PostgresStorage:
     # ---- StateStorage ---------------------------------------------------------------------
 
     def read(self, slim: bool = False) -> tuple[StateFile | None, int]:
-        with self.connect("fluentcart read") as connection:
+        with self.session("fluentcart read") as connection:
             return self._read(connection, slim), 0
 
     @jsontext.many_objects()
@@ -588,7 +692,7 @@ class PostgresStorage:
         return _sha256(f"{state.lineage}:{state.serial}:{versions}".encode())
 
     def recorded_name_mode(self) -> NameMode | None:
-        with self.connect("fluentcart") as connection:
+        with self.session("fluentcart") as connection:
             row = connection.execute(
                 "SELECT name_mode FROM fluentcart.workspace WHERE name = %s", (self.workspace,)
             ).fetchone()
@@ -602,7 +706,7 @@ class PostgresStorage:
 
     def holder(self) -> LockInfo | None:
         """The run holding the workspace's lock, from pg_locks and the run table."""
-        with self.connect("fluentcart") as connection:
+        with self.session("fluentcart") as connection:
             row = connection.execute(
                 "SELECT r.holder FROM pg_locks l JOIN fluentcart.run r"
                 " ON (r.holder->>'backend_pid')::int = l.pid"
@@ -641,7 +745,7 @@ class PostgresStorage:
         return LockInfo(**holder)
 
     def recover(self, fresh: StateFile) -> tuple[StateFile | None, StateFile, int]:
-        with self.connect("fluentcart") as connection:
+        with self.session("fluentcart") as connection:
             on_disk = self._read(connection)
         working = copy.deepcopy(on_disk) if on_disk is not None else fresh
         if on_disk is None:
@@ -651,7 +755,7 @@ class PostgresStorage:
 
     def unresolved(self) -> list[int]:
         """Customers whose PUT was sent by a run that died before recording the answer."""
-        with self.connect("fluentcart") as connection:
+        with self.session("fluentcart") as connection:
             rows = connection.execute(
                 "SELECT customer_id FROM fluentcart.pending_op WHERE workspace_id = %s"
                 " ORDER BY customer_id",
@@ -674,7 +778,7 @@ class PostgresStorage:
         self.recorded.update(records)  # written: persist must not write them again
 
     def _lineage(self) -> str:
-        with self.connect("fluentcart") as connection:
+        with self.session("fluentcart") as connection:
             row = connection.execute(
                 "SELECT lineage FROM fluentcart.workspace WHERE id = %s", (self.workspace_id(),)
             ).fetchone()
@@ -968,7 +1072,7 @@ class PostgresStorage:
     keeps_history = True
 
     def history(self, customer_id: int) -> list[RecordVersion]:
-        with self.connect("fluentcart") as connection:
+        with self.session("fluentcart") as connection:
             found = connection.execute(
                 "SELECT v.version, v.observed, v.observed_at, v.last_applied, v.recorded_at, v.op,"
                 " r.kind, r.holder, r.git_commit FROM fluentcart.customer_version v"
@@ -995,7 +1099,7 @@ class PostgresStorage:
         return entries
 
     def purge(self, customer_ids: list[int]) -> None:
-        with self.connect("fluentcart purge") as connection, connection.transaction():
+        with self.session("fluentcart purge") as connection, connection.transaction():
             for table in ("customer_version", "pending_op", "customer"):
                 connection.execute(
                     f"DELETE FROM fluentcart.{table} WHERE workspace_id = %s"
@@ -1009,7 +1113,7 @@ class PostgresStorage:
         self.check_locked()
         with (
             self.failing("the state was not replaced"),
-            self.connect("fluentcart replace") as connection,
+            self.session("fluentcart replace") as connection,
         ):
             current = self._read(connection)  # also loads the versions
             before = current.customers if current is not None else {}
@@ -1061,6 +1165,35 @@ def _from_jsonb(value: Any) -> Any:
 
 def _from_jsonb_text(text: str) -> Any:
     return _from_jsonb(jsontext.loads(text))
+
+
+def _sound(connection: "psycopg.Connection[Any]") -> bool:
+    """An idle connection still usable: open, not broken, and nothing from the server on
+    its socket (which, while idle, is the notice that the server ended the session)."""
+    if connection.closed or connection.broken:
+        return False
+    try:
+        readable, _, _ = select.select([connection.fileno()], [], [], 0)
+    except (OSError, ValueError):
+        return False
+    return not readable
+
+
+def _end_session_use(connection: "psycopg.Connection[Any]", commit: bool) -> None:
+    psycopg = _driver()
+    if connection.closed:
+        return
+    try:
+        if commit:
+            connection.commit()
+        else:
+            connection.rollback()
+        connection.isolation_level = None  # a snapshot read asked for REPEATABLE READ
+    except psycopg.Error:
+        with contextlib.suppress(Exception):
+            connection.close()  # the next use opens another
+        if commit:
+            raise
 
 
 def _sha256(data: bytes) -> str:
