@@ -694,6 +694,12 @@ def test_intents_recorded_ahead_are_cleared_for_customers_that_got_no_put(
     assert state is not None
     assert {i for i, r in state.customers.items() if r.observed["city"] == "Paris"} == {1, 3, 5, 6}
     assert "Read " not in run(workspace, "plan").stderr
+    # The workers' connections, opened ahead in the background, are all closed with the run.
+    assert rows(
+        postgres,
+        "SELECT count(*) FROM pg_stat_activity WHERE application_name = %s",
+        "fluentcart apply (records)",
+    ) == [(0,)]
 
 
 def test_the_session_connection_is_kept_and_replaced_when_the_server_ends_it(postgres) -> None:

@@ -169,7 +169,7 @@ def _apply(
     storage: StateStorage,
     events: "ApplyEvents | None" = None,
 ) -> ApplyResult:
-    recorder = storage.recorder()
+    recorder = storage.recorder(max(1, min(parallelism, len(plan.changes))))
     applier = Applier(client, recorder, mode, declared, parallelism, options.rate, options.force)
     updates = [c for c in plan.changes if c.action is Action.UPDATE]
     previous = signal.getsignal(signal.SIGINT)

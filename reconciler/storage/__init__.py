@@ -16,11 +16,11 @@ What a command needs from state, step by step:
 - `unresolved()`: customers whose PUT an interrupted run sent without recording the answer
   (its intent is left); the command reads them from the store again, and
   `resolve(records, ids)` records what it read and clears those intents in one step.
-- `recorder()`: where an apply records the intent before each PUT (`intend(id)`, which may
-  cost nothing when `intend_ahead(ids)` recorded the intents of a batch in one step) and
-  each customer's answer durably, the moment it arrives (`record(id, record)`;
-  `release(id)` when the store refused the PUT, so nothing is left to resolve), then
-  `close()`, which clears the intents of customers that got no PUT.
+- `recorder(workers)`: where an apply's `workers` threads record the intent before each
+  PUT (`intend(id)`, which may cost nothing when `intend_ahead(ids)` recorded the intents
+  of a batch in one step) and each customer's answer durably, the moment it arrives
+  (`record(id, record)`; `release(id)` when the store refused the PUT, so nothing is left
+  to resolve), then `close()`, which clears the intents of customers that got no PUT.
 - `persist(state, previous)`: write the run's state once at the end (with everything the
   recorder took), moving the serial only when the content changed; returns whether it wrote.
 - `replace(state)`: make the stored state exactly `state`, lineage and serial included
@@ -78,7 +78,7 @@ class StateStorage(Protocol):
 
     def resolve(self, records: dict[int, CustomerRecord], customer_ids: list[int]) -> None: ...
 
-    def recorder(self) -> Recorder: ...
+    def recorder(self, workers: int = 1) -> Recorder: ...
 
     def persist(self, state: StateFile, previous: StateFile | None) -> bool: ...
 

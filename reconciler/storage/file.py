@@ -266,7 +266,7 @@ class FileStorage:
     def resolve(self, records: dict[int, CustomerRecord], customer_ids: list[int]) -> None:
         return  # never called: unresolved() is always empty
 
-    def recorder(self) -> Journal:
+    def recorder(self, workers: int = 1) -> Journal:
         return Journal(self.path)
 
     keeps_history = False  # git keeps the file's history; fluentcart keeps the current record

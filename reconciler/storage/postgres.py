@@ -28,6 +28,7 @@ import copy
 import hashlib
 import json
 import os
+import queue
 import select
 import threading
 import time
@@ -271,23 +272,57 @@ class PostgresRecorder:
     """Each customer's answer, committed in its own transaction as it arrives, on a
     connection of the calling worker's own (commits of parallel workers do not queue)."""
 
-    def __init__(self, storage: "PostgresStorage") -> None:
+    def __init__(self, storage: "PostgresStorage", workers: int = 1) -> None:
         self.storage = storage
         self._local = threading.local()
         self._connections: list[psycopg.Connection[Any]] = []
         self._guard = threading.Lock()
         self._ahead: set[int] = set()  # intents recorded ahead, for customers not sent yet
+        self._closed = False
         with storage.session("fluentcart"):
             pass  # a database that cannot be reached fails here, before any PUT
+        # The workers' connections are opened in the background while their first PUTs are
+        # out: each costs 30-60 ms of authentication when 8 open at once, which would
+        # otherwise delay each worker's first answer being recorded.
+        self._ready: queue.SimpleQueue[psycopg.Connection[Any] | StateError] = queue.SimpleQueue()
+        self._warming = workers if workers > 1 else 0
+        if self._warming:
+            threading.Thread(
+                target=self._open, args=(workers,), name="fluentcart-connect", daemon=True
+            ).start()
+
+    def _open(self, count: int) -> None:
+        for _ in range(count):
+            try:
+                self._ready.put(self._new_connection())
+            except StateError as exc:
+                self._ready.put(exc)
+
+    def _new_connection(self) -> "psycopg.Connection[Any]":
+        connection = self.storage.connect("fluentcart apply (records)")
+        connection.autocommit = True  # each write is one statement: one round trip
+        with self._guard:
+            closed = self._closed
+            if not closed:
+                self._connections.append(connection)
+        if closed:  # opened in the background after the run ended
+            connection.close()
+        return connection
 
     def _connection(self) -> "psycopg.Connection[Any]":
         connection = getattr(self._local, "connection", None)
         if connection is None:
-            connection = self.storage.connect("fluentcart apply (records)")
-            connection.autocommit = True  # each write is one statement: one round trip
-            self._local.connection = connection
             with self._guard:
-                self._connections.append(connection)
+                warmed = self._warming > 0
+                self._warming -= warmed
+            if warmed:
+                opened = self._ready.get(timeout=60)
+                if isinstance(opened, StateError):
+                    raise opened
+                connection = opened
+            else:
+                connection = self._new_connection()
+            self._local.connection = connection
         return connection
 
     def _held(self) -> tuple[str, dict[str, Any]]:
@@ -454,10 +489,12 @@ class PostgresRecorder:
                         "ids": unsent,
                     },
                 )
-        for connection in self._connections:
+        with self._guard:
+            self._closed = True
+            connections, self._connections = self._connections, []
+        for connection in connections:
             with contextlib.suppress(Exception):
                 connection.close()
-        self._connections = []
 
 
 class PostgresStorage:
@@ -784,8 +821,8 @@ class PostgresStorage:
             ).fetchone()
         return str(row[0]) if row else str(uuid.uuid4())
 
-    def recorder(self) -> PostgresRecorder:
-        return PostgresRecorder(self)
+    def recorder(self, workers: int = 1) -> PostgresRecorder:
+        return PostgresRecorder(self, workers)
 
     def write_customer(
         self,
