@@ -9,7 +9,8 @@ which 10% differ in one field, and measures, each as a subprocess:
                 PostgreSQL (parse cache warm, so the state's read is what differs)
   migrate       `fluentcart state migrate` file -> PostgreSQL and back, verified
   apply         M changes against the sandbox at the given latency and parallelism, with
-                each backend (each commits every answer durably as it arrives)
+                each backend (each commits every answer durably as it arrives); the
+                median of --runs runs each, alternating
   commit        the median cost of recording one customer's answer durably: a journal
                 line and fsync for the file, one transaction for PostgreSQL
 and prints each figure with its goal.
@@ -92,7 +93,7 @@ def plan_and_migrate(server: pg.Server, count: int, runs: int, env: dict[str, st
 
 
 def apply_with(
-    backend: str, server: pg.Server, count: int, latency: float, parallelism: int
+    backend: str, server: pg.Server, count: int, latency: float, parallelism: int, attempt: int
 ) -> float:
     store = seeded_store(count, PASSWORD)
     with (
@@ -103,7 +104,7 @@ def apply_with(
         env = sandbox_workspace(root, sandbox, count, "Paris", PASSWORD)
         env["PGPASSWORD"] = server.password
         if backend == "postgres":
-            name = f"apply-{os.getpid()}-{count}"
+            name = f"apply-{os.getpid()}-{count}-{attempt}"
             run(
                 fluentcart(
                     "-C", str(root), "state", "migrate", "--to", server.url(), "--workspace", name
@@ -151,15 +152,26 @@ def commit_costs(server: pg.Server, samples: int) -> tuple[float, float]:
 def main() -> None:
     parser = apply_arguments(__doc__)
     parser.add_argument("--customers", type=int, default=100_000)
-    parser.add_argument("--runs", type=int, default=3, help="runs per plan measurement (median)")
+    parser.add_argument(
+        "--runs", type=int, default=3, help="runs per plan and apply measurement (median)"
+    )
     args = parser.parse_args()
     server, base = pg.start()
     try:
         os.environ["PGPASSWORD"] = server.password  # libpq reads it, in here and in children
         env = dict(os.environ)
         sizes = plan_and_migrate(server, args.customers, args.runs, env)
-        file_apply = apply_with("file", server, args.changes, args.latency_ms, args.parallelism)
-        pg_apply = apply_with("postgres", server, args.changes, args.latency_ms, args.parallelism)
+        # Alternating, median of --runs each: one apply's time varies by a few percent.
+        applies: dict[str, list[float]] = {"file": [], "postgres": []}
+        for attempt in range(args.runs):
+            for backend in applies:
+                applies[backend].append(
+                    apply_with(
+                        backend, server, args.changes, args.latency_ms, args.parallelism, attempt
+                    )
+                )
+        file_apply = statistics.median(applies["file"])
+        pg_apply = statistics.median(applies["postgres"])
         file_commit, pg_commit = commit_costs(server, 1000)
     finally:
         pg.stop(base)
