@@ -33,11 +33,16 @@ def parse(data: bytes, shown: str, hint: str = "", slim: bool = False) -> StateF
     message of a file that does not parse (where an older copy is).
     """
     try:
-        document = json.loads(
-            data.decode("utf-8"),
-            object_hook=_slim_customer if slim else None,
-            parse_constant=jsontext.refuse_constant,
-            parse_float=jsontext.finite_float,
+        text = data.decode("utf-8")
+        document = (
+            json.loads(
+                text,
+                object_hook=_slim_customer,
+                parse_constant=jsontext.refuse_constant,
+                parse_float=jsontext.finite_float,
+            )
+            if slim
+            else jsontext.loads(text)
         )
     except UnicodeDecodeError:
         raise StateError(f"{shown}: the state file is not UTF-8 text{hint}") from None

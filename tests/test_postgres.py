@@ -728,3 +728,22 @@ def test_the_session_connection_is_kept_and_replaced_when_the_server_ends_it(pos
     time.sleep(0.2)
     assert storage.read()[0] is not None
     assert pid() != first
+
+
+def test_a_read_without_chunked_streaming_gives_the_same_state(postgres, monkeypatch) -> None:
+    """Reads stream rows in chunks where libpq can (17 and later); with an older libpq they
+    are fetched at once, with the same state."""
+    import psycopg
+
+    from reconciler.statefile import serialize
+    from tests.conftest import make_state, observed
+
+    storage = PostgresStorage(postgres.url(), f"stream-{uuid.uuid4().hex[:8]}")
+    state = make_state([observed(i, city=f"City {i}") for i in range(1, 2500)])
+    with storage.lock("test"):
+        storage.replace(state)
+    streamed = PostgresStorage(postgres.url(), storage.workspace).read()[0]
+    monkeypatch.setattr(psycopg.pq, "version", lambda: 160004)
+    fetched = PostgresStorage(postgres.url(), storage.workspace).read()[0]
+    assert streamed is not None and fetched is not None
+    assert serialize(streamed) == serialize(fetched) == serialize(state)

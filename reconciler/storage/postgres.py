@@ -50,6 +50,7 @@ SCHEMES = ("postgresql://", "postgres://")
 LOCK_NAMESPACE = 0x0FC0  # the first key of every fluentcart advisory lock (the second: workspace)
 MIGRATION_LOCK = 0  # second key while migrating the schema (no workspace has id 0)
 POLL_SECONDS = 0.2
+STREAM_ROWS = 1000  # rows per chunk of a streamed read (see _streamed)
 BULK_MIN = 50  # from this many customers in one write, COPY and set statements
 
 MIGRATIONS: tuple[tuple[int, str], ...] = (
@@ -700,23 +701,28 @@ class PostgresStorage:
             self._workspace_id = int(head[0])
             # As text, decoded here in C (jsontext.loads): psycopg's jsonb loader costs a
             # Python json.loads call per value, most of the read at 100,000 customers.
+            # Streamed in chunks, decoded while the server sends the rest.
             observed = "plan_fields" if slim else "observed"
-            rows = connection.execute(
+            versions: dict[int, int] = {}
+            customers: dict[int, CustomerRecord] = {}
+            for customer_id, record, observed_at, applied, version in _streamed(
+                connection,
                 f"SELECT customer_id, {observed}::text, observed_at, last_applied::text, version"
                 " FROM fluentcart.customer WHERE workspace_id = %s ORDER BY customer_id",
                 (head[0],),
-            ).fetchall()
-        self.versions = {int(r[0]): int(r[4]) for r in rows}
+            ):
+                versions[customer_id] = version
+                customers[customer_id] = CustomerRecord(
+                    _from_jsonb_text(record), observed_at, _from_jsonb_text(applied)
+                )
+        self.versions = versions
         state = StateFile(
             lineage=str(head[1]),
             serial=int(head[2]),
             site=head[3],
             name_mode=NameMode(head[4]) if head[4] else None,
             tool_version=head[5],
-            customers={
-                int(r[0]): CustomerRecord(_from_jsonb_text(r[1]), r[2], _from_jsonb_text(r[3]))
-                for r in rows
-            },
+            customers=customers,
         )
         state.sha256 = self._identity(state)
         return state
@@ -1202,6 +1208,18 @@ def _from_jsonb(value: Any) -> Any:
 
 def _from_jsonb_text(text: str) -> Any:
     return _from_jsonb(jsontext.loads(text))
+
+
+def _streamed(
+    connection: "psycopg.Connection[Any]", query: str, params: tuple[Any, ...]
+) -> Iterator[tuple[Any, ...]]:
+    """The rows of `query`, in chunks as the server sends them where libpq can (17 and
+    later, which psycopg's binary package bundles), else all at once."""
+    psycopg = _driver()
+    if psycopg.pq.version() >= 170000:
+        yield from connection.cursor().stream(query, params, size=STREAM_ROWS)
+    else:
+        yield from connection.execute(query, params).fetchall()
 
 
 def _sound(connection: "psycopg.Connection[Any]") -> bool:
