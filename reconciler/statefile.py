@@ -33,16 +33,15 @@ def parse(data: bytes, shown: str, hint: str = "", slim: bool = False) -> StateF
     message of a file that does not parse (where an older copy is).
     """
     try:
-        text = data.decode("utf-8")
         document = (
             json.loads(
-                text,
+                data.decode("utf-8"),  # no name keeps the text alive past the decoding
                 object_hook=_slim_customer,
                 parse_constant=jsontext.refuse_constant,
                 parse_float=jsontext.finite_float,
             )
             if slim
-            else jsontext.loads(text)
+            else jsontext.loads(data.decode("utf-8"))
         )
     except UnicodeDecodeError:
         raise StateError(f"{shown}: the state file is not UTF-8 text{hint}") from None
