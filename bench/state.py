@@ -7,7 +7,8 @@ directory, stopped at the end), generates N declared customers in 100 files with
 which 10% differ in one field, and measures, each as a subprocess:
   plan          `fluentcart plan --format json` with the state in the file, then in
                 PostgreSQL (parse cache warm, so the state's read is what differs)
-  migrate       `fluentcart state migrate` file -> PostgreSQL and back, verified
+  migrate       `fluentcart state migrate` file -> PostgreSQL and back, verified (the
+                median of --runs runs each way, each to a new workspace or file)
   apply         M changes against the sandbox at the given latency and parallelism, with
                 each backend (each commits every answer durably as it arrives); the
                 median of --runs runs each, alternating
@@ -64,21 +65,28 @@ def plan_and_migrate(server: pg.Server, count: int, runs: int, env: dict[str, st
         plan = fluentcart("-C", str(root), "plan", "--format", "json")
         timed(fluentcart("-C", str(root), "validate"), env=env)  # fills the parse cache
         file_plan = median_of(runs, plan, env=env)
-        name = f"bench-{os.getpid()}-{count}"
-        to_pg = run(
-            fluentcart(
-                "-C", str(root), "state", "migrate", "--to", server.url(), "--workspace", name
-            ),
-            env,
+        # Each migrate goes to a new workspace (or file); the median of --runs each way.
+        names = [f"bench-{os.getpid()}-{count}-{attempt}" for attempt in range(runs)]
+        to_pg = statistics.median(
+            run(
+                fluentcart(
+                    "-C", str(root), "state", "migrate", "--to", server.url(), "--workspace", name
+                ),
+                env,
+            )
+            for name in names
         )
         (root / "fluentcart.yaml").write_text(
-            f"name_mode: full_name\nstate: {server.url()}\nworkspace: {name}\n"
+            f"name_mode: full_name\nstate: {server.url()}\nworkspace: {names[0]}\n"
         )
         pg_plan = median_of(runs, plan, env=env)
-        back = run(fluentcart("-C", str(root), "state", "migrate", "--to", "back.state.json"), env)
-        same = (root / "back.state.json").read_bytes() == (
-            root / "fluentcart.state.json"
-        ).read_bytes()
+        copies = [f"back-{attempt}.state.json" for attempt in range(runs)]
+        back = statistics.median(
+            run(fluentcart("-C", str(root), "state", "migrate", "--to", copy), env)
+            for copy in copies
+        )
+        original = (root / "fluentcart.state.json").read_bytes()
+        same = all((root / copy).read_bytes() == original for copy in copies)
         for measure in (file_plan, pg_plan):
             assert measure.returncode == 0, measure
         mb = (root / "fluentcart.state.json").stat().st_size / 1e6
