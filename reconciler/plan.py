@@ -116,10 +116,14 @@ class Plan:
     git_dirty: bool | None = None
     changed_since: str | None = None  # plan --changed-since REF
     not_planned: int = 0  # declared customers left out because their files did not change
+    redacted: bool = False  # values masked for --redact (views/redact.py); never applied
+    fingerprint: str | None = None  # a redacted plan's: the sha256 of the plan it masks
 
     @property
     def sha256(self) -> str:
         """A fingerprint of the plan, for a reviewer to match what they approved."""
+        if self.fingerprint is not None:
+            return self.fingerprint
         text = json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
         return hashlib.sha256(text.encode("utf-8")).hexdigest()
 

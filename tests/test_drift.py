@@ -355,3 +355,40 @@ def test_state_rm_after_an_interrupted_apply_stays_removed(
     assert not (workspace.root / "fluentcart.state.json.journal").exists()
     assert list(workspace.read_state()["customers"]) == ["1"]
     assert "2" not in run(workspace, "state", "list").stdout.split()
+
+
+def test_redact_masks_drift_live_and_recorded_values_in_json_and_show(
+    workspace: Workspace, run, sandbox, tmp_path
+) -> None:
+    """--redact on a refreshed plan with drift: the recorded, live, before and after values
+    of emails and of `sensitive:` fields appear in no format, nor in `show PLAN`."""
+    server = sandbox(
+        [
+            seed_customer(1, email="ada.recorded@example.org", notes="card 1111 recorded"),
+            seed_customer(2, email="bob.recorded@example.org", notes="card 2222 recorded"),
+        ]
+    )
+    (workspace.root / "fluentcart.yaml").write_text("name_mode: full_name\nsensitive: [notes]\n")
+    workspace.declare(
+        "a.yaml",
+        "customers:\n"
+        "  - id: 1\n    email: ada.declared@example.org\n    notes: card 3333 declared\n"
+        "  - id: 2\n    email: bob.recorded@example.org\n    notes: card 2222 recorded\n",
+    )
+    workspace.state(recorded_state(server, [1, 2]))
+    for i in (1, 2):  # edited on the store since recorded: drift, and live values
+        server.store.customers[i]["email"] = f"live.{i}@example.org"
+        server.store.customers[i]["notes"] = f"card {i}{i}{i}9 live"
+    planted = ["ada.", "bob.", "live.", "1111", "2222", "3333", "1119", "2229"]
+    plan_file = tmp_path / "p.plan"
+    for fmt in ("json", "text", "markdown"):
+        result = run(workspace, "plan", "--refresh", "--format", fmt, "--redact")
+        assert result.exit_code == 0, result.output
+        assert not [s for s in planted if s in result.output], (fmt, result.output)
+    assert run(workspace, "plan", "--refresh", "-out", str(plan_file)).exit_code == 0
+    for fmt in ("json", "text", "markdown"):
+        shown = run(workspace, "show", str(plan_file), "--format", fmt, "--redact")
+        assert shown.exit_code == 0, shown.output
+        assert not [s for s in planted if s in shown.output], (fmt, shown.output)
+    unredacted = run(workspace, "plan", "--refresh", "--format", "json").stdout
+    assert all(s in unredacted for s in planted)  # they were there to leak

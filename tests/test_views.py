@@ -8,10 +8,18 @@ import pytest
 
 from reconciler import jsonschemas
 from reconciler.diagnostics import Diagnostic, Severity
-from reconciler.plan import Action, CustomerChange, FieldChange, Plan
+from reconciler.plan import (
+    Action,
+    CustomerChange,
+    CustomerDrift,
+    FieldChange,
+    FieldDrift,
+    Origin,
+    Plan,
+)
 from reconciler.views import render
 from reconciler.views.markdown import render_markdown
-from reconciler.views.redact import Redactor
+from reconciler.views.redact import Redactor, redact_plan
 from reconciler.views.text import render_text
 from tests.conftest import Workspace
 
@@ -74,7 +82,7 @@ def test_redaction_masks_email_local_parts_and_sensitive_fields() -> None:
     )
     redactor = Redactor({"notes"}, enabled=True)
     for fmt in ("text", "json", "markdown"):
-        output = render(plan, fmt, redactor)
+        output = render(redact_plan(plan, redactor), fmt)
         for secret in ("old.name", "new.name", "4242", "secret  stuff", "secret stuff"):
             assert secret not in output, (fmt, secret)
         assert "***@example.org" in output
@@ -144,3 +152,53 @@ def test_no_changes_line(workspace: Workspace, run) -> None:
     workspace.state(make_state([observed(1)]))
     result = run(workspace, "plan")
     assert result.stdout.strip().endswith("No changes. Customers match the declared state.")
+
+
+# Where a value can appear in a plan; each gets its own planted secret.
+_PATHS = ("before", "after", "live", "recorded", "drift recorded", "drift live", "diagnostic")
+
+
+def _planted(field: str, path: str, secret: str) -> Plan:
+    value = f"{secret}@example.org" if field == "email" else secret
+    other = "someone@example.org" if field == "email" else "plain"
+    change = FieldChange(
+        field,
+        value if path == "before" else other,
+        value if path == "after" else other,
+        Origin.DRIFT,
+        value if path == "live" else other,
+        value if path == "recorded" else other,
+    )
+    drift = CustomerDrift(
+        1,
+        "c.yaml:1",
+        (
+            FieldDrift(
+                field,
+                value if path == "drift recorded" else other,
+                value if path == "drift live" else other,
+            ),
+        ),
+    )
+    message = f'FluentCart keeps "{value}" as "{value}"' if path == "diagnostic" else "a note"
+    return Plan(
+        changes=(CustomerChange(1, Action.UPDATE, "c.yaml:1", (change,)),),
+        unchanged=0,
+        diagnostics=(Diagnostic(Severity.WARNING, message, "c.yaml", 3, 1, 1, field),),
+        drift=(drift,),
+        refreshed=True,
+    )
+
+
+@pytest.mark.parametrize("fmt", ["text", "json", "markdown"])
+@pytest.mark.parametrize("path", _PATHS)
+@pytest.mark.parametrize("field", ["email", "notes"])
+def test_a_secret_in_any_place_of_a_plan_is_masked_in_every_format(
+    fmt: str, path: str, field: str
+) -> None:
+    secret = f"planted{abs(hash((fmt, path, field))) % 10**6:06d}"
+    plan = _planted(field, path, secret)
+    assert secret in render(plan, "json")  # the plan carries it there
+    shown = render(redact_plan(plan, Redactor({"notes"}, enabled=True)), fmt)
+    assert secret not in shown
+    assert redact_plan(plan, Redactor({"notes"}, enabled=True)).sha256 == plan.sha256

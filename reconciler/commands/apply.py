@@ -33,7 +33,6 @@ from reconciler.state import StateFile
 from reconciler.storage import StateStorage
 from reconciler.views import render
 from reconciler.views.events import ApplyEvents
-from reconciler.views.redact import NO_REDACTION
 from reconciler.workspace import DEFAULT_PARALLELISM, NameMode, Workspace, load_workspace
 
 PROMPT = "Do you want to apply these changes? Only 'yes' will be accepted:"
@@ -113,7 +112,7 @@ def _run(options: ApplyOptions, events: "ApplyEvents | None") -> int:
             plan = build_plan(declaration, on_disk, mode, targets, live)
         # With --json, stdout carries only events; the plan still goes to the log, on stderr.
         color = use_color(options.no_color) and events is None
-        click.echo(render(plan, "text", NO_REDACTION, color), nl=False, err=events is not None)
+        click.echo(render(plan, "text", color), nl=False, err=events is not None)
         if plan.summary.errors:
             raise FluentCartError("the plan has errors; nothing was applied")
         state.name_mode = mode

@@ -23,7 +23,7 @@ from reconciler.gitinfo import changed_since, head_commit, is_dirty, would_commi
 from reconciler.plan import build_plan
 from reconciler.planfile import SavedPlan, base_of, pins_of, save_plan
 from reconciler.views import render
-from reconciler.views.redact import Redactor
+from reconciler.views.redact import Redactor, redact_plan
 
 if TYPE_CHECKING:
     from reconciler.client import FluentCartClient
@@ -105,8 +105,8 @@ def _plan(options: PlanOptions, loaded: Loaded, client: "FluentCartClient | None
     commit = head_commit(workspace.root)
     if commit is not None:
         plan = replace(plan, git_commit=commit, git_dirty=is_dirty(workspace.root))
-    redactor = Redactor(workspace.sensitive, options.redact)
-    click.echo(render(plan, options.fmt, redactor, use_color(options.no_color)), nl=False)
+    shown = redact_plan(plan, Redactor(workspace.sensitive, options.redact))
+    click.echo(render(shown, options.fmt, use_color(options.no_color)), nl=False)
 
     summary = plan.summary
     if options.out is not None:

@@ -21,7 +21,6 @@ from reconciler.commands.context import (
 )
 from reconciler.plan import build_plan
 from reconciler.views import render
-from reconciler.views.redact import NO_REDACTION
 from reconciler.workspace import load_workspace
 
 PROMPT = "Do you want to record these values in the state? Only 'yes' will be accepted:"
@@ -58,7 +57,7 @@ def run(
         declaration = declare(workspace, mode)
         live = read_live(client, declaration, on_disk, targets, everything_recorded=True)
         plan = build_plan(declaration, on_disk, mode, targets, live, refresh_only=True)
-        click.echo(render(plan, "text", NO_REDACTION), nl=False)
+        click.echo(render(plan, "text"), nl=False)
         updated = 0
         for customer_id, customer in sorted(live.found.items()):
             record = state.customers[customer_id]

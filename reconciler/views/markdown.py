@@ -8,7 +8,6 @@ import html
 
 from reconciler.diagnostics import Diagnostic, Severity
 from reconciler.plan import Action, CustomerChange, Plan
-from reconciler.views.redact import NO_REDACTION, Redactor
 from reconciler.views.text import format_value, summary_line
 
 LIMIT = 60_000
@@ -29,7 +28,7 @@ def cell(value: object) -> str:
     return f"<code>{text}</code>"
 
 
-def render_markdown(plan: Plan, redactor: Redactor = NO_REDACTION, limit: int = LIMIT) -> str:
+def render_markdown(plan: Plan, limit: int = LIMIT) -> str:
     summary = plan.summary
     head = ["### FluentCart plan", "", f"**{html.escape(summary_line(summary))}**", ""]
     serial = plan.state_serial if plan.state_serial is not None else "none (no state yet)"
@@ -59,9 +58,9 @@ def render_markdown(plan: Plan, redactor: Redactor = NO_REDACTION, limit: int = 
         "",
         "",
     ]
-    problems = _problems([redactor.diagnostic(d) for d in plan.diagnostics], limit // 3)
-    sections = [_drift_section(plan, redactor)] if plan.drift else []
-    sections += [_section(change, redactor, plan.refreshed) for change in plan.changes]
+    problems = _problems(list(plan.diagnostics), limit // 3)
+    sections = [_drift_section(plan)] if plan.drift else []
+    sections += [_section(change, plan.refreshed) for change in plan.changes]
 
     text = "\n".join(head)
     budget = limit - len(text) - len(problems) - 200
@@ -81,10 +80,9 @@ def render_markdown(plan: Plan, redactor: Redactor = NO_REDACTION, limit: int = 
     return text + problems
 
 
-def _drift_section(plan: Plan, redactor: Redactor) -> str:
+def _drift_section(plan: Plan) -> str:
     rows = [
-        f"| {d.id} | `{item.name}` | {cell(redactor.value(item.name, item.recorded))} |"
-        f" {cell(redactor.value(item.name, item.live))} |"
+        f"| {d.id} | `{item.name}` | {cell(item.recorded)} | {cell(item.live)} |"
         for d in plan.drift
         for item in d.fields
     ]
@@ -97,15 +95,14 @@ def _drift_section(plan: Plan, redactor: Redactor) -> str:
     )
 
 
-def _section(change: CustomerChange, redactor: Redactor, refreshed: bool = False) -> str:
+def _section(change: CustomerChange, refreshed: bool = False) -> str:
     where = f" ({html.escape(change.source)})" if change.source else ""
     title = f"<code>{_SYMBOLS[change.action]} customer {change.id}</code> {_TITLES[change.action]}{where}"
     if change.action is not Action.UPDATE:
         return f"- {title}\n"
     rows = [
-        f"| `{item.name}` | {cell(redactor.value(item.name, item.before))} |"
-        f" {cell(redactor.value(item.name, item.after))} |"
-        + (f" {item.origin} |" if refreshed else "")
+        f"| `{item.name}` | {cell(item.before)} |"
+        f" {cell(item.after)} |" + (f" {item.origin} |" if refreshed else "")
         for item in change.fields
     ]
     notes = "".join(f"\n> {html.escape(w)}\n" for w in change.warnings)

@@ -13,7 +13,6 @@ from reconciler.plan import (
     Plan,
     Summary,
 )
-from reconciler.views.redact import NO_REDACTION, Redactor
 
 _SYMBOLS = {Action.UPDATE: "~", Action.NOT_IN_STATE: "?", Action.FORGET: "-", Action.GONE: "x"}
 _COLORS = {Action.UPDATE: "33", Action.NOT_IN_STATE: "36", Action.FORGET: "35", Action.GONE: "31"}
@@ -38,17 +37,17 @@ def format_value(value: object) -> str:
     return json.dumps(value, ensure_ascii=False)
 
 
-def render_text(plan: Plan, redactor: Redactor = NO_REDACTION, color: bool = False) -> str:
+def render_text(plan: Plan, color: bool = False) -> str:
     style = _Style(color)
     by_customer: dict[int | None, list[Diagnostic]] = defaultdict(list)
     shown_customers = {change.id for change in plan.changes}
     for diagnostic in plan.diagnostics:
         key = diagnostic.customer if diagnostic.customer in shown_customers else None
-        by_customer[key].append(redactor.diagnostic(diagnostic))
+        by_customer[key].append(diagnostic)
 
     lines: list[str] = []
     if plan.drift:
-        lines.extend(_drift_section(plan.drift, redactor, style))
+        lines.extend(_drift_section(plan.drift, style))
     used = [action for action in _SYMBOLS if any(c.action is action for c in plan.changes)]
     if used:
         lines.append("fluentcart will make these changes. Symbols:")
@@ -56,7 +55,7 @@ def render_text(plan: Plan, redactor: Redactor = NO_REDACTION, color: bool = Fal
             lines.append(f"  {style(_SYMBOLS[action], _COLORS[action])} {_LEGEND[action]}")
         lines.append("")
     for change in plan.changes:
-        lines.extend(_block(change, by_customer.get(change.id, []), redactor, style))
+        lines.extend(_block(change, by_customer.get(change.id, []), style))
         lines.append("")
 
     loose = by_customer.get(None, [])
@@ -98,9 +97,7 @@ def summary_line(summary: Summary) -> str:
     )
 
 
-def _drift_section(
-    drift: tuple[CustomerDrift, ...], redactor: Redactor, style: _Style
-) -> list[str]:
+def _drift_section(drift: tuple[CustomerDrift, ...], style: _Style) -> list[str]:
     lines = [
         "Customers have changed outside fluentcart since they were recorded (recorded -> live):",
         "",
@@ -110,8 +107,8 @@ def _drift_section(
         lines.append(f"  # customer {customer.id}{source}")
         width = max(len(f.name) for f in customer.fields)
         for item in customer.fields:
-            recorded = format_value(redactor.value(item.name, item.recorded))
-            live = format_value(redactor.value(item.name, item.live))
+            recorded = format_value(item.recorded)
+            live = format_value(item.live)
             lines.append(f"  {style('~', '33')} {item.name.ljust(width)} = {recorded} -> {live}")
         lines.append("")
     lines.append("The changes below start from these live values.")
@@ -119,12 +116,12 @@ def _drift_section(
     return lines
 
 
-def _origin_note(item: FieldChange, redactor: Redactor) -> str:
+def _origin_note(item: FieldChange) -> str:
     if item.origin is Origin.DRIFT:
-        recorded = format_value(redactor.value(item.name, item.recorded))
+        recorded = format_value(item.recorded)
         return f"  # drift: changed on the store (recorded {recorded}); the declared value wins"
     if item.origin is Origin.BOTH:
-        recorded = format_value(redactor.value(item.name, item.recorded))
+        recorded = format_value(item.recorded)
         return (
             f"  # both: changed in the YAML (recorded {recorded}) and on the store;"
             " the store's value is overwritten"
@@ -132,9 +129,7 @@ def _origin_note(item: FieldChange, redactor: Redactor) -> str:
     return ""
 
 
-def _block(
-    change: CustomerChange, diagnostics: list[Diagnostic], redactor: Redactor, style: _Style
-) -> list[str]:
+def _block(change: CustomerChange, diagnostics: list[Diagnostic], style: _Style) -> list[str]:
     symbol = style(_SYMBOLS[change.action], _COLORS[change.action])
     source = f" ({change.source})" if change.source else ""
     if change.action is Action.NOT_IN_STATE:
@@ -161,9 +156,9 @@ def _block(
         ]
         width = max(len(f.name) for f in change.fields)
         for item in change.fields:
-            before = format_value(redactor.value(item.name, item.before))
-            after = format_value(redactor.value(item.name, item.after))
-            note = _origin_note(item, redactor)
+            before = format_value(item.before)
+            after = format_value(item.after)
+            note = _origin_note(item)
             lines.append(f"      {symbol} {item.name.ljust(width)} = {before} -> {after}{note}")
         if change.unchanged_fields:
             noun = "field" if change.unchanged_fields == 1 else "fields"
