@@ -313,7 +313,7 @@ class Applier:
                 Outcome.SKIPPED,
                 "changed outside fluentcart since the plan: "
                 + "; ".join(moved)
-                + ". Run `fluentcart plan` again (or apply with --force to overwrite)",
+                + ". `fluentcart plan --refresh` shows it (or apply with --force to overwrite)",
             )
         body = build_body(live, declared, self.mode)
         pending = {

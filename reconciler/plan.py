@@ -91,6 +91,7 @@ class Summary:
     gone: int = 0
     drifted: int = 0
     refresh_only: bool = False
+    refreshed: bool = False  # the store was read (plan --refresh)
 
     @property
     def has_changes(self) -> bool:
@@ -142,6 +143,7 @@ class Plan:
             gone=counts[Action.GONE],
             drifted=len(self.drift),
             refresh_only=self.refresh_only,
+            refreshed=self.refreshed,
         )
 
     def to_dict(self) -> dict[str, Any]:

@@ -48,9 +48,9 @@ def test_convergence_in_both_name_modes(workspace: Workspace, run, sandbox, mode
     expected = ("Jean Luc", "Picard") if mode == "full_name" else ("Jean", "Luc Picard")
     assert (row["first_name"], row["last_name"]) == expected
     assert store_row(server, 2)["notes"] == "two lines"
-    plan = run(workspace, "plan", "--detailed-exitcode")
+    plan = run(workspace, "plan", "--refresh", "--detailed-exitcode")
     assert plan.exit_code == 0, plan.output
-    assert "No changes." in plan.stdout
+    assert "No changes. Customers match the declared state." in plan.stdout
 
 
 def test_undeclared_fields_links_and_aov_survive(workspace: Workspace, run, sandbox) -> None:
@@ -160,6 +160,10 @@ def test_changed_outside_since_the_plan_is_skipped_unless_forced(
     )
     assert store_row(server, 1)["city"] == "Marseille"
     assert store_row(server, 2)["city"] == "Oslo"
+    # The hint names the command that shows that edit: an offline plan does not.
+    assert "`fluentcart plan --refresh` shows it (or apply with --force" in result.stdout
+    assert "Marseille" in run(workspace, "plan", "--refresh").stdout
+    assert "Marseille" not in run(workspace, "plan").stdout
     result = run(workspace, "apply", "--auto-approve", "--force")
     assert result.exit_code == 0, result.output
     assert store_row(server, 1)["city"] == "Paris"

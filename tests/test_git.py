@@ -109,7 +109,7 @@ def test_changed_since_plans_only_changed_files(workspace: Workspace, run, repo)
 def test_changed_since_with_nothing_changed(workspace: Workspace, run, repo) -> None:
     result = run(workspace, "plan", "--changed-since", "HEAD", "--detailed-exitcode")
     assert result.exit_code == 0
-    assert "No changes." in result.stdout
+    assert "No changes against the recorded state." in result.stdout
     assert "2 declared customer(s) in files unchanged since HEAD were not planned." in result.stdout
 
 

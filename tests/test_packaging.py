@@ -104,7 +104,7 @@ def test_the_main_job_runs_from_the_wheel(installed: Path, tmp_path: Path) -> No
     assert "== sandbox running at http://127.0.0.1:" in output
     assert "Apply complete: 6 changed, 2 unchanged, 0 failed, 0 skipped." in output
     assert output.rstrip().endswith(
-        "Done: the store, the state and the YAML agree (plan exit code 0)."
+        "Done: the store, the state and the YAML agree (plan --refresh exit code 0)."
     )
     assert (tmp_path / "demo" / "workspace" / "fluentcart.state.json").is_file()
 

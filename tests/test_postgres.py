@@ -271,7 +271,7 @@ def test_the_demo_on_a_throwaway_postgres(postgres, tmp_path: Path) -> None:
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     assert "== PostgreSQL state at postgresql://fluentcart@127.0.0.1:" in result.stdout
     assert "Apply complete: 6 changed, 2 unchanged, 0 failed, 0 skipped." in result.stdout
-    assert result.stdout.rstrip().endswith("(plan exit code 0).")
+    assert result.stdout.rstrip().endswith("(plan --refresh exit code 0).")
     assert not (tmp_path / "demo" / "workspace" / "fluentcart.state.json").exists()
 
 

@@ -151,6 +151,23 @@ def test_no_changes_line(workspace: Workspace, run) -> None:
 
     workspace.state(make_state([observed(1)]))
     result = run(workspace, "plan")
+    # Offline, the plan says what it compared with and which command reads the store.
+    assert result.stdout.strip().endswith(
+        "No changes against the recorded state. The store was not read:"
+        " `fluentcart plan --refresh` compares with it."
+    )
+    markdown = run(workspace, "plan", "--format", "markdown").stdout
+    assert "The store was not read: `fluentcart plan --refresh` compares with it." in markdown
+
+
+def test_no_changes_line_after_reading_the_store(workspace: Workspace, run, sandbox) -> None:
+    from tests.conftest import recorded_state, seed_customer
+
+    server = sandbox([seed_customer(1)])
+    workspace.declare("a.yaml", "id: 1\n")
+    workspace.state(recorded_state(server, [1]))
+    result = run(workspace, "plan", "--refresh", "--detailed-exitcode")
+    assert result.exit_code == 0, result.output
     assert result.stdout.strip().endswith("No changes. Customers match the declared state.")
 
 

@@ -89,6 +89,11 @@ def summary_line(summary: Summary) -> str:
             f"Refresh: {summary.drifted} customer(s) changed outside fluentcart; `fluentcart"
             f" refresh` records their live values in the state.{gone}"
         )
+    if not summary.has_changes and not summary.refreshed:
+        return (
+            "No changes against the recorded state. The store was not read:"
+            " `fluentcart plan --refresh` compares with it."
+        )
     if not summary.has_changes:
         return "No changes. Customers match the declared state."
     return (
