@@ -16,6 +16,7 @@ import os
 import socket
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -58,6 +59,40 @@ class LockInfo:
             f"lock {self.id} held by {self.who}@{self.hostname} (pid {self.pid}) for"
             f" '{self.operation}' since {self.created}"
         )
+
+    def is_live_here(self) -> bool:
+        """Whether the holder is a process running on this machine (a pid that a dead
+        holder left may have been reused: then it looks live, which errs on the safe side)."""
+        if self.hostname != socket.gethostname():
+            return False
+        try:
+            os.kill(self.pid, 0)
+        except ProcessLookupError:
+            return False
+        except PermissionError:
+            return True  # another user's process: running
+        return True
+
+    def unlock_hint(self) -> str:
+        """How to release this lock, for a holder that may be gone: nothing for one that is
+        running here (it releases the lock itself when it ends)."""
+        if self.is_live_here():
+            return ""
+        return f"; if that run is gone, release it with: fluentcart force-unlock {self.id}"
+
+
+def check_release(holder: LockInfo, force: bool, confirm: Callable[[LockInfo], bool]) -> None:
+    """Before force-unlock releases `holder`'s lock: refused for a process running on this
+    machine unless `force`, then `confirm` (a question on a terminal) must agree."""
+    if holder.is_live_here() and not force:
+        raise LockError(
+            f"{holder.describe()}: that process is running on this machine and releases the"
+            " lock itself when it ends. Wait for it (--lock-timeout SECONDS) or stop it;"
+            " `fluentcart force-unlock --force` releases it anyway, and then two runs write the"
+            " state at once"
+        )
+    if not confirm(holder):
+        raise LockError(f"force-unlock cancelled: {holder.describe()} is kept")
 
 
 def lock_path(state_path: Path) -> Path:
@@ -141,11 +176,7 @@ class StateLock:
 
     def _held_message(self, holder: LockInfo | None) -> str:
         who = holder.describe() if holder else "another fluentcart process"
-        hint = (
-            f"; if it is stuck, release it with: fluentcart force-unlock {holder.id}"
-            if holder
-            else ""
-        )
+        hint = holder.unlock_hint() if holder else ""
         waited = f" (waited {self.timeout:g} s)" if self.timeout else ""
         return (
             f"the state is locked{waited}: {who}. Retry later, or pass --lock-timeout SECONDS{hint}"
@@ -177,8 +208,14 @@ class StateLock:
         self.release()
 
 
-def force_unlock(state_path: Path, lock_id: str) -> LockInfo:
-    """Remove the lock file if it carries `lock_id`; for a holder that cannot release it."""
+def force_unlock(
+    state_path: Path,
+    lock_id: str,
+    force: bool = False,
+    confirm: Callable[[LockInfo], bool] = lambda holder: True,
+) -> LockInfo:
+    """Remove the lock file if it carries `lock_id`; for a holder that cannot release it
+    (see check_release: a running holder on this machine needs `force`)."""
     path = lock_path(state_path)
     holder = read_lock(state_path)
     if holder is None:
@@ -187,8 +224,26 @@ def force_unlock(state_path: Path, lock_id: str) -> LockInfo:
         )
     if holder.id != lock_id:
         raise LockError(f"the lock id does not match: the current {holder.describe()}")
+    if _flock_held(path):  # a free flock is a holder that died: nothing to check
+        check_release(holder, force, confirm)
     path.unlink()
     return holder
+
+
+def _flock_held(path: Path) -> bool:
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except FileNotFoundError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    else:
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        return False
+    finally:
+        os.close(fd)
 
 
 def _user() -> str:

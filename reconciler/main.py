@@ -613,12 +613,27 @@ def state_migrate(
 
 @cli.command(name="force-unlock", epilog=_env_help(_STATE_ENV, _DEBUG_ENV))
 @click.argument("lock_id")
+@click.option(
+    "--force",
+    is_flag=True,
+    help="Release it even when its holder is a process running on this machine.",
+)
+@click.option(
+    "--yes",
+    "-auto-approve",
+    "--auto-approve",
+    "yes",
+    is_flag=True,
+    help="Do not ask for confirmation on a terminal.",
+)
 @click.pass_context
-def force_unlock(ctx: click.Context, lock_id: str) -> None:
-    """Remove the state lock LOCK_ID, when its holder cannot release it."""
+def force_unlock(ctx: click.Context, lock_id: str, force: bool, yes: bool) -> None:
+    """Remove the state lock LOCK_ID, when its holder cannot release it (it died, or is on
+    another machine). Shows the holder, asks on a terminal, and refuses a holder that is
+    running on this machine unless --force."""
     from reconciler.commands import force_unlock as command
 
-    ctx.exit(command.run(lock_id))
+    ctx.exit(command.run(lock_id, force, yes))
 
 
 @cli.command(epilog=_env_help(_DEBUG_ENV))

@@ -126,11 +126,12 @@ def run(monkeypatch: pytest.MonkeyPatch) -> Callable[..., Result]:
     monkeypatch.delenv("FLUENTCART_URL", raising=False)
     monkeypatch.delenv("NO_COLOR", raising=False)
 
-    def invoke(root: Path | Workspace, *args: str) -> Result:
+    def invoke(root: Path | Workspace, *args: str, input: str | None = None) -> Result:
         directory = root.root if isinstance(root, Workspace) else root
         runner = CliRunner()
-        result = runner.invoke(cli, ["-C", str(directory), *args], catch_exceptions=False)
-        return result
+        return runner.invoke(
+            cli, ["-C", str(directory), *args], input=input, catch_exceptions=False
+        )
 
     return invoke
 

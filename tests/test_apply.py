@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from reconciler.lock import read_lock
+from reconciler.lock import lock_path, read_lock
 from reconciler.sandbox.server import Faults
 from reconciler.sandbox.store import WpUser
 from reconciler.state import CustomerRecord
@@ -471,15 +471,50 @@ def test_lock_held_by_another_process(workspace: Workspace, run, sandbox) -> Non
     assert read_lock(workspace.root / "fluentcart.state.json") is None
 
 
-def test_force_unlock(workspace: Workspace, run) -> None:
+def test_force_unlock(workspace: Workspace, run, sandbox) -> None:
+    sandbox([])
     state = workspace.root / "fluentcart.state.json"
     holder = _lock_holder(state)
     try:
         lock_id = read_lock(state).id
         result = run(workspace, "force-unlock", "not-the-id")
         assert result.exit_code == 1 and "does not match" in result.stderr
+        # Its holder is a process running here: refused, named, and not suggested.
         result = run(workspace, "force-unlock", lock_id)
+        assert result.exit_code == 1, result.output
+        assert f"(pid {holder.pid})" in result.stderr and "running on this machine" in result.stderr
+        assert read_lock(state) is not None
+        locked = run(workspace, "apply", "--auto-approve")
+        assert "the state is locked" in locked.stderr and "force-unlock" not in locked.stderr
+        result = run(workspace, "force-unlock", lock_id, "--force")
         assert result.exit_code == 0 and f"Released lock {lock_id}" in result.stdout
+        assert read_lock(state) is None
+    finally:
+        holder.kill()
+        holder.wait()
+
+
+def test_force_unlock_asks_on_a_terminal_and_suggests_itself_for_a_remote_holder(
+    workspace: Workspace, run, sandbox, monkeypatch
+) -> None:
+    from reconciler.commands import force_unlock as force_unlock_command
+
+    sandbox([])
+    state = workspace.root / "fluentcart.state.json"
+    holder = _lock_holder(state)
+    try:
+        # A holder on another machine sharing the file system: it may be gone, so the lock
+        # error names force-unlock, which asks before it releases.
+        info = json.loads(lock_path(state).read_text())
+        lock_path(state).write_text(json.dumps({**info, "hostname": "build-7.example"}))
+        locked = run(workspace, "apply", "--auto-approve")
+        assert f"fluentcart force-unlock {info['id']}" in locked.stderr, locked.output
+        monkeypatch.setattr(force_unlock_command, "stdin_is_terminal", lambda: True)
+        kept = run(workspace, "force-unlock", info["id"], input="no\n")
+        assert kept.exit_code == 1 and "cancelled" in kept.stderr
+        assert "build-7.example" in kept.stdout and read_lock(state) is not None
+        released = run(workspace, "force-unlock", info["id"], input="yes\n")
+        assert released.exit_code == 0, released.output
         assert read_lock(state) is None
     finally:
         holder.kill()

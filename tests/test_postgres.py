@@ -221,8 +221,12 @@ def test_force_unlock_ends_the_holders_session(
     try:
         assert holder.stdout is not None
         lock_id = holder.stdout.readline().strip()
-        assert "the state is locked" in run(workspace, "import").stderr
-        released = run(workspace, "force-unlock", lock_id)
+        locked = run(workspace, "import").stderr
+        assert "the state is locked" in locked and "force-unlock" not in locked  # it runs here
+        refused = run(workspace, "force-unlock", lock_id)
+        assert refused.exit_code == 1 and "running on this machine" in refused.stderr
+        assert "the state is locked" in run(workspace, "import").stderr  # still held
+        released = run(workspace, "force-unlock", lock_id, "--force")
         assert released.exit_code == 0, released.output
         assert lock_id in released.output
         assert run(workspace, "import").exit_code == 0

@@ -10,7 +10,9 @@ What a command needs from state, step by step:
   read this way.
 - `recorded_name_mode()`: the name mode the state recorded, cheaply.
 - `lock(operation, timeout)`: one writer at a time; a context manager whose `took_over`
-  names a dead holder's lock it released. `force_unlock(lock_id)` for a holder that cannot.
+  names a dead holder's lock it released. `force_unlock(lock_id, force, confirm)` for a
+  holder that cannot: refused for a holder running on this machine unless `force`, and
+  only once `confirm(holder)` agrees (lock.check_release).
 - `recover(fresh)`: with the lock held, fold an interrupted run's records into the stored
   state for good; returns (the state as stored, a working copy, how many were folded).
 - `unresolved()`: customers whose PUT an interrupted run sent without recording the answer
@@ -29,6 +31,7 @@ What a command needs from state, step by step:
   where `keeps_history` is false); `purge(ids)`: erase what is kept of removed customers.
 """
 
+from collections.abc import Callable
 from typing import Protocol
 
 from reconciler.lock import LockInfo
@@ -70,7 +73,12 @@ class StateStorage(Protocol):
 
     def lock(self, operation: str, timeout: float = 0.0) -> Lock: ...
 
-    def force_unlock(self, lock_id: str) -> LockInfo: ...
+    def force_unlock(
+        self,
+        lock_id: str,
+        force: bool = False,
+        confirm: Callable[[LockInfo], bool] = ...,
+    ) -> LockInfo: ...
 
     def recover(self, fresh: StateFile) -> tuple[StateFile | None, StateFile, int]: ...
 

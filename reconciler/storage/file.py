@@ -17,6 +17,7 @@ import os
 import re
 import stat
 import threading
+from collections.abc import Callable
 from pathlib import Path
 
 from reconciler import __version__
@@ -247,8 +248,13 @@ class FileStorage:
     def lock(self, operation: str, timeout: float = 0.0) -> StateLock:
         return StateLock(self.path, operation, timeout)
 
-    def force_unlock(self, lock_id: str) -> LockInfo:
-        return force_unlock(self.path, lock_id)
+    def force_unlock(
+        self,
+        lock_id: str,
+        force: bool = False,
+        confirm: Callable[[LockInfo], bool] = lambda holder: True,
+    ) -> LockInfo:
+        return force_unlock(self.path, lock_id, force, confirm)
 
     def recover(self, fresh: StateFile) -> tuple[StateFile | None, StateFile, int]:
         on_disk = load_state(self.path, self.display)

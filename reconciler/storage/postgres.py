@@ -33,13 +33,13 @@ import select
 import threading
 import time
 import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit, urlunsplit
 
 from reconciler import __version__, jsontext
 from reconciler.errors import StateError
-from reconciler.lock import LockError, LockInfo
+from reconciler.lock import HOLDER_SETTLE_SECONDS, LockError, LockInfo, check_release
 from reconciler.state import PLAN_FIELDS, CustomerRecord, RecordVersion, StateFile
 from reconciler.workspace import NameMode
 
@@ -207,7 +207,12 @@ class PostgresLock:
             if got and got[0]:
                 break
             if time.monotonic() >= deadline:
+                # The holder records who it is right after taking the lock: give it a moment.
                 holder = storage.holder()
+                settle = time.monotonic() + HOLDER_SETTLE_SECONDS
+                while holder is None and time.monotonic() < settle:
+                    time.sleep(0.02)
+                    holder = storage.holder()
                 connection.close()
                 shown = (
                     holder.describe() if holder else "another run (its details are not recorded)"
@@ -217,7 +222,8 @@ class PostgresLock:
                     if self.timeout
                     else "; wait for it with --lock-timeout SECONDS"
                 )
-                raise LockError(f"the state is locked{wait}: {shown}")
+                hint = holder.unlock_hint() if holder else ""
+                raise LockError(f"the state is locked{wait}: {shown}{hint}")
             time.sleep(POLL_SECONDS)
         # A run whose row is unfinished while this one holds the lock lost its session
         # (killed, crashed, cut off): its lock went with it. Say so, and close its row.
@@ -763,7 +769,12 @@ class PostgresStorage:
         holder.pop("backend_pid", None)
         return LockInfo(**holder)
 
-    def force_unlock(self, lock_id: str) -> LockInfo:
+    def force_unlock(
+        self,
+        lock_id: str,
+        force: bool = False,
+        confirm: Callable[[LockInfo], bool] = lambda holder: True,
+    ) -> LockInfo:
         with self.connect("fluentcart force-unlock") as connection:
             row = connection.execute(
                 "SELECT id, holder FROM fluentcart.run WHERE workspace_id = %s"
@@ -778,6 +789,9 @@ class PostgresStorage:
                 )
             holder = dict(row[1])
             pid = holder.pop("backend_pid", None)
+            current = self.holder()
+            if current is not None and current.id == lock_id:  # its session holds the lock
+                check_release(current, force, confirm)
             connection.execute("SELECT pg_terminate_backend(%s)", (pid,))
             connection.execute(
                 "UPDATE fluentcart.run SET finished_at = now(), status = 'force-unlocked'"
