@@ -15,7 +15,14 @@ from reconciler.sandbox.server import Faults
 from reconciler.sandbox.store import WpUser
 from reconciler.state import CustomerRecord
 from reconciler.storage.file import Journal, journal_path, load_state
-from tests.conftest import PASSWORD, Workspace, recorded_state, seed_customer
+from tests.conftest import (
+    PASSWORD,
+    Workspace,
+    make_state,
+    observed,
+    recorded_state,
+    seed_customer,
+)
 
 TWO = "customers:\n  - id: 1\n    city: Paris\n  - id: 2\n    city: Oslo\n"
 
@@ -443,6 +450,9 @@ def test_import_ids_refuses_undeclared_and_reports_missing(
     assert result.exit_code == 1
     assert "refused: customer 2 is not declared" in result.stderr
     assert "not found: customer 3 does not exist on the store" in result.stderr
+    # It says why plan keeps asking for an import, and how to end that loop.
+    assert "it does not create them yet" in result.stderr
+    assert "or remove it from customers/a.yaml:3" in result.stderr, result.stderr
     assert sorted(workspace.read_state()["customers"]) == ["1"]
 
 
@@ -473,7 +483,7 @@ def test_lock_held_by_another_process(workspace: Workspace, run, sandbox) -> Non
 
 def test_force_unlock(workspace: Workspace, run, sandbox) -> None:
     sandbox([])
-    state = workspace.root / "fluentcart.state.json"
+    state = workspace.state(make_state([observed(1)]))
     holder = _lock_holder(state)
     try:
         lock_id = read_lock(state).id
@@ -486,6 +496,11 @@ def test_force_unlock(workspace: Workspace, run, sandbox) -> None:
         assert read_lock(state) is not None
         locked = run(workspace, "apply", "--auto-approve")
         assert "the state is locked" in locked.stderr and "force-unlock" not in locked.stderr
+        # Looking at the state needs no lock: a snapshot, while the holder runs.
+        listed = run(workspace, "state", "list")
+        assert listed.exit_code == 0, listed.output
+        assert "customer(s) in fluentcart.state.json" in listed.stdout
+        assert run(workspace, "state", "pull").exit_code == 0
         result = run(workspace, "force-unlock", lock_id, "--force")
         assert result.exit_code == 0 and f"Released lock {lock_id}" in result.stdout
         assert read_lock(state) is None

@@ -177,6 +177,7 @@ def test_ctrl_c_twice_still_finishes_the_requests_in_flight(
         assert process.returncode == 130, context
         assert "Traceback" not in stderr, context
         assert "Finishing the requests in flight..." in stderr, context
+        assert "Apply interrupted: " in stdout and "Apply complete" not in stdout, context
         accepted = {i for i in range(1, COUNT + 1) if server.store.customers[i]["city"] == "Paris"}
         state = backend.stored(tmp_path)
         assert state is not None

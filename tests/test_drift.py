@@ -156,6 +156,9 @@ def test_refresh_only_and_refresh(workspace: Workspace, run, drifted) -> None:
     assert plan.exit_code == 2
     assert "Refresh: 2 customer(s) changed outside fluentcart" in plan.stdout
     assert "will be updated" not in plan.stdout
+    # No changes follow a refresh-only plan's drift, so it does not announce any.
+    assert "The changes below start from these live values." not in plan.stdout
+    assert "The changes below start" in run(workspace, "plan", "--refresh").stdout
     serial = workspace.read_state()["serial"]
     result = run(workspace, "refresh")
     assert result.exit_code == 0, result.output
@@ -317,13 +320,20 @@ def test_state_commands(workspace: Workspace, run, sandbox) -> None:
     assert run(workspace, "state", "rm", "5").exit_code == 1
 
 
-def test_state_commands_take_the_lock(workspace: Workspace, run, sandbox) -> None:
+def test_state_commands_that_write_take_the_lock_and_readers_do_not(
+    workspace: Workspace, run, sandbox
+) -> None:
+    """While an apply holds the lock, `state rm` is refused; `state list`, `show` and `pull`
+    read a consistent snapshot (the file is replaced whole, the journal folded in)."""
     server = sandbox([seed_customer(1)])
     workspace.state(recorded_state(server, [1]))
     with StateLock(workspace.root / "fluentcart.state.json", "apply"):
-        for args in (("state", "list"), ("state", "show", "1"), ("state", "rm", "1")):
+        result = run(workspace, "state", "rm", "1")
+        assert result.exit_code == 1 and "the state is locked" in result.stderr
+        for args in (("state", "list"), ("state", "show", "1"), ("state", "pull")):
             result = run(workspace, *args)
-            assert result.exit_code == 1 and "the state is locked" in result.stderr
+            assert result.exit_code == 0, (args, result.output)
+            assert "customer" in result.stdout or '"customers"' in result.stdout
 
 
 @settings(max_examples=300, deadline=None)

@@ -289,8 +289,9 @@ def _summary(
             "Interrupted: the requests in flight were finished and recorded; run apply again to continue."
         )
     retry_note = f" ({retries} retried request(s))" if retries else ""
+    ended = "interrupted" if result.interrupted else "stopped" if result.fatal else "complete"
     line = (
-        f"Apply complete: {counts['changed']} changed, {counts['unchanged']} unchanged,"
+        f"Apply {ended}: {counts['changed']} changed, {counts['unchanged']} unchanged,"
         f" {counts['failed']} failed, {counts['skipped']} skipped.{retry_note}"
     )
     if result.interrupted or result.fatal:

@@ -161,7 +161,13 @@ def _import_declared(
         wanted = sorted(i for i in declaration.customers if i not in state.customers)
     live = read_customers(client, wanted)
     for customer_id in sorted(live.gone):
-        click.echo(f"not found: customer {customer_id} does not exist on the store", err=True)
+        click.echo(
+            f"not found: customer {customer_id} does not exist on the store. fluentcart"
+            " manages customers that exist there (it does not create them yet): create it in"
+            " wp-admin (FluentCart > Customers) and declare its id, or remove it from"
+            f" {declaration.customers[customer_id].source or 'the YAML'}",
+            err=True,
+        )
         failed = True
     for customer in live.found.values():
         _record(state, customer)

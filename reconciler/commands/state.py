@@ -19,11 +19,12 @@ def _no_state(storage: StateStorage) -> StateError:
     return StateError(f"there is no state file yet ({storage.display})")
 
 
-def _read(workspace: Workspace, operation: str) -> tuple[StateStorage, StateFile]:
-    """The state, read under the lock (a writer is never caught half way)."""
+def _read(workspace: Workspace) -> tuple[StateStorage, StateFile]:
+    """The state as a consistent snapshot, without the lock, so that it can be looked at
+    while an apply runs: the file is replaced whole (rename) and its journal folded in, and
+    PostgreSQL reads one REPEATABLE READ snapshot."""
     storage = open_storage(workspace)
-    with locked(storage, operation):
-        state, _ = storage.read()
+    state, _ = storage.read()
     if state is None:
         raise _no_state(storage)
     return storage, state
@@ -31,7 +32,7 @@ def _read(workspace: Workspace, operation: str) -> tuple[StateStorage, StateFile
 
 def list_() -> int:
     workspace = load_workspace(Path.cwd())
-    storage, state = _read(workspace, "state list")
+    storage, state = _read(workspace)
     rows = [("ID", "EMAIL", "NAME", "STATUS", "RECORDED AT")]
     for customer_id, record in sorted(state.customers.items()):
         observed = record.observed
@@ -69,7 +70,7 @@ def show(customer_id: int, version: int | None = None) -> int:
             )
         record = found[0].record
     else:
-        _, state = _read(workspace, "state show")
+        _, state = _read(workspace)
         current = state.customers.get(customer_id)
         if current is None:
             raise StateError(f"customer {customer_id} is not in the state")
@@ -123,7 +124,7 @@ def rm(customer_ids: tuple[int, ...], timeout: float, purge: bool = False) -> in
 def pull() -> int:
     """The state in the JSON file format, to stdout (read under the lock)."""
     workspace = load_workspace(Path.cwd())
-    _, state = _read(workspace, "state pull")
+    _, state = _read(workspace)
     click.echo(serialize(state).decode("utf-8"), nl=False)
     return 0
 

@@ -47,7 +47,7 @@ def render_text(plan: Plan, color: bool = False) -> str:
 
     lines: list[str] = []
     if plan.drift:
-        lines.extend(_drift_section(plan.drift, style))
+        lines.extend(_drift_section(plan.drift, style, bool(plan.changes)))
     used = [action for action in _SYMBOLS if any(c.action is action for c in plan.changes)]
     if used:
         lines.append("fluentcart will make these changes. Symbols:")
@@ -102,7 +102,9 @@ def summary_line(summary: Summary) -> str:
     )
 
 
-def _drift_section(drift: tuple[CustomerDrift, ...], style: _Style) -> list[str]:
+def _drift_section(
+    drift: tuple[CustomerDrift, ...], style: _Style, changes_follow: bool
+) -> list[str]:
     lines = [
         "Customers have changed outside fluentcart since they were recorded (recorded -> live):",
         "",
@@ -116,8 +118,9 @@ def _drift_section(drift: tuple[CustomerDrift, ...], style: _Style) -> list[str]
             live = format_value(item.live)
             lines.append(f"  {style('~', '33')} {item.name.ljust(width)} = {recorded} -> {live}")
         lines.append("")
-    lines.append("The changes below start from these live values.")
-    lines.append("")
+    if changes_follow:
+        lines.append("The changes below start from these live values.")
+        lines.append("")
     return lines
 
 
