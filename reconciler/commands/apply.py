@@ -168,9 +168,9 @@ def _apply(
     storage: StateStorage,
     events: "ApplyEvents | None" = None,
 ) -> ApplyResult:
-    recorder = storage.recorder(max(1, min(parallelism, len(plan.changes))))
-    applier = Applier(client, recorder, mode, declared, parallelism, options.rate, options.force)
     updates = [c for c in plan.changes if c.action is Action.UPDATE]
+    recorder = storage.recorder(max(1, min(parallelism, len(updates))))
+    applier = Applier(client, recorder, mode, declared, parallelism, options.rate, options.force)
     previous = signal.getsignal(signal.SIGINT)
     _on_interrupt(applier)
     try:

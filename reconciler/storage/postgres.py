@@ -443,10 +443,7 @@ class PostgresRecorder:
                         "c": customer_id,
                         "k": known,
                         "r": storage.run_id,
-                        "o": _to_jsonb(record.observed),
-                        "p": _to_jsonb(_plan_fields(record.observed)),
-                        "at": record.observed_at,
-                        "la": _to_jsonb(record.last_applied),
+                        **dict(zip(("o", "p", "at", "la"), _columns(record), strict=True)),
                     },
                 ).fetchone()
                 version, held_yet = row if row else (None, False)
@@ -858,6 +855,8 @@ class PostgresStorage:
         """
         workspace_id = self.workspace_id()
         known = self.versions.get(customer_id)
+        columns = _columns(record)  # encoded once, for the row and its history
+        observed, _, observed_at, last_applied = columns
         if record is None:
             cursor = connection.execute(
                 "DELETE FROM fluentcart.customer WHERE workspace_id = %s AND customer_id = %s"
@@ -872,17 +871,7 @@ class PostgresStorage:
                 " %s, %s, %s, coalesce((SELECT max(version) FROM fluentcart.customer_version"
                 " WHERE workspace_id = %s AND customer_id = %s), 0) + 1, %s)"
                 " ON CONFLICT DO NOTHING RETURNING version",
-                (
-                    workspace_id,
-                    customer_id,
-                    _to_jsonb(record.observed),
-                    _to_jsonb(_plan_fields(record.observed)),
-                    record.observed_at,
-                    _to_jsonb(record.last_applied),
-                    workspace_id,
-                    customer_id,
-                    self.run_id,
-                ),
+                (workspace_id, customer_id, *columns, workspace_id, customer_id, self.run_id),
             )
             row = cursor.fetchone()
             version = int(row[0]) if row else 0
@@ -891,16 +880,7 @@ class PostgresStorage:
                 "UPDATE fluentcart.customer SET observed = %s, plan_fields = %s,"
                 " observed_at = %s, last_applied = %s, version = version + 1, run_id = %s"
                 " WHERE workspace_id = %s AND customer_id = %s AND version = %s",
-                (
-                    _to_jsonb(record.observed),
-                    _to_jsonb(_plan_fields(record.observed)),
-                    record.observed_at,
-                    _to_jsonb(record.last_applied),
-                    self.run_id,
-                    workspace_id,
-                    customer_id,
-                    known,
-                ),
+                (*columns, self.run_id, workspace_id, customer_id, known),
             )
             version = known + 1
         if cursor.rowcount != 1:
@@ -916,9 +896,9 @@ class PostgresStorage:
                 workspace_id,
                 customer_id,
                 version,
-                _to_jsonb(record.observed) if record else None,
-                record.observed_at if record else None,
-                _to_jsonb(record.last_applied) if record else None,
+                observed,
+                observed_at,
+                last_applied,
                 op,
                 self.run_id,
             ),
@@ -963,16 +943,7 @@ class PostgresStorage:
             " last_applied) FROM STDIN"
         ) as copy:
             for customer_id, record in records.items():
-                copy.write_row(
-                    (
-                        customer_id,
-                        self.versions.get(customer_id),
-                        _to_jsonb(record.observed) if record else None,
-                        _to_jsonb(_plan_fields(record.observed)) if record else None,
-                        record.observed_at if record else None,
-                        _to_jsonb(record.last_applied) if record else None,
-                    )
-                )
+                copy.write_row((customer_id, self.versions.get(customer_id), *_columns(record)))
         removed = {cid for cid, record in records.items() if record is None}
         updated = {cid for cid in records if cid not in removed and cid in self.versions}
         inserted = set(records) - removed - updated
@@ -1069,18 +1040,7 @@ class PostgresStorage:
             " observed_at, last_applied, version, run_id) FROM STDIN"
         ) as copy:
             for customer_id, record in records.items():
-                copy.write_row(
-                    (
-                        workspace_id,
-                        customer_id,
-                        _to_jsonb(record.observed),
-                        _to_jsonb(_plan_fields(record.observed)),
-                        record.observed_at,
-                        _to_jsonb(record.last_applied),
-                        1,
-                        self.run_id,
-                    )
-                )
+                copy.write_row((workspace_id, customer_id, *_columns(record), 1, self.run_id))
         connection.execute(
             "INSERT INTO fluentcart.customer_version (workspace_id, customer_id, version,"
             " observed, observed_at, last_applied, op, run_id) SELECT workspace_id,"
@@ -1208,6 +1168,21 @@ def _to_jsonb(value: Any) -> str:
     if "\\u0000" in text:
         return json.dumps({_WRAPPED: json.dumps(value)})
     return text
+
+
+def _columns(
+    record: CustomerRecord | None,
+) -> tuple[str | None, str | None, str | None, str | None]:
+    """A record as the customer table's columns: observed, plan_fields, observed_at and
+    last_applied (the history takes the first, third and fourth); all None for a removal."""
+    if record is None:
+        return None, None, None, None
+    return (
+        _to_jsonb(record.observed),
+        _to_jsonb(_plan_fields(record.observed)),
+        record.observed_at,
+        _to_jsonb(record.last_applied),
+    )
 
 
 def _plan_fields(observed: dict[str, Any]) -> dict[str, Any]:
