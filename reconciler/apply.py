@@ -16,11 +16,13 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
+from reconciler.breaker import Stop, StopKind
 from reconciler.client import (
     AuthFailed,
     ClientError,
     CustomerNotFound,
     FluentCartClient,
+    NotSent,
     PermissionDenied,
     ValidationFailed,
 )
@@ -48,6 +50,7 @@ class Outcome(StrEnum):
     UNCHANGED = "unchanged"
     FAILED = "failed"
     SKIPPED = "skipped"
+    NOT_STARTED = "not-started"  # the run stopped first: nothing was sent for it
 
 
 @dataclass(frozen=True)
@@ -56,6 +59,7 @@ class CustomerResult:
     outcome: Outcome
     message: str = ""
     not_applied: tuple[str, ...] = ()
+    quoted: tuple[str, ...] = ()  # the fields whose values the message quotes (for --redact)
 
 
 @dataclass
@@ -63,6 +67,7 @@ class ApplyResult:
     results: list[CustomerResult] = field(default_factory=list)
     fatal: str | None = None
     interrupted: bool = False
+    stop: Stop | None = None  # the store unreachable, the deadline passed
 
     def count(self, outcome: Outcome) -> int:
         return sum(r.outcome is outcome for r in self.results)
@@ -158,9 +163,18 @@ class Applier:
 
     def __post_init__(self) -> None:
         self.limiter = RateLimiter(self.rate)
+        self.breaker = self.client.breaker
+        self._active = 0
+        self._active_lock = threading.Lock()
+
+    @property
+    def in_flight(self) -> int:
+        """Customers a worker has started and not finished."""
+        return self._active
 
     def interrupt(self) -> None:
-        """Ctrl-C: start no more customers; the ones in flight finish and are recorded.
+        """Ctrl-C: start no more customers and stop retrying; the requests in flight finish
+        and are recorded.
 
         Safe to call from a signal handler: it only sets flags, which the run checks between
         steps. (A KeyboardInterrupt raised inside the executor's own code could leave a worker
@@ -168,6 +182,10 @@ class Applier:
         """
         self.interrupted.set()
         self.stop.set()
+        self.breaker.halt(StopKind.INTERRUPTED, "interrupted (Ctrl-C)")
+
+    def stopping(self) -> bool:
+        return self.stop.is_set() or self.breaker.stopped is not None
 
     def run(
         self,
@@ -192,7 +210,8 @@ class Applier:
                     continue  # interrupted before it started; reported as skipped below
                 outcome = future.result()
                 result.results.append(outcome)
-                on_result(outcome)
+                if outcome.outcome is not Outcome.NOT_STARTED:  # counted in the summary
+                    on_result(outcome)
                 if (
                     outcome.outcome is Outcome.FAILED
                     and self.stop.is_set()
@@ -207,9 +226,9 @@ class Applier:
             # did not show is read with its own GET by its worker. Each batch's intents are
             # recorded in one step before any of its PUTs can be sent.
             for batch in self._prefetch(sorted(by_id)):
-                while len(pending) > 2 * self.parallelism and not self.stop.is_set():
+                while len(pending) > 2 * self.parallelism and not self.stopping():
                     collect(0.2)  # the workers still have enough; intents stay few
-                if self.stop.is_set():
+                if self.stopping():
                     break
                 try:
                     self.recorder.intend_ahead([customer_id for customer_id, _ in batch])
@@ -218,24 +237,34 @@ class Applier:
                     result.fatal = result.fatal or str(exc)
                     break
                 for customer_id, live in batch:
-                    if self.stop.is_set():
+                    if self.stopping():
                         break
                     pending.add(executor.submit(self._one, by_id[customer_id], live))
                     collect(0)
             while pending:
-                if self.interrupted.is_set():
+                if self.stopping():
                     for future in pending:
                         future.cancel()  # not started yet: never will be
                 collect(0.2)
         finally:
             executor.shutdown(wait=True, cancel_futures=True)
         result.interrupted = self.interrupted.is_set()
+        stop = self.breaker.stopped
+        if stop is not None and stop.kind is not StopKind.INTERRUPTED:
+            result.stop = stop
         done_ids = {r.id for r in result.results}
         for change in updates:
             if change.id not in done_ids:
-                reason = "interrupted" if result.interrupted else "not started: the run stopped"
-                result.results.append(CustomerResult(change.id, Outcome.SKIPPED, reason))
+                result.results.append(
+                    CustomerResult(change.id, Outcome.NOT_STARTED, self._why_not_started())
+                )
         return result
+
+    def _why_not_started(self) -> str:
+        stop = self.breaker.stopped
+        if self.interrupted.is_set():
+            return "not started: the run was interrupted"
+        return f"not started: {stop.message}" if stop else "not started: the run stopped"
 
     def _prefetch(self, ids: list[int]) -> Iterator[list[tuple[int, dict[str, Any] | None]]]:
         """Batches of (id, live record or None) covering every id in id order, reading list
@@ -259,7 +288,7 @@ class Applier:
             found = [(item["id"], item) for item in items if item["id"] in waiting]
             waiting.difference_update(customer_id for customer_id, _ in found)
             yield from _batches(found)
-            if not waiting or not items or page >= pages or self.stop.is_set():
+            if not waiting or not items or page >= pages or self.stopping():
                 break
             page += 1
             try:
@@ -274,12 +303,15 @@ class Applier:
 
     def _one(self, change: CustomerChange, live: dict[str, Any] | None = None) -> CustomerResult:
         customer_id = change.id
-        if self.stop.is_set():
-            reason = "interrupted" if self.interrupted.is_set() else "not started: the run stopped"
-            return CustomerResult(customer_id, Outcome.SKIPPED, reason)
+        if self.stopping():
+            return CustomerResult(customer_id, Outcome.NOT_STARTED, self._why_not_started())
         declared = self.declared[customer_id].fields
+        with self._active_lock:
+            self._active += 1
         try:
             return self._apply(customer_id, declared, expected_values(change, declared), live)
+        except NotSent:
+            return CustomerResult(customer_id, Outcome.NOT_STARTED, self._why_not_started())
         except (AuthFailed, PermissionDenied) as exc:
             self.stop.set()  # every other request would fail the same way
             return CustomerResult(customer_id, Outcome.FAILED, str(exc))
@@ -289,6 +321,8 @@ class Applier:
                 Outcome.FAILED,
                 "does not exist on the store (deleted outside fluentcart?)",
             )
+        except ValidationFailed as exc:
+            return CustomerResult(customer_id, Outcome.FAILED, str(exc), quoted=tuple(exc.fields))
         except ClientError as exc:
             return CustomerResult(customer_id, Outcome.FAILED, str(exc))
         except StateError as exc:
@@ -296,6 +330,9 @@ class Applier:
             # no more PUTs. One whose answer was not recorded is resolved by the next run.
             self.stop.set()
             return CustomerResult(customer_id, Outcome.FAILED, str(exc))
+        finally:
+            with self._active_lock:
+                self._active -= 1
 
     def _apply(
         self,
@@ -314,6 +351,7 @@ class Applier:
                 "changed outside fluentcart since the plan: "
                 + "; ".join(moved)
                 + ". `fluentcart plan --refresh` shows it (or apply with --force to overwrite)",
+                quoted=tuple(declared),
             )
         body = build_body(live, declared, self.mode)
         pending = {
@@ -346,8 +384,8 @@ class Applier:
         self.recorder.intend(customer_id)  # durable before the PUT: its answer may be lost
         try:
             returned = self._call(self.client.update_customer, customer_id, body)
-        except (AuthFailed, PermissionDenied, CustomerNotFound, ValidationFailed):
-            self.recorder.release(customer_id)  # refused (4xx): the store changed nothing
+        except (AuthFailed, PermissionDenied, CustomerNotFound, ValidationFailed, NotSent):
+            self.recorder.release(customer_id)  # refused (4xx) or never sent: nothing changed
             raise
         missed = tuple(
             name for name, value in declared.items() if observed_value(returned, name) != value
@@ -359,7 +397,9 @@ class Applier:
                 f"{name} (sent {short_repr(declared[name])}, the store kept {short_repr(observed_value(returned, name))})"
                 for name in missed
             )
-            return CustomerResult(customer_id, Outcome.FAILED, f"not applied: {details}", missed)
+            return CustomerResult(
+                customer_id, Outcome.FAILED, f"not applied: {details}", missed, missed
+            )
         fields = ", ".join(sorted(pending))
         return CustomerResult(customer_id, Outcome.CHANGED, f"updated {fields}")
 

@@ -11,6 +11,7 @@ import base64
 import ipaddress
 import json
 import logging
+import re
 import threading
 import time
 from collections.abc import Iterator, Mapping
@@ -24,11 +25,14 @@ from urllib3.exceptions import (
     ConnectTimeoutError,
     MaxRetryError,
     NewConnectionError,
+    ProxyError,
     ReadTimeoutError,
+    SSLError,
 )
 from urllib3.util.retry import Retry
 
 from reconciler import __version__, jsontext
+from reconciler.breaker import Breaker, RetryNotice, Stop
 from reconciler.errors import FluentCartError
 from reconciler.workspace import NameMode
 
@@ -37,6 +41,7 @@ NAMESPACE = "/fluent-cart/v2"
 PAGE_SIZE = 199  # per_page of 200 or more silently becomes 10 on the real server (API.md 8)
 MAX_BODY_BYTES = 32 * 1024 * 1024
 RETRY_STATUSES = (429, 502, 503, 504)
+UNAVAILABLE = (502, 503, 504)  # a gateway or a store in maintenance: no answer from FluentCart
 MAX_RETRY_AFTER = 60.0
 
 
@@ -90,6 +95,19 @@ class TransportError(ClientError):
     """No answer: connection refused, reset or timed out, after the retries."""
 
 
+class StoreUnreachable(TransportError):
+    """The run stopped while this request was in flight (the breaker opened, the deadline
+    passed, Ctrl-C): it may or may not have reached the store."""
+
+
+class NotSent(ClientError):
+    """The run had stopped before this request: the store never saw it."""
+
+    def __init__(self, what: str, stop: Stop) -> None:
+        super().__init__(f"{what}: not sent: {stop.message}")
+        self.stop = stop
+
+
 class ConfigurationError(FluentCartError):
     """The site URL or credentials cannot be used."""
 
@@ -115,12 +133,21 @@ class ClientOptions:
     backoff_max: float = 10.0
     max_retry_after: float = MAX_RETRY_AFTER
     pool_size: int = 16
+    unreachable_after: int = 10  # failed attempts in a row, across workers (breaker.py)
+    deadline: float | None = None  # seconds from the client's creation
+
+
+class _Halted(Exception):
+    """The reason urllib3 is given when the breaker ends a request's retries."""
 
 
 class _Retry(Retry):
-    """urllib3 Retry that honours Retry-After but never sleeps longer than a bound."""
+    """urllib3 Retry that honours Retry-After but never sleeps longer than a bound, tells the
+    breaker about every attempt without an answer, announces each retry and wakes from its
+    backoff when the run stops."""
 
     max_retry_after: float = MAX_RETRY_AFTER
+    breaker: Breaker | None = None
 
     def get_retry_after(self, response: Any) -> float | None:
         value = super().get_retry_after(response)
@@ -129,7 +156,46 @@ class _Retry(Retry):
     def new(self, **kw: Any) -> "_Retry":
         created = super().new(**kw)
         created.max_retry_after = self.max_retry_after
+        created.breaker = self.breaker
         return created
+
+    def increment(
+        self,
+        method: str | None = None,
+        url: str | None = None,
+        response: Any = None,
+        error: Exception | None = None,
+        _pool: Any = None,
+        _stacktrace: Any = None,
+    ) -> "_Retry":
+        breaker = self.breaker
+        unanswered = error is not None or (response is not None and response.status in UNAVAILABLE)
+        reason = _attempt_reason(error, response)
+        if breaker is not None and unanswered:
+            breaker.failed(reason, connecting=_not_connected(error))
+        new = super().increment(method, url, response, error, _pool, _stacktrace)
+        if breaker is not None and breaker.stopped is None:
+            retry_after = new.get_retry_after(response) if response is not None else None
+            breaker.retrying(
+                RetryNotice(
+                    request=f"{method} {_short_route(url or '')}",
+                    attempt=len(new.history),
+                    retries=len(new.history) + (new.total if isinstance(new.total, int) else 0),
+                    wait=retry_after if retry_after is not None else new.get_backoff_time(),
+                    reason=reason,
+                )
+            )
+        return new
+
+    def sleep(self, response: Any = None) -> None:
+        if self.breaker is None:
+            super().sleep(response)
+            return
+        retry_after = self.get_retry_after(response) if response is not None else None
+        wait = retry_after if retry_after is not None else self.get_backoff_time()
+        stop = self.breaker.wait(wait)
+        if stop is not None:
+            raise MaxRetryError(None, "", _Halted(stop.message))  # type: ignore[arg-type]
 
 
 def credentials_from_env(env: Mapping[str, str]) -> Credentials:
@@ -205,6 +271,8 @@ class FluentCartClient:
             raise_on_redirect=False,
         )
         retry.max_retry_after = options.max_retry_after
+        self.breaker = Breaker(options.unreachable_after, options.deadline)
+        retry.breaker = self.breaker
         adapter = HTTPAdapter(
             max_retries=retry, pool_connections=options.pool_size, pool_maxsize=options.pool_size
         )
@@ -333,6 +401,9 @@ class FluentCartClient:
         if method == "PUT" and self.options.method_override:
             method, headers["X-HTTP-Method-Override"] = "POST", "PUT"
         what = f"{method} {route}"
+        stop = self.breaker.stopped
+        if stop is not None:
+            raise NotSent(what, stop)
         started = time.monotonic()
         try:
             response = self.session.request(
@@ -350,6 +421,8 @@ class FluentCartClient:
             raise TransportError(f"{what}: TLS verification failed: {_reason(exc)}") from None
         except requests.exceptions.RequestException as exc:
             self._count(None)
+            if isinstance(_innermost(exc), _Halted):
+                raise StoreUnreachable(f"{what}: {_reason(exc)}") from None
             if _timed_out(exc):
                 raise TransportError(
                     f"{what}: the store did not answer in time ({self.options.read_timeout:g} s"
@@ -382,6 +455,8 @@ class FluentCartClient:
             else None
         )
         history = len(retries.history) if retries is not None and retries.history else 0
+        if response is not None and response.status_code not in UNAVAILABLE:
+            self.breaker.answered()
         with self._lock:
             self.requests_sent += 1 + history
             self.retries += history
@@ -525,6 +600,34 @@ def _timed_out(exc: BaseException) -> bool:
     return isinstance(exc, requests.exceptions.Timeout) or isinstance(
         reason, TimeoutError | ReadTimeoutError | ConnectTimeoutError
     )
+
+
+def _attempt_reason(error: BaseException | None, response: Any) -> str:
+    """One attempt's failure in a few words: `connection refused`, `HTTP 503`."""
+    if error is None:
+        return f"HTTP {getattr(response, 'status', '?')}"
+    if isinstance(error, ReadTimeoutError):
+        return "no answer in time (read timeout)"
+    if isinstance(error, NewConnectionError):
+        text = re.sub(r"^.*?[)>]: ", "", str(error), count=1)
+        return text.removeprefix("Failed to establish a new connection: ")[:200]
+    if isinstance(error, ConnectTimeoutError):
+        return "the connection timed out"
+    return str(error)[:200]
+
+
+def _not_connected(error: BaseException | None) -> bool:
+    """No connection was made (refused, unresolvable, connect timeout, TLS)."""
+    return isinstance(error, ConnectTimeoutError | SSLError | ProxyError)
+
+
+def _short_route(url: str) -> str:
+    """`/wp-json/fluent-cart/v2/customers/5?x=1` as `/customers/5`."""
+    path = url.split("?", 1)[0]
+    for prefix in ("/wp-json" + NAMESPACE, "/wp-json"):
+        if path.startswith(prefix):
+            return path[len(prefix) :] or "/"
+    return url
 
 
 def _reason(exc: BaseException) -> str:

@@ -100,6 +100,20 @@ class _CustomerIds(click.ParamType):
         return tuple(ids)
 
 
+class _Duration(click.ParamType):
+    name = "duration"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        if isinstance(value, float):
+            return value
+        from reconciler.breaker import parse_duration
+
+        try:
+            return parse_duration(str(value))
+        except ValueError:
+            self.fail(f"{value!r} is not a duration such as 90s, 15m or 2h", param, ctx)
+
+
 def _flatten_ids(_ctx: click.Context, _param: click.Parameter, value: Any) -> tuple[int, ...]:
     return tuple(dict.fromkeys(i for ids in value for i in ids))
 
@@ -138,6 +152,21 @@ _store_options = _options(
         default=10,
         show_default=True,
         help="Retries of a request on connection errors, 429, 502, 503, 504.",
+    ),
+    click.option(
+        "--unreachable-after",
+        type=click.IntRange(1, 1000),
+        default=10,
+        show_default=True,
+        metavar="N",
+        help="Stop when N attempts in a row, across workers, get no answer (refused, reset,"
+        " timed out, 502/503/504).",
+    ),
+    click.option(
+        "--deadline",
+        type=_Duration(),
+        metavar="DURATION",
+        help="Send nothing after this long (90s, 15m, 2h); requests in flight finish.",
     ),
 )
 _method_override_option = click.option(
@@ -367,6 +396,7 @@ def show(ctx: click.Context, plan_file: Path, fmt: str, redact: bool, no_color: 
     is_flag=True,
     help="Exit 0 without changes, 2 when all changes applied, 3 on partial failure, 1 on error.",
 )
+@_redact_option
 @_color_option
 @_store_options
 @_method_override_option
@@ -385,6 +415,7 @@ def apply(
     json_events: bool,
     require_clean: bool,
     detailed_exitcode: bool,
+    redact: bool,
     no_color: bool,
     lock_timeout: float,
     **store: Any,
@@ -411,6 +442,7 @@ def apply(
         require_clean=require_clean,
         connect=_connect(store),
         no_color=no_color,
+        redact=redact,
     )
     ctx.exit(command.run(options))
 

@@ -72,3 +72,53 @@ def test_json_never_asks(workspace: Workspace, run, ready) -> None:
     result = run(workspace, "apply", "--json")
     assert result.exit_code == 1
     assert events_of(result.stdout)[-1]["message"].startswith("--json needs --auto-approve")
+
+
+def _planted_plan(secret: str):
+    from reconciler.plan import Action, CustomerChange, FieldChange, Origin, Plan
+
+    fields = (
+        FieldChange("notes", f"old {secret}", f"new {secret}", Origin.CONFIG, f"live {secret}"),
+        FieldChange("email", f"{secret}@old.example", f"{secret}@new.example", Origin.CONFIG),
+    )
+    return Plan(changes=(CustomerChange(1, Action.UPDATE, "c.yaml:1", fields),), unchanged=0)
+
+
+# Each result message apply can produce that quotes values, with the secret in the values.
+_RESULTS = {
+    "not applied": lambda s: (
+        f'not applied: notes (sent "new {s}", the store kept "new {s[:3]}")',
+        ("notes",),
+    ),
+    "moved since the plan": lambda s: (
+        f'changed outside fluentcart since the plan: email was "{s}@old.example" when planned'
+        f' and is now "{s}@moved.example"',
+        ("email", "notes"),
+    ),
+    "refused by the store": lambda s: (
+        f"the store refused the values (HTTP 422): email: {s}@new.example is taken",
+        ("email",),
+    ),
+    "store error": lambda s: (f"PUT /customers/1: HTTP 500: Duplicate entry 'new {s}'", ()),
+}
+
+
+@pytest.mark.parametrize("kind", list(_RESULTS))
+def test_a_secret_in_any_apply_result_is_masked_in_lines_and_events(kind: str, capsys) -> None:
+    from reconciler.apply import CustomerResult, Outcome
+    from reconciler.commands.apply import _print_result
+    from reconciler.views.events import ApplyEvents
+    from reconciler.views.redact import Redactor, ResultMask
+
+    secret = "planted" + str(abs(hash(kind)) % 10**6)
+    message, quoted = _RESULTS[kind](secret)
+    result = CustomerResult(1, Outcome.FAILED, message, quoted=quoted)
+    declared = {1: {"notes": f"new {secret}", "email": f"{secret}@new.example"}}
+    mask = ResultMask(Redactor({"notes"}, enabled=True), _planted_plan(secret), declared)
+    shown = mask.result(result)
+    lines: list[str] = []
+    ApplyEvents(lines.append).customer(1, "failed", shown.message, (), 1, 1)
+    _print_result(shown)
+    output = capsys.readouterr().out + "\n".join(lines)
+    assert secret in message  # it was there to leak
+    assert secret not in output, output

@@ -402,3 +402,47 @@ def test_redact_masks_drift_live_and_recorded_values_in_json_and_show(
         assert not [s for s in planted if s in shown.output], (fmt, shown.output)
     unredacted = run(workspace, "plan", "--refresh", "--format", "json").stdout
     assert all(s in unredacted for s in planted)  # they were there to leak
+
+
+@pytest.mark.parametrize("events", [False, True], ids=["text", "json-events"])
+def test_apply_redact_masks_the_plan_the_results_and_the_events(
+    workspace: Workspace, run, sandbox, tmp_path, events: bool
+) -> None:
+    """`apply --redact`: the plan it prints (with drift), each customer's result (a skip that
+    quotes the values moved on the store since the plan, a store's refusal) and the JSON
+    events carry none of the emails or `sensitive:` values."""
+    server = sandbox(
+        [
+            seed_customer(1, email="ada.recorded@example.org", notes="card 1111 recorded"),
+            seed_customer(2, email="bob.recorded@example.org", notes="card 2222 recorded"),
+            seed_customer(3, email="cy.recorded@example.org", notes="card 3333 recorded"),
+        ]
+    )
+    (workspace.root / "fluentcart.yaml").write_text("name_mode: full_name\nsensitive: [notes]\n")
+    workspace.declare(
+        "a.yaml",
+        "customers:\n"
+        "  - id: 1\n    email: ada.declared@example.org\n    notes: card 4444 declared\n"
+        "  - id: 2\n    notes: card 5555 declared\n"
+        "  - id: 3\n    email: cy.declared@example.org\n",
+    )
+    workspace.state(recorded_state(server, [1, 2, 3]))
+    server.store.customers[3]["notes"] = "card 3339 drift"  # drift shown by --refresh
+    plan_file = tmp_path / "p.plan"
+    assert run(workspace, "plan", "--refresh", "-out", str(plan_file)).exit_code == 0
+    # Moved on the store after the plan: apply skips them and says from what to what.
+    server.store.customers[1]["email"] = "ada.moved@example.org"
+    server.store.customers[2]["notes"] = "card 2229 moved"
+    planted = ["ada.", "bob.", "cy.", "1111", "2222", "3333", "4444", "5555", "3339", "2229"]
+    args = ["apply", str(plan_file), "--redact", *(["--json"] if events else [])]
+    result = run(workspace, *args)
+    assert "skipped" in result.output and "since the plan" in result.output, result.output
+    assert not [s for s in planted if s in result.output], result.output
+    if events:
+        lines = [json.loads(line) for line in result.stdout.splitlines()]
+        assert {"apply_errored", "summary"} <= {e["type"] for e in lines}
+
+    server.store.customers[1]["email"] = "ada.recorded@example.org"
+    server.store.customers[2]["notes"] = "card 2222 recorded"
+    unredacted = run(workspace, "apply", str(plan_file), *(["--json"] if events else []))
+    assert [s for s in ("ada.", "4444", "5555") if s in unredacted.output]  # there to leak

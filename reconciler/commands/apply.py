@@ -1,9 +1,11 @@
 """`fluentcart apply [PLANFILE]`: send the planned changes and record what the store returns."""
 
 import contextlib
+import json
 import os
 import signal
 import sys
+import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -12,6 +14,7 @@ from types import FrameType
 import click
 
 from reconciler.apply import Applier, ApplyResult, CustomerResult, Outcome, now
+from reconciler.breaker import StopKind
 from reconciler.client import FluentCartClient
 from reconciler.commands.context import (
     ConnectOptions,
@@ -33,8 +36,12 @@ from reconciler.state import StateFile
 from reconciler.storage import StateStorage
 from reconciler.views import render
 from reconciler.views.events import ApplyEvents
+from reconciler.views.redact import Redactor, ResultMask, redact_plan
 from reconciler.workspace import DEFAULT_PARALLELISM, NameMode, Workspace, load_workspace
 
+# After the first Ctrl-C, the requests in flight get this long to finish before the run exits
+# at once (as on a second Ctrl-C); a store that hangs cannot hold the user.
+INTERRUPT_GRACE = 10.0
 PROMPT = "Do you want to apply these changes? Only 'yes' will be accepted:"
 
 
@@ -58,6 +65,7 @@ class ApplyOptions:
     require_clean: bool = False
     connect: ConnectOptions = field(default_factory=ConnectOptions)
     no_color: bool = False
+    redact: bool = False
 
 
 def run(options: ApplyOptions) -> int:
@@ -89,7 +97,9 @@ def _run(options: ApplyOptions, events: "ApplyEvents | None") -> int:
     offline, offline_mode = declare_offline(workspace)
     require_valid(offline, "nothing was applied")
     with (
-        connect(workspace, options.connect, parallelism) as client,
+        connect(
+            workspace, options.connect, parallelism, events.retry if events else None
+        ) as client,
         opened_state(workspace, "apply", options.lock_timeout, client) as opened,
     ):
         on_disk, state = opened.on_disk, opened.state
@@ -112,7 +122,9 @@ def _run(options: ApplyOptions, events: "ApplyEvents | None") -> int:
             plan = build_plan(declaration, on_disk, mode, targets, live)
         # With --json, stdout carries only events; the plan still goes to the log, on stderr.
         color = use_color(options.no_color) and events is None
-        click.echo(render(plan, "text", color), nl=False, err=events is not None)
+        redactor = Redactor(workspace.sensitive, options.redact)
+        shown = redact_plan(plan, redactor)
+        click.echo(render(shown, "text", color), nl=False, err=events is not None)
         if plan.summary.errors:
             raise FluentCartError("the plan has errors; nothing was applied")
         state.name_mode = mode
@@ -132,6 +144,7 @@ def _run(options: ApplyOptions, events: "ApplyEvents | None") -> int:
             if answer.strip() != "yes":
                 click.echo("Apply cancelled.")
                 return 1
+        mask = ResultMask(redactor, plan, {i: c.fields for i, c in declaration.customers.items()})
         result = _apply(
             plan,
             declaration.customers,
@@ -140,6 +153,7 @@ def _run(options: ApplyOptions, events: "ApplyEvents | None") -> int:
             parallelism,
             options,
             opened.storage,
+            mask,
             events,
         )
         for change in plan.changes:
@@ -166,20 +180,25 @@ def _apply(
     parallelism: int,
     options: ApplyOptions,
     storage: StateStorage,
+    mask: ResultMask,
     events: "ApplyEvents | None" = None,
 ) -> ApplyResult:
     updates = [c for c in plan.changes if c.action is Action.UPDATE]
     recorder = storage.recorder(max(1, min(parallelism, len(updates))))
     applier = Applier(client, recorder, mode, declared, parallelism, options.rate, options.force)
     previous = signal.getsignal(signal.SIGINT)
-    _on_interrupt(applier)
+    interrupts = Interrupts(applier, events)
+    signal.signal(signal.SIGINT, interrupts.handle)
     try:
-        result = _run_applier(applier, updates, options, events)
+        result = _run_applier(applier, updates, options, events, mask)
     finally:
+        interrupts.done()
         signal.signal(signal.SIGINT, previous)
         recorder.close()  # every worker has finished: nothing writes to it any more
     # A Ctrl-C that came as the last customer finished still ends the run as interrupted.
     result.interrupted = result.interrupted or applier.interrupted.is_set()
+    result.results = [mask.result(r) for r in result.results]
+    result.fatal = mask.text(result.fatal) if result.fatal else None
     return result
 
 
@@ -188,14 +207,17 @@ def _run_applier(
     updates: list[CustomerChange],
     options: ApplyOptions,
     events: "ApplyEvents | None",
+    mask: ResultMask,
 ) -> ApplyResult:
-    """The applier's run, reporting each customer as events, a progress bar or lines."""
+    """The applier's run, reporting each customer (redacted with --redact) as events, a
+    progress bar or lines."""
     if events is not None:
         done = 0
 
         def report(outcome: CustomerResult) -> None:
             nonlocal done
             done += 1
+            outcome = mask.result(outcome)
             events.customer(
                 outcome.id,
                 str(outcome.outcome),
@@ -211,9 +233,9 @@ def _run_applier(
             result = applier.run(updates, on_result=lambda r: bar.update(1))
         for outcome in result.results:
             if outcome.outcome in (Outcome.FAILED, Outcome.SKIPPED):
-                _print_result(outcome)
+                _print_result(mask.result(outcome))
         return result
-    return applier.run(updates, on_result=_print_result)
+    return applier.run(updates, on_result=lambda r: _print_result(mask.result(r)))
 
 
 def stdin_is_terminal() -> bool:
@@ -276,6 +298,7 @@ def _summary(
         "unchanged": plan.summary.no_op + result.count(Outcome.UNCHANGED),
         "failed": result.count(Outcome.FAILED),
         "skipped": result.count(Outcome.SKIPPED) + skipped_state,
+        "not_started": result.count(Outcome.NOT_STARTED),
     }
     notes = []
     if skipped_state:
@@ -284,19 +307,33 @@ def _summary(
         )
     if result.fatal:
         notes.append(f"Error: stopped: {result.fatal}")
+    if result.stop is not None:
+        notes.append(
+            f"Error: stopped: {result.stop.message}. The requests in flight were finished and"
+            " recorded; run apply again to continue"
+            + (" once the store answers." if result.stop.kind is StopKind.UNREACHABLE else ".")
+        )
     if result.interrupted:
         notes.append(
             "Interrupted: the requests in flight were finished and recorded; run apply again to continue."
         )
     retry_note = f" ({retries} retried request(s))" if retries else ""
-    ended = "interrupted" if result.interrupted else "stopped" if result.fatal else "complete"
+    if result.interrupted:
+        ended = "interrupted"
+    elif result.stop is not None and result.stop.kind is StopKind.UNREACHABLE:
+        ended = "stopped: the store is unreachable"
+    elif result.stop is not None:
+        ended = "stopped: the deadline passed"
+    else:
+        ended = "stopped" if result.fatal else "complete"
+    not_started = f", {counts['not_started']} not started" if counts["not_started"] else ""
     line = (
         f"Apply {ended}: {counts['changed']} changed, {counts['unchanged']} unchanged,"
-        f" {counts['failed']} failed, {counts['skipped']} skipped.{retry_note}"
+        f" {counts['failed']} failed, {counts['skipped']} skipped{not_started}.{retry_note}"
     )
-    if result.interrupted or result.fatal:
+    if result.interrupted or result.fatal or result.stop is not None:
         status = "error"
-    elif counts["failed"] or counts["skipped"]:
+    elif counts["failed"] or counts["skipped"] or counts["not_started"]:
         status = "partial-failure"
     else:
         status = "changes"
@@ -309,10 +346,21 @@ def _summary(
     for note in notes:
         click.echo(note, err=True)
     if events is not None:
-        events.summary(status, code, counts, retries, " ".join([line, *notes]))
+        events.summary(status, code, counts, retries, " ".join([line, *notes]), _stopped(result))
     else:
         click.echo(line)
     return code
+
+
+def _stopped(result: ApplyResult) -> dict[str, str] | None:
+    if result.interrupted:
+        return {"reason": "interrupted", "message": "interrupted (Ctrl-C)"}
+    if result.stop is None:
+        return None
+    stopped = {"reason": str(result.stop.kind), "message": result.stop.message}
+    if result.stop.since is not None:
+        stopped["unreachable_since"] = result.stop.since.isoformat(timespec="seconds")
+    return stopped
 
 
 def _print_result(outcome: CustomerResult) -> None:
@@ -325,23 +373,74 @@ def _print_result(outcome: CustomerResult) -> None:
     click.echo(f"  {marker} customer {outcome.id}: {outcome.outcome}: {outcome.message}")
 
 
-def _on_interrupt(applier: Applier) -> None:
-    """Ctrl-C: stop starting customers and finish the ones in flight; again: just say so.
+class Interrupts:
+    """Ctrl-C during an apply.
 
-    The handler only sets the applier's flags: it never raises into whatever the main thread
-    is doing, which could be the thread pool's own bookkeeping."""
+    The first stops starting customers and stops retrying; the requests in flight finish and
+    are recorded, for at most INTERRUPT_GRACE seconds. The second, or the end of that wait,
+    exits at once: every customer whose PUT may have been sent has its intent recorded, so the
+    next run reads it from the store again, and nothing the store accepted is lost.
 
-    def handler(signum: int, frame: FrameType | None) -> None:
-        message = (
-            "Finishing the requests in flight..."
-            if applier.interrupted.is_set()
-            else "Interrupted: finishing the requests in flight, then recording them (Ctrl-C"
-            " again does not cut them short)..."
+    The handler never raises into whatever the main thread is doing, which could be the
+    thread pool's own bookkeeping: it sets flags, or ends the process.
+    """
+
+    def __init__(self, applier: Applier, events: "ApplyEvents | None") -> None:
+        self.applier = applier
+        self.events = events
+        self.timer: threading.Timer | None = None
+
+    def handle(self, signum: int, frame: FrameType | None) -> None:
+        if self.applier.interrupted.is_set():
+            self.exit_now("Ctrl-C again")
+            return
+        self.applier.interrupt()
+        _write(
+            2,
+            f"Interrupted: starting no more customers; waiting up to {INTERRUPT_GRACE:g} s for"
+            f" the {self.applier.in_flight} in flight to finish and be recorded (Ctrl-C again"
+            " stops at once; the next run reads those customers again)...",
         )
-        applier.interrupt()
-        # Straight to the file descriptor: the main thread may be inside a write to the same
-        # buffered stream, and a handler re-entering it would raise there.
-        with contextlib.suppress(OSError):
-            os.write(2, (message + "\n").encode())
+        self.timer = threading.Timer(
+            INTERRUPT_GRACE, self.exit_now, (f"{INTERRUPT_GRACE:g} s passed",)
+        )
+        self.timer.daemon = True
+        self.timer.start()
 
-    signal.signal(signal.SIGINT, handler)
+    def done(self) -> None:
+        if self.timer is not None:
+            self.timer.cancel()
+
+    def exit_now(self, why: str) -> None:
+        message = (
+            f"Apply interrupted at once ({why}) with {self.applier.in_flight} customer(s) in"
+            " flight: their intents are recorded, so the next apply or plan reads them from the"
+            " store again. Run apply again to continue."
+        )
+        with contextlib.suppress(Exception):  # the main thread may be inside a write
+            sys.stdout.flush()
+        if self.events is not None:
+            event = {
+                "type": "summary",
+                "timestamp": now(),
+                "status": "error",
+                "exit_code": 130,
+                "changed": 0,
+                "unchanged": 0,
+                "failed": 0,
+                "skipped": 0,
+                "not_started": 0,
+                "retries": 0,
+                "stopped": {"reason": "interrupted", "message": message},
+                "message": message,
+            }
+            _write(1, json.dumps(event, ensure_ascii=False, separators=(",", ":")))
+        _write(2, message)
+        os._exit(130)
+
+
+def _write(fd: int, line: str) -> None:
+    # Straight to the file descriptor: the main thread may be inside a write to the same
+    # buffered stream, and a handler re-entering it would raise there.
+    with contextlib.suppress(OSError):
+        os.write(fd, (line + "\n").encode())

@@ -2,7 +2,7 @@
 
 import os
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,6 +19,7 @@ from reconciler.storage import StateStorage, open_storage
 from reconciler.workspace import NameMode, Workspace, load_workspace
 
 if TYPE_CHECKING:
+    from reconciler.breaker import RetryNotice
     from reconciler.client import FluentCartClient
     from reconciler.live import LiveRead
 
@@ -77,12 +78,18 @@ class ConnectOptions:
     method_override: bool = False
     timeout: float = 60.0
     retries: int = 10
+    unreachable_after: int = 10
+    deadline: float | None = None
 
 
 def connect(
-    workspace: Workspace, options: ConnectOptions, parallelism: int = 4
+    workspace: Workspace,
+    options: ConnectOptions,
+    parallelism: int = 4,
+    on_retry: "Callable[[RetryNotice], None] | None" = None,
 ) -> "FluentCartClient":
-    """A client for the workspace's site, with credentials from the environment."""
+    """A client for the workspace's site, with credentials from the environment; each retry
+    goes to `on_retry`, else to a line on standard error."""
     from reconciler.client import ClientOptions, FluentCartClient, credentials_from_env
 
     credentials = credentials_from_env(os.environ)
@@ -94,8 +101,23 @@ def connect(
         connect_timeout=min(options.timeout, 10.0),
         retries=options.retries,
         pool_size=max(parallelism, 4),
+        unreachable_after=options.unreachable_after,
+        deadline=options.deadline,
     )
-    return FluentCartClient(workspace.site or "", credentials, client_options)
+    client = FluentCartClient(workspace.site or "", credentials, client_options)
+    client.breaker.on_retry = on_retry or echo_retry
+    return client
+
+
+def echo_retry(notice: "RetryNotice") -> None:
+    """A retry, on its own line of standard error (clearing a progress bar drawn there)."""
+    clear = "\r\x1b[K" if sys.stderr.isatty() else ""
+    wait = f"in {notice.wait:.1f} s" if notice.wait > 0 else "now"
+    click.echo(
+        f"{clear}  retry {notice.attempt}/{notice.retries} of {notice.request} {wait}:"
+        f" {notice.reason}",
+        err=True,
+    )
 
 
 @dataclass

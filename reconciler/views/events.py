@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from reconciler import __version__
+from reconciler.breaker import RetryNotice
 
 
 def _now() -> str:
@@ -55,20 +56,41 @@ class ApplyEvents:
         self.emit(event)
         self.emit({"type": "apply_progress", "done": done, "total": total})
 
-    def summary(
-        self, status: str, exit_code: int, counts: dict[str, int], retries: int, message: str
-    ) -> None:
+    def retry(self, notice: RetryNotice) -> None:
         self.emit(
             {
-                "type": "summary",
+                "type": "retry",
                 "timestamp": _now(),
-                "status": status,
-                "exit_code": exit_code,
-                "changed": counts.get("changed", 0),
-                "unchanged": counts.get("unchanged", 0),
-                "failed": counts.get("failed", 0),
-                "skipped": counts.get("skipped", 0),
-                "retries": retries,
-                "message": message,
+                "request": notice.request,
+                "attempt": notice.attempt,
+                "retries": notice.retries,
+                "wait_seconds": round(notice.wait, 3),
+                "reason": notice.reason,
             }
         )
+
+    def summary(
+        self,
+        status: str,
+        exit_code: int,
+        counts: dict[str, int],
+        retries: int,
+        message: str,
+        stopped: dict[str, str] | None = None,
+    ) -> None:
+        event: dict[str, Any] = {
+            "type": "summary",
+            "timestamp": _now(),
+            "status": status,
+            "exit_code": exit_code,
+            "changed": counts.get("changed", 0),
+            "unchanged": counts.get("unchanged", 0),
+            "failed": counts.get("failed", 0),
+            "skipped": counts.get("skipped", 0),
+            "not_started": counts.get("not_started", 0),
+            "retries": retries,
+            "message": message,
+        }
+        if stopped:
+            event["stopped"] = stopped
+        self.emit(event)

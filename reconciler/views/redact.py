@@ -1,10 +1,11 @@
 """Masking of sensitive values for `--redact`: a plan is redacted once, here, and every
 view renders the redacted plan as it renders any other."""
 
+import json
 import re
-from collections.abc import Collection
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import replace
-from typing import TypeVar
+from typing import Protocol, TypeVar
 
 from reconciler.diagnostics import Diagnostic
 from reconciler.plan import CustomerChange, CustomerDrift, FieldChange, FieldDrift, Plan
@@ -12,6 +13,9 @@ from reconciler.plan import CustomerChange, CustomerDrift, FieldChange, FieldDri
 MASK = "(sensitive)"
 _V = TypeVar("_V")
 _QUOTED = re.compile(r'"(?:[^"\\]|\\.)*"')
+_EMAIL = re.compile(
+    r"(?<![\w.+*-])(?!\*\*\*@)[^\s\"'<>(),;:@]+@([A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+)"
+)
 
 
 class Redactor:
@@ -29,6 +33,22 @@ class Redactor:
         if name == "email" and isinstance(value, str) and "@" in value:
             return "***@" + value.rsplit("@", 1)[1]
         return value
+
+    def masks(self, name: str) -> bool:
+        return self.enabled and (name in self.sensitive or name == "email")
+
+    def message(self, text: str, quoted: Iterable[str] = (), values: Iterable[object] = ()) -> str:
+        """A message of the tool or the store with what it may carry of masked values taken
+        out: every quoted value when it quotes a masked field, every known value of a
+        masked field wherever it appears, and the local part of every email address."""
+        if not self.enabled:
+            return text
+        if any(self.masks(name) for name in quoted):
+            text = _QUOTED.sub('"(redacted)"', text)
+        for value in sorted({str(v) for v in values if v not in (None, "")}, key=len, reverse=True):
+            for form in {value, json.dumps(value, ensure_ascii=False)[1:-1]}:
+                text = text.replace(form, MASK)
+        return _EMAIL.sub(r"***@\1", text)
 
     def diagnostic(self, diagnostic: Diagnostic) -> Diagnostic:
         """Quoted values in messages about masked fields are replaced, the rest kept."""
@@ -91,3 +111,53 @@ def redact_plan(plan: Plan, redactor: Redactor) -> Plan:
         redacted=True,
         fingerprint=plan.sha256,
     )
+
+
+class _Result(Protocol):
+    @property
+    def id(self) -> int: ...
+    @property
+    def message(self) -> str: ...
+    @property
+    def quoted(self) -> tuple[str, ...]: ...
+
+
+_R = TypeVar("_R", bound=_Result)
+
+
+class ResultMask:
+    """`apply --redact`: each customer's result redacted before it is printed or sent as an
+    event, with the values the plan and the YAML hold for that customer's masked fields."""
+
+    def __init__(
+        self,
+        redactor: Redactor,
+        plan: Plan,
+        declared: Mapping[int, Mapping[str, object]],
+    ) -> None:
+        self.redactor = redactor
+        self.values: dict[int, list[object]] = {}
+        if not redactor.enabled:
+            return
+        for change in plan.changes:
+            self.values[change.id] = [
+                value
+                for item in change.fields
+                if redactor.masks(item.name)
+                for value in (item.before, item.after, item.live, item.recorded)
+            ]
+        for customer_id, fields in declared.items():
+            masked = [value for name, value in fields.items() if redactor.masks(name)]
+            if masked:
+                self.values.setdefault(customer_id, []).extend(masked)
+
+    def result(self, result: _R) -> _R:
+        if not self.redactor.enabled:
+            return result
+        message = self.redactor.message(
+            result.message, result.quoted, self.values.get(result.id, ())
+        )
+        return replace(result, message=message)  # type: ignore[type-var]
+
+    def text(self, text: str) -> str:
+        return self.redactor.message(text)
