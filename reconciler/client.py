@@ -41,6 +41,7 @@ NAMESPACE = "/fluent-cart/v2"
 PAGE_SIZE = 199  # per_page of 200 or more silently becomes 10 on the real server (API.md 8)
 MAX_BODY_BYTES = 32 * 1024 * 1024
 RETRY_STATUSES = (429, 502, 503, 504)
+GET_ONE_ONLY = ("selected_labels", "labels")  # relations GET /customers/{id} loads
 UNAVAILABLE = (502, 503, 504)  # a gateway or a store in maintenance: no answer from FluentCart
 MAX_RETRY_AFTER = 60.0
 
@@ -304,9 +305,15 @@ class FluentCartClient:
     # ---- the API ------------------------------------------------------------------------------
 
     def get_customer(self, customer_id: int) -> dict[str, Any]:
+        """The customer in the shape list pages and PUT answers give (API.md 7): GET one adds
+        `selected_labels` and `labels` (API.md 7, #10), which are left out here so that a
+        record read one way and then the other does not look changed."""
         data = self._request("GET", f"{NAMESPACE}/customers/{customer_id}", customer_id=customer_id)
         customer = data.get("customer") if isinstance(data, dict) else None
-        return _customer(customer, "GET /customers/{id}", customer_id)
+        record = _customer(customer, "GET /customers/{id}", customer_id)
+        for key in GET_ONE_ONLY:
+            record.pop(key, None)
+        return record
 
     def update_customer(self, customer_id: int, body: Mapping[str, Any]) -> dict[str, Any]:
         """PUT a full record; `body` must carry every writable field and `id`."""

@@ -446,3 +446,26 @@ def test_apply_redact_masks_the_plan_the_results_and_the_events(
     server.store.customers[2]["notes"] = "card 2222 recorded"
     unredacted = run(workspace, "apply", str(plan_file), *(["--json"] if events else []))
     assert [s for s in ("ada.", "4444", "5555") if s in unredacted.output]  # there to leak
+
+
+def test_state_rm_then_import_then_refresh_reports_no_change(
+    workspace: Workspace, run, sandbox
+) -> None:
+    """`import 2` reads customer 2 with GET /customers/2, whose answer also carries
+    `selected_labels` and `labels`; the record keeps the shape of list pages and PUT answers,
+    so the next refresh (which reads list pages) finds nothing changed."""
+    server = sandbox([seed_customer(i) for i in (1, 2, 3, 4)])
+    workspace.declare(
+        "a.yaml", "customers:\n" + "".join(f"  - id: {i}\n    city: Paris\n" for i in (1, 2, 3, 4))
+    )
+    workspace.state(recorded_state(server, [1, 2, 3, 4]))
+    assert run(workspace, "state", "rm", "2").exit_code == 0
+    result = run(workspace, "import", "2")
+    assert result.exit_code == 0, result.output
+    assert server.count("GET", "/fluent-cart/v2/customers/2") == 1  # read with a single GET
+    recorded = workspace.read_state()["customers"]["2"]["observed"]
+    assert "labels" not in recorded and "selected_labels" not in recorded
+    result = run(workspace, "refresh")
+    assert result.exit_code == 0, result.output
+    assert "changed on the store" not in result.output, result.output
+    assert "Refresh complete: 0 customer(s) updated" in result.output
