@@ -116,11 +116,86 @@ def test_markdown_stays_under_the_limit_and_says_what_it_left_out() -> None:
         )
         for i in range(1, 2001)
     )
-    output = render_markdown(Plan(changes=changes, unchanged=0))
+    output = render_markdown(Plan(changes=changes, unchanged=0), summary_over=2000)
     assert len(output) < 60_000
     shown = output.count("<details>")
     assert 0 < shown < 2000
     assert f"**{2000 - shown} more customers not shown**" in output
+
+
+def updates(count: int, field: str, start: int = 1) -> list[CustomerChange]:
+    return [
+        CustomerChange(i, Action.UPDATE, f"customers/c.yaml:{i}", (FieldChange(field, "a", "b"),))
+        for i in range(start, start + count)
+    ]
+
+
+def test_a_bulk_change_is_counted_per_field_ahead_of_a_capped_list() -> None:
+    """500 changes: how many customers each field changes for, then the first 50 only (10 KB;
+    listing as many as fit made 59.9 KB that still left 196 out)."""
+    changes = updates(450, "city") + updates(12, "status", 451) + updates(38, "notes", 463)
+    output = render_markdown(Plan(changes=tuple(changes), unchanged=3))
+    assert len(output) < 20_000
+    counts = (
+        "| Field | Customers |\n|---|---:|\n| `city` | 450 |\n| `notes` | 38 |\n| `status` | 12 |\n"
+    )
+    assert counts in output
+    assert "**Changes by field** (500 customers change; the list below stops after 50):" in output
+    assert output.index(counts) < output.index("<details>")
+    assert output.count("<details>") == 50
+    assert "**450 more customers not shown**" in output
+
+
+def test_the_count_per_field_starts_above_summary_over() -> None:
+    at = render_markdown(Plan(changes=tuple(updates(50, "city")), unchanged=0))
+    assert "Changes by field" not in at and "not shown" not in at
+    assert at.count("<details>") == 50
+    over = render_markdown(Plan(changes=tuple(updates(51, "city")), unchanged=0))
+    assert "| `city` | 51 |" in over and "**1 more customer not shown**" in over
+    few = render_markdown(Plan(changes=tuple(updates(5, "city")), unchanged=0), summary_over=4)
+    assert "| `city` | 5 |" in few and few.count("<details>") == 4
+
+
+def test_markdown_worst_case_stays_under_the_limit() -> None:
+    """Every part at once, each too long: long values in many fields, drift on every customer,
+    problems by the thousand. The drift list gives way to a line, never the customers."""
+    fields = ("email", "full_name", "notes", "city", "state", "postcode", "country", "status")
+    changes = tuple(
+        CustomerChange(
+            i,
+            Action.UPDATE,
+            f"customers/c.yaml:{i}",
+            tuple(FieldChange(name, "x" * 500, "y" * 500, Origin.BOTH) for name in fields),
+        )
+        for i in range(1, 2001)
+    )
+    drift = tuple(
+        CustomerDrift(
+            i, f"customers/c.yaml:{i}", tuple(FieldDrift(n, "r" * 500, "l" * 500) for n in fields)
+        )
+        for i in range(1, 2001)
+    )
+    diagnostics = tuple(
+        Diagnostic(Severity.ERROR, "e" * 300, "c.yaml", i, 1, i, "notes") for i in range(1, 2001)
+    )
+    plan = Plan(changes=changes, unchanged=0, drift=drift, refreshed=True, diagnostics=diagnostics)
+    output = render_markdown(plan)
+    assert len(output) < 60_000
+    assert "The changes outside fluentcart are too long to show here" in output
+    shown = output.count("<details>")
+    assert shown > 0 and f"**{2000 - shown} more customers not shown**" in output
+    assert "more problems not shown" in output
+
+
+def test_the_drift_list_is_capped_like_the_customers() -> None:
+    drift = tuple(
+        CustomerDrift(i, f"customers/c.yaml:{i}", (FieldDrift("city", "Oslo", "Bergen"),))
+        for i in range(1, 61)
+    )
+    output = render_markdown(Plan(changes=(), unchanged=60, drift=drift, refreshed=True))
+    assert "Changed outside fluentcart since recorded (60 customer(s))" in output
+    assert output.count('<code>"Bergen"</code>') == 50
+    assert "10 more customer(s) changed outside fluentcart not shown." in output
 
 
 def test_markdown_problem_list_is_bounded() -> None:

@@ -1,16 +1,21 @@
 """The Markdown view of a plan, for a pull-request comment.
 
-GitHub refuses comments over 65,536 characters; the view stays under `limit` by leaving out
-whole customers and saying how many were left out.
+GitHub refuses comments over 65,536 characters; the view stays under `limit` (60,000, which
+leaves a workflow room for its marker and a line of its own) by leaving out whole customers
+and saying how many were left out. A plan that changes more than `summary_over` customers
+gets a count of customers per field ahead of the list, and lists only that many: a reviewer
+reads the shape of a bulk change, and the full plan is one `fluentcart show` away.
 """
 
 import html
+from collections import Counter
 
 from reconciler.diagnostics import Diagnostic, Severity
-from reconciler.plan import Action, CustomerChange, Plan
+from reconciler.plan import Action, CustomerChange, CustomerDrift, Plan
 from reconciler.views.text import format_value, summary_line
 
 LIMIT = 60_000
+SUMMARY_OVER = 50
 _TITLES = {
     Action.UPDATE: "update",
     Action.NOT_IN_STATE: "not in state: run `fluentcart import` first",
@@ -28,7 +33,7 @@ def cell(value: object) -> str:
     return f"<code>{text}</code>"
 
 
-def render_markdown(plan: Plan, limit: int = LIMIT) -> str:
+def render_markdown(plan: Plan, limit: int = LIMIT, summary_over: int = SUMMARY_OVER) -> str:
     summary = plan.summary
     head = ["### FluentCart plan", "", f"**{html.escape(summary_line(summary))}**", ""]
     serial = plan.state_serial if plan.state_serial is not None else "none (no state yet)"
@@ -56,42 +61,76 @@ def render_markdown(plan: Plan, limit: int = LIMIT) -> str:
         f"| errors | {summary.errors} |",
         f"| warnings | {summary.warnings} |",
         "",
-        "",
     ]
+    if len(plan.changes) > summary_over:
+        head += _field_counts(plan.changes, summary_over)
+    head.append("")
     problems = _problems(list(plan.diagnostics), limit // 3)
-    sections = [_drift_section(plan)] if plan.drift else []
-    sections += [_section(change, plan.refreshed) for change in plan.changes]
-
     text = "\n".join(head)
     budget = limit - len(text) - len(problems) - 200
-    shown = 0
     body: list[str] = []
-    for section in sections:
+    if plan.drift:
+        drift = _drift_section(plan.drift, summary_over)
+        if len(drift) + 1 > budget:
+            drift = "The changes outside fluentcart are too long to show here: `fluentcart plan --refresh` lists them.\n"
+        body.append(drift)
+        budget -= len(drift) + 1
+    shown = 0
+    for change in plan.changes[:summary_over]:
+        section = _section(change, plan.refreshed)
         if len(section) + 1 > budget:
             break
         body.append(section)
         budget -= len(section) + 1
         shown += 1
     text += "\n".join(body)
-    hidden = len(sections) - shown
+    hidden = len(plan.changes) - shown
     if hidden:
         noun = "customer" if hidden == 1 else "customers"
-        text += f"\n\n**{hidden} more {noun} not shown** (the comment would be too long; run `fluentcart plan` for all).\n"
+        text += (
+            f"\n\n**{hidden} more {noun} not shown** (the comment would be too long;"
+            " `fluentcart plan`, or `fluentcart show` of the saved plan, lists them all).\n"
+        )
     return text + problems
 
 
-def _drift_section(plan: Plan) -> str:
+def _field_counts(changes: tuple[CustomerChange, ...], listed: int) -> list[str]:
+    """How many customers each field changes for, most first: the shape of a bulk change."""
+    counts = Counter(item.name for change in changes for item in change.fields)
+    lines = [
+        f"**Changes by field** ({len(changes)} customers change; the list below stops after"
+        f" {listed}):",
+        "",
+    ]
+    if counts:
+        lines += ["| Field | Customers |", "|---|---:|"]
+        lines += [
+            f"| `{name}` | {count} |"
+            for name, count in sorted(counts.items(), key=lambda pair: (-pair[1], pair[0]))
+        ]
+        lines.append("")
+    return lines
+
+
+def _drift_section(drift: tuple[CustomerDrift, ...], listed: int) -> str:
     rows = [
         f"| {d.id} | `{item.name}` | {cell(item.recorded)} | {cell(item.live)} |"
-        for d in plan.drift
+        for d in drift[:listed]
         for item in d.fields
     ]
+    more = (
+        f"\n{len(drift) - listed} more customer(s) changed outside fluentcart not shown.\n"
+        if len(drift) > listed
+        else ""
+    )
     return (
         "<details open><summary>Changed outside fluentcart since recorded"
-        f" ({len(plan.drift)} customer(s))</summary>\n\n"
+        f" ({len(drift)} customer(s))</summary>\n\n"
         "| Customer | Field | Recorded | Live |\n|---:|---|---|---|\n"
         + "\n".join(rows)
-        + "\n\n</details>\n"
+        + "\n"
+        + more
+        + "\n</details>\n"
     )
 
 
