@@ -25,7 +25,7 @@ written.
 
 import bisect
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import cast
 
@@ -133,6 +133,35 @@ def format_text(text: str, document: yamlsource.YamlDocument | None = None) -> s
     result = _render(layout)
     if result != text:
         _check_same_meaning(layout, result)
+    return result
+
+
+def with_values(
+    text: str,
+    updates: Mapping[int, Mapping[str, str | int]],
+    document: yamlsource.YamlDocument | None = None,
+) -> str:
+    """`text` in canonical form with fields of the customers it declares set to new values
+    (`updates`: id -> field -> value), every comment kept; FormatError when a customer or a
+    field is not written in this file, FormatBug on a bug here."""
+    layout = _read_layout(text, document)
+    by_id = {
+        item.value: customer
+        for customer in layout.customers
+        for item in customer.fields
+        if item.name == "id" and isinstance(item.value, int)
+    }
+    for customer_id, values in updates.items():
+        customer = by_id.get(customer_id)
+        if customer is None:
+            raise FormatError(f"customer {customer_id} is not declared in this file")
+        for name, value in values.items():
+            found = [item for item in customer.fields if item.name == name]
+            if not found:
+                raise FormatError(f"customer {customer_id} does not declare {name} here")
+            found[0].value = None if value == "" else value  # canonical: an empty value is null
+    result = _render(layout)
+    _check_same_meaning(layout, result)
     return result
 
 

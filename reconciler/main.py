@@ -174,6 +174,14 @@ _method_override_option = click.option(
     is_flag=True,
     help="Send PUT as POST with X-HTTP-Method-Override (proxies that block PUT).",
 )
+_update_yaml_option = click.option(
+    "--update-yaml",
+    is_flag=True,
+    help="Also write the store's values of drifted declared fields into the YAML (comments"
+    " kept), so the next plan keeps them instead of reverting them.",
+)
+
+
 _lock_option = click.option(
     "-lock-timeout",
     "--lock-timeout",
@@ -294,6 +302,7 @@ def fmt_command(ctx: click.Context, paths: tuple[Path, ...], check: bool, diff: 
     is_flag=True,
     help="Only show what changed on the store since it was recorded.",
 )
+@_update_yaml_option
 @click.option(
     "--changed-since",
     metavar="REF",
@@ -311,10 +320,14 @@ def plan(
     no_color: bool,
     refresh: bool,
     refresh_only: bool,
+    update_yaml: bool,
     changed_since: str | None,
     **store: Any,
 ) -> None:
-    """Show what apply would change (offline against the state, or --refresh from the store)."""
+    """Show what apply would change (offline against the state, or --refresh from the store).
+
+    With --refresh-only --update-yaml it also shows the YAML that `fluentcart refresh
+    --update-yaml` would write; plan itself never writes a declared file."""
     from reconciler.commands import plan as command
 
     if changed_since and targets:
@@ -323,6 +336,8 @@ def plan(
         raise FluentCartError(
             "a --refresh-only plan cannot be saved; run `fluentcart refresh` instead"
         )
+    if update_yaml and (not refresh_only or fmt != "text"):
+        raise FluentCartError("--update-yaml goes with --refresh-only and the text format")
     options = command.PlanOptions(
         fmt,
         out,
@@ -334,6 +349,7 @@ def plan(
         refresh_only,
         changed_since,
         _connect(store),
+        update_yaml,
     )
     ctx.exit(command.run(options))
 
@@ -385,6 +401,7 @@ def show(ctx: click.Context, plan_file: Path, fmt: str, redact: bool, no_color: 
 @click.option(
     "-json", "--json", "json_events", is_flag=True, help="One JSON event per line on stdout."
 )
+@_update_yaml_option
 @click.option(
     "--require-clean",
     is_flag=True,
@@ -413,6 +430,7 @@ def apply(
     refresh: bool,
     refresh_only: bool,
     json_events: bool,
+    update_yaml: bool,
     require_clean: bool,
     detailed_exitcode: bool,
     redact: bool,
@@ -427,6 +445,8 @@ def apply(
         raise FluentCartError(
             "a saved plan is applied as it is: --refresh and --target belong to `plan`"
         )
+    if update_yaml and not refresh_only:
+        raise FluentCartError("--update-yaml goes with --refresh-only (or `fluentcart refresh`)")
     options = command.ApplyOptions(
         plan_file=plan_file,
         auto_approve=auto_approve,
@@ -438,6 +458,7 @@ def apply(
         refresh=refresh,
         refresh_only=refresh_only,
         json_events=json_events,
+        update_yaml=update_yaml,
         detailed_exitcode=detailed_exitcode,
         require_clean=require_clean,
         connect=_connect(store),
@@ -449,12 +470,14 @@ def apply(
 
 @cli.command(epilog=_env_help(_STORE_ENV, _STATE_ENV, _DEBUG_ENV))
 @_target_option
+@_update_yaml_option
 @_store_options
 @_lock_option
 @click.pass_context
 def refresh(
     ctx: click.Context,
     targets: tuple[int, ...],
+    update_yaml: bool,
     lock_timeout: float,
     **store: Any,
 ) -> None:
@@ -462,7 +485,7 @@ def refresh(
     from reconciler.commands import refresh as command
 
     connect = _connect(store)
-    ctx.exit(command.run(targets, True, lock_timeout, connect))
+    ctx.exit(command.run(targets, True, lock_timeout, connect, update_yaml))
 
 
 @cli.command(name="import", epilog=_env_help(_STORE_ENV, _STATE_ENV, _CACHE_ENV, _DEBUG_ENV))

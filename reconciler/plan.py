@@ -16,7 +16,7 @@ from reconciler.customer import is_linked, observed_value
 from reconciler.declared import Declaration, DeclaredCustomer
 from reconciler.diagnostics import Diagnostic, Severity
 from reconciler.rules import MANAGED_FIELDS
-from reconciler.state import StateFile
+from reconciler.state import CustomerRecord, StateFile
 from reconciler.workspace import NameMode
 
 if TYPE_CHECKING:
@@ -52,6 +52,8 @@ class FieldChange:
     origin: Origin = Origin.CONFIG
     live: FieldValue | None = None
     recorded: FieldValue | None = None
+    # The date a refresh accepted the store's change into the state, when applying reverts it.
+    accepted_on: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -193,6 +195,7 @@ class Plan:
                             "origin": str(f.origin),
                             "live": f.live,
                             "recorded": f.recorded,
+                            **({"accepted_on": f.accepted_on} if f.accepted_on else {}),
                         }
                         for f in c.fields
                     ],
@@ -221,6 +224,7 @@ class Plan:
                             Origin(f.get("origin", "config")),
                             f.get("live"),
                             f.get("recorded", f["before"]),
+                            f.get("accepted_on"),
                         )
                         for f in c["fields"]
                     ),
@@ -300,7 +304,7 @@ def build_plan(
         if refresh_only:
             unchanged += 1
             continue
-        change = _diff_customer(declared, record.observed, current, diagnostics)
+        change = _diff_customer(declared, record, current, diagnostics)
         if change.action is Action.NO_OP:
             unchanged += 1
         else:
@@ -333,10 +337,11 @@ def _drift(
 
 def _diff_customer(
     declared: DeclaredCustomer,
-    recorded: Mapping[str, Any],
+    record: CustomerRecord,
     current: Mapping[str, Any] | None,
     diagnostics: list[Diagnostic],
 ) -> CustomerChange:
+    recorded = record.observed
     store = current if current is not None else recorded
     fields: list[FieldChange] = []
     for name in MANAGED_FIELDS:
@@ -352,7 +357,15 @@ def _diff_customer(
         else:
             origin = Origin.BOTH if after != was else Origin.DRIFT
         fields.append(
-            FieldChange(name, now, after, origin, now if current is not None else None, was)
+            FieldChange(
+                name,
+                now,
+                after,
+                origin,
+                now if current is not None else None,
+                was,
+                _accepted_on(record, name, after) if now == was else None,
+            )
         )
     if not fields:
         return CustomerChange(
@@ -387,6 +400,15 @@ def _diff_customer(
         unchanged_fields=len(declared.fields) - len(fields),
         warnings=tuple(warnings),
     )
+
+
+def _accepted_on(record: CustomerRecord, name: str, declared: FieldValue) -> str | None:
+    """The date a refresh recorded a store's change of `name`, when the YAML still declares
+    what fluentcart last applied (or found in effect at import): the recorded value can then
+    only have come from the store, and applying the declared one reverts it."""
+    if name in record.last_applied and record.last_applied[name] == declared:
+        return record.observed_at[:10]
+    return None
 
 
 def _email_collisions(

@@ -61,6 +61,7 @@ class ApplyOptions:
     refresh: bool = False
     refresh_only: bool = False
     json_events: bool = False
+    update_yaml: bool = False
     detailed_exitcode: bool = False
     require_clean: bool = False
     connect: ConnectOptions = field(default_factory=ConnectOptions)
@@ -91,7 +92,13 @@ def _run(options: ApplyOptions, events: "ApplyEvents | None") -> int:
     if options.refresh_only:
         from reconciler.commands import refresh
 
-        return refresh.run(options.targets, not interactive, options.lock_timeout, options.connect)
+        return refresh.run(
+            options.targets,
+            not interactive,
+            options.lock_timeout,
+            options.connect,
+            options.update_yaml,
+        )
     parallelism = options.parallelism or workspace.parallelism or DEFAULT_PARALLELISM
     targets = saved.targets if saved else options.targets
     offline, offline_mode = declare_offline(workspace)

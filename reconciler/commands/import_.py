@@ -7,6 +7,7 @@ writes declared files (never overwriting one), so an existing store can be adopt
 
 import fnmatch
 import glob
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -29,10 +30,11 @@ from reconciler.commands.context import (
     resolve_name_mode,
 )
 from reconciler.commands.init import PUBLIC_MODE, ensure_schemas, init_workspace
+from reconciler.customer import observed_value
 from reconciler.declared import Declaration, Rules, load_declared
 from reconciler.diagnostics import Severity
 from reconciler.errors import FluentCartError
-from reconciler.generate import file_name, render_file
+from reconciler.generate import declared_fields, file_name, render_file
 from reconciler.live import read_customers
 from reconciler.scaffold import DEFAULT_PER_FILE, schema_comment
 from reconciler.state import CustomerRecord, StateFile
@@ -137,9 +139,19 @@ def _report_generated(workspace: Workspace, mode: NameMode, written: list[Path])
     return True
 
 
-def _record(state: StateFile, customer: dict[str, Any]) -> None:
+def _record(
+    state: StateFile, customer: dict[str, Any], declared: Mapping[str, str | int] | None = None
+) -> None:
+    """Record `customer`; the `declared` values it already holds count as applied, as after
+    an apply that found them in place, so that a later change made on the store is told
+    apart from a change in the YAML (plan's "reverts a change made on the store")."""
     previous = state.customers.get(customer["id"])
-    last_applied = previous.last_applied if previous else {}
+    last_applied = dict(previous.last_applied) if previous else {}
+    last_applied.update(
+        (name, value)
+        for name, value in (declared or {}).items()
+        if observed_value(customer, name) == value
+    )
     state.customers[customer["id"]] = CustomerRecord(customer, now(), last_applied)
 
 
@@ -170,7 +182,7 @@ def _import_declared(
         )
         failed = True
     for customer in live.found.values():
-        _record(state, customer)
+        _record(state, customer, declaration.customers[customer["id"]].fields)
     if not wanted and not ids:
         click.echo("Every declared customer is already in the state.")
     click.echo(f"Import complete: {len(live.found)} customer(s) recorded in the state.")
@@ -209,10 +221,10 @@ def _adopt(
             )
             failed = True
         elif customer["id"] not in state.customers:
-            _record(state, customer)  # declared already: a plain import
+            _record(state, customer, declared.fields)  # declared already: a plain import
     files, written, skipped = _write_files(workspace, fresh, mode, options)
     for customer in written:
-        _record(state, customer)
+        _record(state, customer, dict(declared_fields(customer, mode)))
     if skipped:
         failed = True
     click.echo(

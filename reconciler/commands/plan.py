@@ -45,6 +45,7 @@ class PlanOptions:
     refresh_only: bool = False
     changed_since: str | None = None
     connect: ConnectOptions = field(default_factory=ConnectOptions)
+    update_yaml: bool = False  # with refresh_only: show what refresh --update-yaml writes
 
 
 def run(options: PlanOptions) -> int:
@@ -107,6 +108,14 @@ def _plan(options: PlanOptions, loaded: Loaded, client: "FluentCartClient | None
         plan = replace(plan, git_commit=commit, git_dirty=is_dirty(workspace.root))
     shown = redact_plan(plan, Redactor(workspace.sensitive, options.redact))
     click.echo(render(shown, options.fmt, use_color(options.no_color)), nl=False)
+    if options.update_yaml and live is not None and loaded.state is not None:
+        from reconciler.accept import to_accept, yaml_edits
+        from reconciler.commands.refresh import echo_edits
+
+        acceptance = to_accept(declaration, loaded.state, live.found)
+        echo_edits(yaml_edits(workspace.root, declaration, acceptance), acceptance)
+        if acceptance.values:
+            click.echo("Nothing was written: `fluentcart refresh --update-yaml` writes it.")
 
     summary = plan.summary
     if options.out is not None:

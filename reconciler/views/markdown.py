@@ -144,14 +144,22 @@ def _section(change: CustomerChange, refreshed: bool = False) -> str:
         f" {cell(item.after)} |" + (f" {item.origin} |" if refreshed else "")
         for item in change.fields
     ]
-    notes = "".join(f"\n> {html.escape(w)}\n" for w in change.warnings)
+    reverts = [item for item in change.fields if item.accepted_on]
+    notes = "".join(
+        f"\n> `{item.name}` reverts a change made on the store (accepted by refresh on"
+        f" {item.accepted_on}); `fluentcart refresh --update-yaml` keeps the store's value\n"
+        for item in reverts
+    )
+    notes += "".join(f"\n> {html.escape(w)}\n" for w in change.warnings)
     hidden = (
         f"\n{change.unchanged_fields} unchanged field(s) hidden.\n"
         if change.unchanged_fields
         else ""
     )
     return (
-        f"<details><summary>{title}: {', '.join(f.name for f in change.fields)}</summary>\n\n"
+        f"<details><summary>{title}: {', '.join(f.name for f in change.fields)}"
+        + (" (reverts changes made on the store)" if reverts else "")
+        + "</summary>\n\n"
         + (
             "| Field | Live | After | Origin |\n|---|---|---|---|\n"
             if refreshed

@@ -125,6 +125,11 @@ def _drift_section(
 
 
 def _origin_note(item: FieldChange) -> str:
+    if item.accepted_on:
+        return (
+            f"  # reverts a change made on the store (accepted by refresh on {item.accepted_on});"
+            " `fluentcart refresh --update-yaml` keeps the store's value instead"
+        )
     if item.origin is Origin.DRIFT:
         recorded = format_value(item.recorded)
         return f"  # drift: changed on the store (recorded {recorded}); the declared value wins"
