@@ -247,7 +247,17 @@ def test_no_changes_line_after_reading_the_store(workspace: Workspace, run, sand
 
 
 # Where a value can appear in a plan; each gets its own planted secret.
-_PATHS = ("before", "after", "live", "recorded", "drift recorded", "drift live", "diagnostic")
+_PATHS = (
+    "before",
+    "after",
+    "live",
+    "recorded",
+    "drift recorded",
+    "drift live",
+    "diagnostic",
+    "error",
+    "warning",
+)
 
 
 def _planted(field: str, path: str, secret: str) -> Plan:
@@ -256,7 +266,7 @@ def _planted(field: str, path: str, secret: str) -> Plan:
     change = FieldChange(
         field,
         value if path == "before" else other,
-        value if path == "after" else other,
+        value if path in ("after", "warning") else other,
         Origin.DRIFT,
         value if path == "live" else other,
         value if path == "recorded" else other,
@@ -272,11 +282,15 @@ def _planted(field: str, path: str, secret: str) -> Plan:
             ),
         ),
     )
-    message = f'FluentCart keeps "{value}" as "{value}"' if path == "diagnostic" else "a note"
+    message = (
+        f'FluentCart keeps "{value}" as "{value}"' if path in ("diagnostic", "error") else "a note"
+    )
+    severity = Severity.ERROR if path == "error" else Severity.WARNING
+    warnings = (f"the store will hold {value} as sent",) if path == "warning" else ()
     return Plan(
-        changes=(CustomerChange(1, Action.UPDATE, "c.yaml:1", (change,)),),
+        changes=(CustomerChange(1, Action.UPDATE, "c.yaml:1", (change,), warnings=warnings),),
         unchanged=0,
-        diagnostics=(Diagnostic(Severity.WARNING, message, "c.yaml", 3, 1, 1, field),),
+        diagnostics=(Diagnostic(severity, message, "c.yaml", 3, 1, 1, field),),
         drift=(drift,),
         refreshed=True,
     )

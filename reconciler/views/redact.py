@@ -51,21 +51,15 @@ class Redactor:
         return _EMAIL.sub(r"***@\1", text)
 
     def diagnostic(self, diagnostic: Diagnostic) -> Diagnostic:
-        """Quoted values in messages about masked fields are replaced, the rest kept."""
-        if not self.enabled or not (
-            diagnostic.field in self.sensitive or diagnostic.field == "email"
-        ):
+        """Quoted values in messages about masked fields are replaced, and email local parts
+        in any message; the rest is kept."""
+        if not self.enabled:
             return diagnostic
-        message = _QUOTED.sub('"(redacted)"', diagnostic.message)
-        return Diagnostic(
-            diagnostic.severity,
-            message,
-            diagnostic.file,
-            diagnostic.line,
-            diagnostic.column,
-            diagnostic.customer,
-            diagnostic.field,
-        )
+        fields = (diagnostic.field,) if isinstance(diagnostic.field, str) else ()
+        message = self.message(diagnostic.message, fields)
+        if message == diagnostic.message:
+            return diagnostic
+        return replace(diagnostic, message=message)
 
 
 NO_REDACTION = Redactor((), enabled=False)
@@ -73,7 +67,8 @@ NO_REDACTION = Redactor((), enabled=False)
 
 def redact_plan(plan: Plan, redactor: Redactor) -> Plan:
     """The plan with every value of a masked field masked wherever it appears (before,
-    after, live, recorded, drift) and the quoted values of diagnostics about such fields;
+    after, live, recorded, drift, a customer's warnings) and the quoted values of
+    diagnostics about such fields;
     it keeps the fingerprint of the plan it masks, and is marked redacted."""
     if not redactor.enabled:
         return plan
@@ -98,7 +93,17 @@ def redact_plan(plan: Plan, redactor: Redactor) -> Plan:
         )
 
     def change(customer: CustomerChange) -> CustomerChange:
-        return replace(customer, fields=tuple(map(change_field, customer.fields)))
+        known = [
+            value
+            for item in customer.fields
+            if redactor.masks(item.name)
+            for value in (item.before, item.after, item.live, item.recorded)
+        ]
+        return replace(
+            customer,
+            fields=tuple(map(change_field, customer.fields)),
+            warnings=tuple(redactor.message(w, (), known) for w in customer.warnings),
+        )
 
     def drift(customer: CustomerDrift) -> CustomerDrift:
         return replace(customer, fields=tuple(map(drift_field, customer.fields)))
