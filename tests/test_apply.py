@@ -724,3 +724,31 @@ def test_a_full_disk_stops_the_run_at_the_first_answer_it_cannot_record(
     assert "No space left on device" in result.fatal
     assert [r.outcome for r in result.results].count(Outcome.NOT_STARTED) == 4
     assert server.count("PUT") == 1
+
+
+@pytest.mark.parametrize("configured", ["auto", "full_name"])
+def test_a_store_switched_to_first_last_mode_after_the_plan_is_caught_before_any_put(
+    workspace: Workspace, run, sandbox, tmp_path, configured: str
+) -> None:
+    """The shop switches its checkout to first and last names between plan and apply: the
+    apply reads the mode again and refuses the plan before any PUT (a full_name would be
+    ignored by the store), whether the mode is detected or configured."""
+    server = sandbox([seed_customer(1, city="Lyon")])
+    workspace.config(f"name_mode: {configured}\n")
+    workspace.declare("a.yaml", "customers:\n  - id: 1\n    full_name: Jean Luc Picard\n")
+    workspace.state(recorded_state(server, [1]))
+    plan_file = tmp_path / "p.plan"
+    assert run(workspace, "plan", "-out", str(plan_file)).exit_code == 0
+    server.store.name_mode = "first_last"
+    result = run(workspace, "apply", str(plan_file))
+    assert result.exit_code == 1, result.output
+    if configured == "auto":
+        assert "the saved plan is stale and was not applied" in result.output
+        assert "the plan was made in full_name mode, the store is now in first_last mode" in (
+            result.output
+        )
+    else:
+        assert "sets name_mode: full_name, but the store uses first_last now" in result.output
+    assert server.count("PUT") == 0
+    result = run(workspace, "apply", "--auto-approve")  # a fresh plan: the same refusal
+    assert result.exit_code == 1 and server.count("PUT") == 0, result.output

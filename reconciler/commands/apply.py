@@ -111,6 +111,15 @@ def _run(options: ApplyOptions, events: "ApplyEvents | None") -> int:
     ):
         on_disk, state = opened.on_disk, opened.state
         mode = resolve_name_mode(workspace, on_disk, client)
+        if saved is not None and saved.name_mode is not None and saved.name_mode != mode:
+            # Before the declared files are read again in the new mode: the plan is the
+            # problem, not the files (which may need rewriting for the new mode).
+            raise StalePlan(
+                "the saved plan is stale and was not applied:\n  - the plan was made in"
+                f" {saved.name_mode} mode, the store is now in {mode} mode (its checkout name"
+                " fields changed)\nDeclare the names for the new mode, then run `fluentcart"
+                " plan -out FILE` again and review the new plan."
+            )
         declaration = offline if mode == offline_mode else declare(workspace, mode)
         require_valid(declaration, "nothing was applied")
         live = None

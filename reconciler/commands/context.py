@@ -16,7 +16,7 @@ from reconciler.errors import FluentCartError, StateError
 from reconciler.lock import describe_takeover
 from reconciler.state import StateFile, new_state
 from reconciler.storage import StateStorage, open_storage
-from reconciler.workspace import NameMode, Workspace, load_workspace
+from reconciler.workspace import CONFIG_FILE, NameMode, Workspace, load_workspace
 
 if TYPE_CHECKING:
     from reconciler.breaker import RetryNotice
@@ -191,10 +191,18 @@ def _resolve_intents(storage: StateStorage, state: StateFile, client: "FluentCar
 def resolve_name_mode(
     workspace: Workspace, state: StateFile | None, client: "FluentCartClient"
 ) -> NameMode:
-    """The configured mode, else the store's (one request), else the recorded one, else full-name."""
-    if workspace.name_mode is not NameMode.AUTO:
-        return workspace.name_mode
+    """The store's mode (one request), else the configured one, else the recorded one, else
+    full-name. A configured mode the store no longer has is an error: every PUT would send
+    name fields the store ignores (a store can switch modes at any time, API-2.md)."""
     detected = client.detect_name_mode()
+    if workspace.name_mode is not NameMode.AUTO:
+        if detected is not None and detected is not workspace.name_mode:
+            raise FluentCartError(
+                f"{CONFIG_FILE} sets name_mode: {workspace.name_mode}, but the store uses"
+                f" {detected} now (its checkout name fields): set name_mode: {detected} (or"
+                " auto), declare the names that way, and plan again; nothing was sent"
+            )
+        return workspace.name_mode
     if detected is not None:
         return detected
     if state is not None and state.name_mode is not None:
