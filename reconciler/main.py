@@ -700,6 +700,12 @@ def force_unlock(ctx: click.Context, lock_id: str, force: bool, yes: bool) -> No
     help="0 picks a free port.",
 )
 @click.option(
+    "--data",
+    type=click.Path(dir_okay=False, path_type=Path),
+    metavar="FILE",
+    help="Keep the store in FILE, so that it survives restarts (created when missing).",
+)
+@click.option(
     "--seed",
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
     help="JSON or YAML list of customers, shaped as GET /customers/{id} returns them.",
@@ -710,8 +716,7 @@ def force_unlock(ctx: click.Context, lock_id: str, force: bool, yes: bool) -> No
 @click.option(
     "--name-mode",
     type=click.Choice(["full_name", "first_last"]),
-    default="full_name",
-    show_default=True,
+    help="The checkout's name fields (default: full_name).",
 )
 @click.option(
     "--site-url", help="Public base URL written into answers (default: the sandbox's own)."
@@ -742,7 +747,28 @@ def force_unlock(ctx: click.Context, lock_id: str, force: bool, yes: bool) -> No
 @click.option("--wp-debug", is_flag=True, help="Answer as with WP_DEBUG on.")
 @click.pass_context
 def sandbox(ctx: click.Context, **kwargs: Any) -> None:
-    """Run a local FluentCart-compatible server (for the demo and tests)."""
+    """Run a local FluentCart-compatible server (for the demo and tests).
+
+    Without --data the store lives in memory and is gone when the sandbox stops. With --data
+    FILE it survives restarts: a missing FILE is created with the store that --seed,
+    --customers, --name-mode, --wp-user and --app-password describe; an existing one is used
+    as it is (those options are then ignored, and --user names the user whose credentials are
+    printed). Every change a request makes is in FILE before the request is answered.
+
+    \b
+    FILE is JSON lines, readable by its owner only:
+      {"format": "fluentcart-sandbox", "version": 1, "name_mode": "full_name", "next_id": 4}
+      {"user": {"id": 1, "login": "admin", "app_password": "...", ...}}
+      {"customer": {"id": 3, "email": "...", "created_at": "...", ...}}
+      {"customer": {...}, "user": {...}}
+      {"deleted": [2]}
+
+    The header comes first. Each further line is one change, with any of "customer" (the row
+    as stored), "user" (a WordPress user), "deleted" (customer ids) and "next_id"; a later
+    line replaces what an earlier one said. Changes are appended; at start-up the file is
+    rewritten with one line per user and customer, and a last line that a killed sandbox left
+    unfinished (a change it never answered) is dropped.
+    """
     from reconciler.commands import sandbox as command
 
     ctx.exit(command.run(command.SandboxOptions(**kwargs)))

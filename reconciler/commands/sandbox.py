@@ -11,7 +11,7 @@ import click
 
 from reconciler import yamlsource
 from reconciler.errors import FluentCartError
-from reconciler.sandbox import Sandbox, Store, WpUser
+from reconciler.sandbox import DataFile, Sandbox, Store, WpUser
 from reconciler.sandbox.server import Faults, default_users
 from reconciler.sandbox.store import FIRST_LAST, FULL_NAME
 
@@ -39,11 +39,12 @@ CITIES = (
 @dataclass(frozen=True)
 class SandboxOptions:
     port: int = 0
+    data: Path | None = None
     seed: Path | None = None
     customers: int = 0
     user: str = "admin"
     app_password: str | None = None
-    name_mode: str = FULL_NAME
+    name_mode: str | None = None
     site_url: str | None = None
     wp_users: tuple[str, ...] = ()
     latency_ms: float = 0.0
@@ -128,19 +129,66 @@ def run(options: SandboxOptions) -> int:
     sandbox = Sandbox(
         port=options.port, site_url=options.site_url, faults=faults, wp_debug=options.wp_debug
     )
-    sandbox.store = build_store(options, sandbox.site_url, app_password)
+    try:
+        if options.data is None:
+            sandbox.store = build_store(options, sandbox.site_url, app_password)
+            return _serve(sandbox, options.user, app_password)
+        with DataFile.open(
+            options.data,
+            sandbox.site_url,
+            lambda: build_store(options, sandbox.site_url, app_password),
+        ) as data:
+            sandbox.store = data.store
+            count = f"{len(data.store.customers)} customers"
+            if data.created:
+                note = f"Created the store in {data.path} ({count})."
+                return _serve(sandbox, options.user, app_password, note)
+            note = f"Using the store in {data.path} ({count})"
+            ignored = _new_store_options(options)
+            if ignored:
+                note += f"; {', '.join(ignored)} ignored"
+            return _serve(sandbox, options.user, _app_password(data, options.user), note + ".")
+    finally:
+        sandbox.server.server_close()
+
+
+def _new_store_options(options: SandboxOptions) -> list[str]:
+    """The options given that only shape a new store (a data file's store is used as it is)."""
+    given = {
+        "--seed": options.seed is not None,
+        "--customers": options.customers > 0,
+        "--name-mode": options.name_mode is not None,
+        "--wp-user": bool(options.wp_users),
+        "--app-password": options.app_password is not None,
+    }
+    return [name for name, present in given.items() if present]
+
+
+def _app_password(data: DataFile, login: str) -> str:
+    """`login`'s application password in a data file's store, for the exports printed."""
+    for user in data.store.users.values():
+        if user.login == login and user.app_password:
+            return user.app_password
+    logins = ", ".join(u.login for u in data.store.users.values() if u.app_password) or "none"
+    raise FluentCartError(
+        f"{data.path}: the store has no user {login!r} with an application password"
+        f" (users with one: {logins}); name one with --user"
+    )
+
+
+def _serve(sandbox: Sandbox, user: str, app_password: str, note: str | None = None) -> int:
     click.echo(
         f"FluentCart sandbox listening on {sandbox.url} ({len(sandbox.store.customers)} customers)"
     )
     click.echo(f"  export FLUENTCART_URL={sandbox.url}")
-    click.echo(f"  export FLUENTCART_USERNAME={options.user}")
+    click.echo(f"  export FLUENTCART_USERNAME={user}")
     click.echo(f"  export FLUENTCART_APP_PASSWORD={app_password}")
+    if note:
+        click.echo(note)
     click.echo("Press Ctrl-C to stop.")
     sys.stdout.flush()  # a script reading our output in a pipe needs the address now
     try:
         sandbox.serve_forever()
     except KeyboardInterrupt:
         click.echo("Stopped.")
-    finally:
-        sandbox.server.server_close()
     return 0

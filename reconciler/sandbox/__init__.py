@@ -4,7 +4,8 @@ It reproduces the recorded answers of the real API (`../shared/fluentcart/exchan
 traps included, for the demo and the tests. It imports nothing from the client.
 """
 
+from reconciler.sandbox.datafile import DataFile
 from reconciler.sandbox.server import Sandbox
 from reconciler.sandbox.store import Store, WpUser
 
-__all__ = ["Sandbox", "Store", "WpUser"]
+__all__ = ["DataFile", "Sandbox", "Store", "WpUser"]

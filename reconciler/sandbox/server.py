@@ -22,6 +22,7 @@ from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
 from reconciler.sandbox import phpjson
+from reconciler.sandbox.datafile import DataFileError
 from reconciler.sandbox.store import FULL_NAME, Store, WpUser
 
 NAMESPACE = "/fluent-cart/v2"
@@ -136,7 +137,13 @@ class _Handler(BaseHTTPRequestHandler):
                 )
             )
             return
-        answer = sandbox.dispatch(self.command, self.path, self.headers, raw)
+        try:
+            answer = sandbox.dispatch(self.command, self.path, self.headers, raw)
+        except DataFileError as exc:
+            # The change was not made (the store changes only once its data file holds it);
+            # whoever runs the sandbox sees why, not only the client.
+            sys.stderr.write(f"{exc}\n")
+            answer = Answer(500, {"code": "sandbox_data_file", "message": str(exc), "data": None})
         if dropped:
             self._drop()  # handled, but the answer never arrives
             return

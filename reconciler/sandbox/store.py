@@ -13,7 +13,7 @@ import re
 import threading
 import uuid
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Any, cast
@@ -79,6 +79,19 @@ class WpUser:
     @property
     def permissions(self) -> set[str]:
         return ROLE_PERMISSIONS.get(self.role, set())
+
+
+@dataclass
+class Change:
+    """What one request changes in a store, as the store will then hold it.
+
+    A data file records it (`datafile.py`) and replays it; an empty Change changes nothing.
+    """
+
+    customer: dict[str, Any] | None = None
+    user: WpUser | None = None
+    deleted: tuple[int, ...] = ()
+    next_id: int | None = None
 
 
 class PluginException(Exception):
@@ -166,6 +179,9 @@ class Store:
         self.next_id = 1
         self.clock = clock
         self.lock = threading.RLock()
+        # Called under the lock with each change before the store makes it; when it raises,
+        # the store stays as it was (the data file must hold a change before it is answered).
+        self.on_change: Callable[[Change], None] | None = None
 
     # ---- users and auth -------------------------------------------------------------------
 
@@ -267,6 +283,29 @@ class Store:
             self.customers[customer_id] = row
             self.next_id = max(self.next_id, customer_id + 1)
             return row
+
+    # ---- changes ----------------------------------------------------------------------------
+
+    def apply(self, change: Change) -> None:
+        """Make `change`: one a request decided, or one a data file recorded."""
+        with self.lock:
+            if change.customer is not None:
+                customer_id = change.customer["id"]
+                self.customers[customer_id] = change.customer
+                self.next_id = max(self.next_id, customer_id + 1)
+            if change.user is not None:
+                self.users[change.user.id] = change.user
+            for customer_id in change.deleted:
+                self.customers.pop(customer_id, None)
+            if change.next_id is not None:
+                self.next_id = change.next_id
+
+    def _commit(self, change: Change) -> None:
+        if change == Change():
+            return
+        if self.on_change is not None:
+            self.on_change(change)
+        self.apply(change)
 
     # ---- validation (CustomerRequest::rules, API.md 10.3) -------------------------------------
 
@@ -409,19 +448,22 @@ class Store:
             if data is None:
                 # _request_data gives the error answer whenever it gives no data.
                 return cast(Result, refused)
-            row = self.customers.get(int(route_id)) if route_id.isdigit() else None
-            if row is None:
+            stored = self.customers.get(int(route_id)) if route_id.isdigit() else None
+            if stored is None:
                 return 500, {
                     "code": 400,
                     "message": "Customer not found, please reload the page and try again!",
                     "data": None,
                 }
             self._resolve_names(data)
+            # The change is made on copies, committed once the data file (if any) holds it.
+            row, linked, user = dict(stored), None, None
             if _intval(row["user_id"]):
                 data["email"] = row["email"]
-                user = self.users.get(_intval(row["user_id"]))
-                if user is None:
+                linked = self.users.get(_intval(row["user_id"]))
+                if linked is None:
                     return 500, {"code": 423, "message": "Failed to update user.", "data": None}
+                user = replace(linked)
                 self._sync_user(user, data, row["email"])
             changed = False
             for key in WRITTEN:
@@ -430,6 +472,12 @@ class Store:
                 row[key] = self._column(key, data.get(key))
             if changed:
                 row["updated_at"] = self._stamp()
+            self._commit(
+                Change(
+                    customer=row if row != stored else None,
+                    user=user if user != linked else None,
+                )
+            )
             return 200, {"message": "Customer updated successfully!", "data": self.serialize(row)}
 
     def _sync_user(self, user: WpUser, data: Mapping[str, Any], stored_email: str) -> None:
@@ -443,7 +491,7 @@ class Store:
         if display:
             user.display_name = display
             slug = re.sub(r"[^a-z0-9]+", "-", display.lower()).strip("-") or user.login
-            taken = {u.nicename for u in self.users.values() if u is not user}
+            taken = {u.nicename for u in self.users.values() if u.id != user.id}
             candidate, suffix = slug, 2
             while candidate in taken:
                 candidate, suffix = f"{slug}-{suffix}", suffix + 1
@@ -462,7 +510,6 @@ class Store:
             linked = self.user_by_email(data["email"])
             stamp = self._stamp()
             customer_id = self.next_id
-            self.next_id += 1
             memory: dict[str, Any] = {
                 "email": data["email"],
                 "user_id": linked.id if linked else None,
@@ -495,7 +542,7 @@ class Store:
             )
             for key in WRITTEN:
                 row[key] = self._column(key, memory[key])
-            self.customers[customer_id] = row
+            self._commit(Change(customer=row, next_id=customer_id + 1))
             return 200, {"message": "Customer created successfully!", "data": memory}
 
     def bulk_action(self, params: Mapping[str, Any]) -> Result:
@@ -508,8 +555,8 @@ class Store:
             ids = params.get("customer_ids")
             if not isinstance(ids, list) or not ids:
                 return 422, {"message": "Please select customers"}
-            for value in ids:
-                self.customers.pop(_intval(value), None)
+            deleted = tuple(_intval(value) for value in ids if _intval(value) in self.customers)
+            self._commit(Change(deleted=deleted))
             return 200, {"message": "Selected customers have been deleted"}
 
     def list_customers(self, params: Mapping[str, Any], path: str) -> Result:
@@ -674,4 +721,4 @@ def _links(current: int, last: int, url: Callable[[int], str]) -> list[dict[str,
     return links
 
 
-__all__ = ["FIRST_LAST", "FULL_NAME", "Store", "WpUser"]
+__all__ = ["FIRST_LAST", "FULL_NAME", "ROW_ORDER", "Change", "Store", "WpUser"]
