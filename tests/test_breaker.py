@@ -3,7 +3,10 @@ contact failing fast, and what apply says and records when it stops early."""
 
 import dataclasses
 import json
+import os
 import socket
+import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -21,7 +24,7 @@ from reconciler.client import (
 )
 from reconciler.jsonschemas import load_schema
 from reconciler.sandbox.server import Faults
-from tests.conftest import make_state, observed, recorded_state, seed_customer
+from tests.conftest import PASSWORD, make_state, observed, recorded_state, seed_customer
 from tests.test_client import ADMIN, FAST, Stub
 
 
@@ -240,3 +243,95 @@ def test_apply_stops_at_the_deadline_and_a_rerun_continues(workspace, run, sandb
     server.faults = Faults()
     assert run(workspace, "apply", "--auto-approve").exit_code == 0
     assert run(workspace, "plan", "--refresh", "--detailed-exitcode").exit_code == 0
+
+
+# ---- a store that dies mid-apply, end to end -------------------------------------------------
+
+
+def summary_of(stdout: str) -> str:
+    return next(x for x in stdout.splitlines() if x.startswith("Apply "))
+
+
+def _sandbox(port: int, data: Path, seed: Path) -> subprocess.Popen:
+    process = subprocess.Popen(
+        [sys.executable, "-m", "reconciler", "sandbox", "--port", str(port), "--data", str(data),
+         "--seed", str(seed), "--latency-ms", "30", "--app-password", PASSWORD],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )  # fmt: skip
+    assert process.stdout is not None
+    for line in process.stdout:
+        if "listening on" in line:
+            return process
+    raise AssertionError(f"the sandbox did not start (exit {process.wait()})")
+
+
+def test_a_store_killed_mid_apply_ends_the_run_fast_and_a_rerun_converges(
+    tmp_path: Path,
+) -> None:
+    """500 changes at 30 ms latency; the sandbox is killed after about 50 answers: the run
+    ends within seconds (not hours of retries) with exit 1, how many were changed, failed and
+    not started, and since when the store is unreachable. Restarted on its data file, the
+    store has every change it answered; a rerun converges and `plan --refresh` is empty."""
+    count = 500
+    seed = tmp_path / "seed.json"
+    seed.write_text(json.dumps([seed_customer(i, city="Lyon") for i in range(1, count + 1)]))
+    data, port = tmp_path / "store.jsonl", free_port()
+    root = tmp_path / "workspace"
+    (root / "customers").mkdir(parents=True)
+    (root / "customers" / "all.yaml").write_text(
+        "customers:\n" + "".join(f"  - id: {i}\n    city: Paris\n" for i in range(1, count + 1))
+    )
+    env = {
+        **os.environ,
+        "FLUENTCART_URL": f"http://127.0.0.1:{port}",
+        "FLUENTCART_USERNAME": "admin",
+        "FLUENTCART_APP_PASSWORD": PASSWORD,
+        "PYTHONUNBUFFERED": "1",
+    }
+
+    def fluentcart(*args: str) -> subprocess.Popen:
+        return subprocess.Popen(
+            [sys.executable, "-m", "reconciler", "-C", str(root), *args],
+            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        )  # fmt: skip
+
+    store = _sandbox(port, data, seed)
+    try:
+        imported = fluentcart("import")
+        out, err = imported.communicate(timeout=60)
+        assert imported.returncode == 0, out + err
+        apply = fluentcart("apply", "--auto-approve", "--parallelism", "4")
+        assert apply.stdout is not None
+        changed = 0
+        lines = []
+        for line in apply.stdout:
+            lines.append(line)
+            changed += ": changed: " in line
+            if changed == 50:
+                break
+        store.kill()
+        store.wait()
+        killed_at = time.monotonic()
+        rest, err = apply.communicate(timeout=120)
+        took = time.monotonic() - killed_at
+        stdout = "".join(lines) + rest
+        context = f"{stdout}\n{err}"
+        assert apply.returncode == 1, context
+        assert took < 30, context
+        print(f"ended {took:.2f} s after the outage: {summary_of(stdout)}")
+        summary = summary_of(stdout)
+        assert summary.startswith("Apply stopped: the store is unreachable: "), context
+        assert "not started" in summary and "failed" in summary, context
+        assert "the store is unreachable since" in err, context
+        assert "  retry " in err, context  # the retries were shown
+
+        store = _sandbox(port, data, seed)  # the same store: --seed is not applied again
+        rerun = fluentcart("apply", "--auto-approve", "--parallelism", "4")
+        out, err = rerun.communicate(timeout=120)
+        assert rerun.returncode == 0, f"{context}\nrerun:\n{out}\n{err}"
+        check = fluentcart("plan", "--refresh", "--detailed-exitcode")
+        out, err = check.communicate(timeout=60)
+        assert check.returncode == 0, f"{context}\nplan:\n{out}\n{err}"
+    finally:
+        store.kill()
+        store.wait()
