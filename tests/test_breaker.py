@@ -21,6 +21,7 @@ from reconciler.client import (
     NotSent,
     ServerError,
     StoreUnreachable,
+    TransportError,
 )
 from reconciler.jsonschemas import load_schema
 from reconciler.sandbox.server import Faults
@@ -335,3 +336,18 @@ def test_a_store_killed_mid_apply_ends_the_run_fast_and_a_rerun_converges(
     finally:
         store.kill()
         store.wait()
+
+
+def test_a_tls_failure_at_first_contact_fails_at_once_with_the_reason() -> None:
+    """https:// to a server that does not speak TLS: one attempt, the reason, no retries."""
+    stub = Stub(200, b"{}")
+    url = stub.url.replace("http://", "https://")
+    started = time.monotonic()
+    try:
+        with FluentCartClient(url, ADMIN, ClientOptions(retries=10, backoff=0.5)) as client:
+            with pytest.raises(TransportError, match="TLS verification failed"):
+                client.get_customer(1)
+            assert client.retries == 0
+    finally:
+        stub.close()
+    assert time.monotonic() - started < 3
