@@ -31,6 +31,7 @@ from reconciler.declared import DeclaredCustomer
 from reconciler.diagnostics import short_repr
 from reconciler.errors import StateError
 from reconciler.plan import Action, CustomerChange
+from reconciler.rules import resendable, resendable_full_name
 from reconciler.state import CustomerRecord
 from reconciler.storage import Recorder
 from reconciler.workspace import NameMode
@@ -80,19 +81,23 @@ def now() -> str:
 def build_body(
     live: Mapping[str, Any], declared: Mapping[str, str | int], mode: NameMode
 ) -> dict[str, Any]:
-    """The PUT body: every writable field from the live record, the declared ones laid over.
+    """The PUT body: every writable field from the live record, the declared ones (as
+    written in the YAML) laid over.
 
     Leaving a field out of a FluentCart PUT blanks it, zeroes `aov` and unlinks the
-    WordPress user (API.md 2), so nothing is ever left out.
+    WordPress user (API.md 2), so nothing is ever left out; a value the database cut is sent
+    so that the server stores it again as it is (rules.resendable).
     """
     body: dict[str, Any] = {"id": live["id"], "email": observed_value(live, "email")}
     if mode is NameMode.FIRST_LAST:
-        body["first_name"] = observed_value(live, "first_name")
-        body["last_name"] = observed_value(live, "last_name")
+        for name in ("first_name", "last_name"):
+            body[name] = resendable(name, str(observed_value(live, name)))
     else:
-        body["full_name"] = observed_value(live, "full_name")
+        body["full_name"] = resendable_full_name(
+            str(observed_value(live, "first_name")), str(observed_value(live, "last_name"))
+        )
     for name in ADDRESS_AND_STATUS:
-        body[name] = observed_value(live, name)
+        body[name] = resendable(name, str(observed_value(live, name)))
     body["user_id"] = observed_value(live, "user_id")
     body["aov"] = str(live.get("aov") if live.get("aov") is not None else "0.00")
     for name, value in declared.items():
@@ -309,7 +314,13 @@ class Applier:
         with self._active_lock:
             self._active += 1
         try:
-            return self._apply(customer_id, declared, expected_values(change, declared), live)
+            return self._apply(
+                customer_id,
+                declared,
+                expected_values(change, declared),
+                live,
+                self.declared[customer_id].sent,
+            )
         except NotSent:
             return CustomerResult(customer_id, Outcome.NOT_STARTED, self._why_not_started())
         except (AuthFailed, PermissionDenied) as exc:
@@ -340,7 +351,11 @@ class Applier:
         declared: Mapping[str, str | int],
         expected: Mapping[str, str | int | None],
         live: dict[str, Any] | None = None,
+        sent: Mapping[str, str | int] | None = None,
     ) -> CustomerResult:
+        """`declared`: the values the store should hold; `sent`: the declared text where the
+        server cleans it into those (the PUT carries what the user wrote)."""
+        sent = sent or {}
         if live is None:
             live = self._call(self.client.get_customer, customer_id)
         moved = conflicts(live, expected, declared)
@@ -353,7 +368,7 @@ class Applier:
                 + ". `fluentcart plan --refresh` shows it (or apply with --force to overwrite)",
                 quoted=tuple(declared),
             )
-        body = build_body(live, declared, self.mode)
+        body = build_body(live, {**declared, **sent}, self.mode)
         pending = {
             name: value for name, value in declared.items() if observed_value(live, name) != value
         }

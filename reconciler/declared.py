@@ -33,7 +33,9 @@ _SHAPE_HINT = (
 
 @dataclass(frozen=True, slots=True)
 class DeclaredCustomer:
-    """One customer as declared, with values normalized to what the server stores."""
+    """One customer as declared: `fields` holds each value as the server will store it (what
+    plans compare); `sent` the declared text of the fields where that differs, which is what
+    apply sends, so that the store makes of it exactly what the server makes of the YAML."""
 
     id: int
     fields: Mapping[str, FieldValue]
@@ -41,6 +43,7 @@ class DeclaredCustomer:
     line: int
     column: int
     field_lines: Mapping[str, int] = field(default_factory=dict)
+    sent: Mapping[str, FieldValue] = field(default_factory=dict)
 
     @property
     def source(self) -> str:
@@ -54,6 +57,7 @@ class DeclaredCustomer:
             "line": self.line,
             "column": self.column,
             "field_lines": dict(self.field_lines),
+            **({"sent": dict(self.sent)} if self.sent else {}),
         }
 
     @classmethod
@@ -65,6 +69,7 @@ class DeclaredCustomer:
             data["line"],
             data["column"],
             data["field_lines"],
+            data.get("sent", {}),
         )
 
 
@@ -337,6 +342,7 @@ def _load_customer(
         )
 
     fields: dict[str, FieldValue] = {}
+    sent: dict[str, FieldValue] = {}
     field_lines: dict[str, int] = {}
     mode = str(rules.name_mode) if rules.name_mode else None
     for name, raw in entry.items():
@@ -354,12 +360,17 @@ def _load_customer(
         for severity, message in result.problems:
             report(severity, message, (name,), name)
         fields[name] = result.value
+        if result.sent is not None and result.sent != result.value:
+            sent[name] = result.sent
     _check_names(fields, rules.name_mode, lambda m: report(Severity.ERROR, m, (), None))
     problems.extend(found)
     valid = not any(d.severity is Severity.ERROR for d in found)
     if known_id is None:
         return None, False
-    return DeclaredCustomer(known_id, fields, display, start.line, start.column, field_lines), valid
+    customer = DeclaredCustomer(
+        known_id, fields, display, start.line, start.column, field_lines, sent
+    )
+    return customer, valid
 
 
 def _hollow(value: object) -> object:

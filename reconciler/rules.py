@@ -1,8 +1,12 @@
 """Per-field rules: what FluentCart would reject, what it would clean, and what it would cut.
 
 Each declared value goes through `check_field`, which returns the value as the server would
-store it (so plans converge) and the problems a user must hear about before any request is
-sent. References are to `../shared/fluentcart/API.md`.
+store it (so plans converge), the text apply sends (the declared text itself: the server
+cleans and the database cuts it as below), and the problems a user must hear about before
+any request is sent. The server's order for every field (API.md 10, API-2.md H, from
+CustomerRequest.php and CustomerResource.php): its rules check the raw value (422), then
+`sanitize_text_field` cleans it, then MySQL cuts it to the column width; nothing trims after
+the cut. Where this tool is stricter than the server, the rule says so and why.
 """
 
 from collections.abc import Sequence
@@ -48,6 +52,7 @@ class FieldResult:
 
     value: str
     problems: list[tuple[Severity, str]] = field(default_factory=list)
+    sent: str | None = None  # the text a PUT carries (the declared text), when accepted
 
     def error(self, message: str) -> None:
         self.problems.append((Severity.ERROR, message))
@@ -65,15 +70,20 @@ def check_field(
     """
     text = "" if raw is None else raw
     if name == "email":
-        return _check_email(text)
-    if name in NAME_FIELDS:
+        result = _check_email(text)
+    elif name in NAME_FIELDS:
         if name in IGNORED_NAMES.get(name_mode or "", ()):
             # The store's mode never reads this field; declaring it is reported as the wrong form.
-            return FieldResult(php_trim(text))
-        return _check_name(name, text, name_mode)
-    if name == "city":
-        return _check_city(text)
-    return _check_cleaned(name, text, statuses)
+            result = FieldResult(php_trim(text))
+        else:
+            result = _check_name(name, text, name_mode)
+    elif name == "city":
+        result = _check_city(text)
+    else:
+        result = _check_cleaned(name, text, statuses)
+    if not any(severity is Severity.ERROR for severity, _ in result.problems):
+        result.sent = text
+    return result
 
 
 def _rejected_text(result: FieldResult, value: str) -> bool:
@@ -104,6 +114,13 @@ def _check_email(text: str) -> FieldResult:
         return result
     if _rejected_text(result, value) or _too_many_bytes(result, value):
         return result
+    if value != text:
+        # The `email` rule checks the value as sent, untrimmed (API-2.md H, #2.177).
+        result.error(
+            f"{short_repr(text)} has white space around it; FluentCart rejects it as not a"
+            " valid email address (HTTP 422): remove the spaces"
+        )
+        return result
     if len(value) > EMAIL_COLUMN:
         result.error(
             f"is {len(value)} characters long; the database keeps only {EMAIL_COLUMN} and would"
@@ -127,6 +144,7 @@ def _check_name(name: str, text: str, name_mode: str | None) -> FieldResult:
         return result
     if _rejected_text(result, value) or _too_many_bytes(result, value):
         return result
+    value = result.value = php_trim(sanitize_text_field(text))
     if name == "full_name":
         first, last = split_full_name(value)
         if len(first) > NAME_COLUMN or len(last) > NAME_COLUMN:
@@ -148,8 +166,9 @@ def _check_name(name: str, text: str, name_mode: str | None) -> FieldResult:
 
 def _check_city(text: str) -> FieldResult:
     value = php_trim(text)
-    result = FieldResult(value)
-    if value and _rejected_text(result, value):
+    result = FieldResult(sanitize_text_field(text))
+    # `nullable`: PHP-falsy values ("" and "0") skip the city's sanitizeText rule.
+    if value not in ("", "0") and _rejected_text(result, value):
         return result
     _cut(result, "city")
     return result
@@ -157,11 +176,12 @@ def _check_city(text: str) -> FieldResult:
 
 def _check_cleaned(name: str, text: str, statuses: Sequence[str]) -> FieldResult:
     trimmed = php_trim(text)
-    result = FieldResult(sanitize_text_field(trimmed))
+    result = FieldResult(sanitize_text_field(text))
     if result.value != trimmed:
         result.warn(
             f"FluentCart cleans {short_repr(trimmed)} silently and will store"
-            f" {short_repr(result.value)} (tags, line breaks, repeated spaces and %XX removed)"
+            f" {short_repr(result.value)} (WordPress's sanitize_text_field: tags, line breaks,"
+            " repeated spaces and %XX removed, a '<' without a '>' after it escaped)"
         )
     if name == "status":
         if result.value not in statuses:
@@ -177,6 +197,9 @@ def _check_cleaned(name: str, text: str, statuses: Sequence[str]) -> FieldResult
 
 
 def _cut(result: FieldResult, name: str) -> None:
+    """MySQL's cut of the cleaned value (non-strict mode: no error), counted in characters.
+    Nothing trims after it, so a value cut after a space keeps that space; apply sends the
+    declared text and the store makes the same cut."""
     if len(result.value) > SHORT_COLUMN:
         original = result.value
         result.value = original[:SHORT_COLUMN]
@@ -184,3 +207,52 @@ def _cut(result: FieldResult, name: str) -> None:
             f"is {len(original)} characters long; the {name} column keeps {SHORT_COLUMN}, so it"
             f" will be stored as {short_repr(result.value)}"
         )
+
+
+COLUMN_WIDTHS = {**dict.fromkeys(("status", *ADDRESS_FIELDS), SHORT_COLUMN), "notes": 0}
+_RULED = ("city", *NAME_FIELDS)  # the fields whose sanitizeText rule can refuse a value
+
+
+def _stored_for(name: str, text: str) -> str | None:
+    """What the server stores for `text` sent as `name` (None: it refuses it)."""
+    trimmed = php_trim(text)
+    if name in _RULED and trimmed not in ("", "0") and sanitize_text_problem(trimmed):
+        return None
+    cleaned = sanitize_text_field(text)
+    width = COLUMN_WIDTHS.get(name, NAME_COLUMN if name in NAME_FIELDS else 0)
+    return cleaned[:width] if width else cleaned
+
+
+def resendable(name: str, stored: str) -> str:
+    """The text to send back for an undeclared field so that the store keeps `stored`.
+
+    A value the database cut can end in a space, or keep a '<' whose '>' it cut off: sent
+    back as it is, the server would trim it, escape the '<', or refuse it (city). With a '>'
+    appended it comes out of sanitize_text_field unchanged and the database cuts it back to
+    exactly `stored` (checked against the server, API-2.md H).
+    """
+    if _stored_for(name, stored) == stored:
+        return stored
+    padded = stored + ">"
+    return padded if _stored_for(name, padded) == stored else stored
+
+
+def resendable_full_name(first_name: str, last_name: str) -> str:
+    """The full_name to send so that the store keeps both name columns as they are: a first
+    name cut at 192 characters after a space would make a double space, which the
+    sanitizeText rule refuses."""
+    joined = joined_full_name(first_name, last_name)
+    if _split_stored(joined) == (first_name, last_name):
+        return joined
+    if last_name and " " not in last_name:
+        padded = f"{first_name}> {last_name}"
+        if _split_stored(padded) == (first_name, last_name):
+            return padded
+    return joined
+
+
+def _split_stored(full_name: str) -> tuple[str, str] | None:
+    if sanitize_text_problem(php_trim(full_name)):
+        return None
+    first, last = split_full_name(php_trim(sanitize_text_field(full_name)))
+    return first[:NAME_COLUMN], last[:NAME_COLUMN]

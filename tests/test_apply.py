@@ -752,3 +752,29 @@ def test_a_store_switched_to_first_last_mode_after_the_plan_is_caught_before_any
     assert server.count("PUT") == 0
     result = run(workspace, "apply", "--auto-approve")  # a fresh plan: the same refusal
     assert result.exit_code == 1 and server.count("PUT") == 0, result.output
+
+
+def test_undeclared_values_the_database_cut_are_kept_as_they_are(
+    workspace: Workspace, run, sandbox
+) -> None:
+    """The store holds values the database cut: a city cut after a space, a state cut
+    between a '<' and its '>', a first name of 192 characters ending in a space. Sent back
+    as they are, the server would trim the city, escape the '<' and refuse the full name
+    (a double space); a PUT of another field keeps all three exactly."""
+    city = "Llanfairpwllgwyngyll Gogerychwyrndrobwllllan "
+    state = "a" * 40 + " < b "
+    first = "F" * 191 + " "
+    server = sandbox([seed_customer(1, city=city, state=state, first_name=first, last_name="Li")])
+    assert (len(city), len(state), len(first)) == (45, 45, 192)
+    workspace.declare("a.yaml", "customers:\n  - id: 1\n    status: inactive\n")
+    workspace.state(recorded_state(server, [1]))
+    result = run(workspace, "apply", "--auto-approve")
+    assert result.exit_code == 0, result.output
+    row = store_row(server, 1)
+    assert row["status"] == "inactive"
+    assert (row["city"], row["state"], row["first_name"], row["last_name"]) == (
+        city,
+        state,
+        first,
+        "Li",
+    )
