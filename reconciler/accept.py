@@ -15,8 +15,8 @@ from reconciler import yamlsource
 from reconciler.customer import observed_value
 from reconciler.declared import Declaration, FieldValue
 from reconciler.errors import FluentCartError
+from reconciler.fields import MANAGED_FIELDS
 from reconciler.fmt import FormatBug, FormatError, with_values
-from reconciler.rules import MANAGED_FIELDS
 from reconciler.state import StateFile
 
 

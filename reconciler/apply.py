@@ -30,13 +30,13 @@ from reconciler.customer import is_linked, observed_value
 from reconciler.declared import DeclaredCustomer
 from reconciler.diagnostics import short_repr
 from reconciler.errors import StateError
+from reconciler.fields import FIELDS, Kind
 from reconciler.plan import Action, CustomerChange
 from reconciler.rules import resendable, resendable_full_name
 from reconciler.state import CustomerRecord
 from reconciler.storage import Recorder
 from reconciler.workspace import NameMode
 
-ADDRESS_AND_STATUS = ("status", "notes", "city", "state", "postcode", "country")
 # Up to this many customers, each is read with its own GET; above, list pages may be cheaper.
 PREFETCH_MIN = 3
 # Intents are recorded a batch at a time, ahead of its PUTs (one database round trip for the
@@ -88,7 +88,17 @@ def build_body(
     WordPress user (API.md 2), so nothing is ever left out; a value the database cut is sent
     so that the server stores it again as it is (rules.resendable).
     """
-    body: dict[str, Any] = {"id": live["id"], "email": observed_value(live, "email")}
+    body: dict[str, Any] = {"id": live["id"]}
+    for column in FIELDS:  # every field the PUT writes: the table says which
+        if column.name_part:
+            continue  # below: which ones the mode reads
+        if column.kind is Kind.TEXT:
+            body[column.name] = resendable(column.name, str(observed_value(live, column.name)))
+        elif column.kind is Kind.INTEGER:
+            body[column.name] = observed_value(live, column.name)
+        else:  # the server's decimal, in its own string form ("83.00")
+            value = live.get(column.name)
+            body[column.name] = str(value if value is not None else "0.00")
     if mode is NameMode.FIRST_LAST:
         for name in ("first_name", "last_name"):
             body[name] = resendable(name, str(observed_value(live, name)))
@@ -96,10 +106,6 @@ def build_body(
         body["full_name"] = resendable_full_name(
             str(observed_value(live, "first_name")), str(observed_value(live, "last_name"))
         )
-    for name in ADDRESS_AND_STATUS:
-        body[name] = resendable(name, str(observed_value(live, name)))
-    body["user_id"] = observed_value(live, "user_id")
-    body["aov"] = str(live.get("aov") if live.get("aov") is not None else "0.00")
     for name, value in declared.items():
         body[name] = value
     return body

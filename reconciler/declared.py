@@ -16,7 +16,8 @@ from yaml.nodes import Node, ScalarNode
 
 from reconciler import jsonschemas, yamlsource
 from reconciler.diagnostics import Diagnostic, Severity, short_repr
-from reconciler.rules import MANAGED_FIELDS, TEXT_FIELDS, check_field
+from reconciler.fields import MANAGED_FIELDS, TEXT_FIELDS
+from reconciler.rules import check_field
 from reconciler.workspace import NameMode
 from reconciler.yamlsource import BOOL, FLOAT, INT, TIMESTAMP, Position, YamlDocument
 

@@ -35,23 +35,11 @@ from yaml.tokens import AliasToken, AnchorToken, DirectiveToken, TagToken
 
 from reconciler import yamlsource
 from reconciler.declared import written_value
+from reconciler.fields import MANAGED_FIELDS
 from reconciler.generate import scalar
 from reconciler.yamlsource import MERGE
 
-FIELD_ORDER = (
-    "id",
-    "email",
-    "full_name",
-    "first_name",
-    "last_name",
-    "status",
-    "user_id",
-    "city",
-    "state",
-    "postcode",
-    "country",
-    "notes",
-)
+FIELD_ORDER = ("id", *MANAGED_FIELDS)
 _RANK = {name: rank for rank, name in enumerate(FIELD_ORDER)}
 _BREAK = re.compile(r"\r\n|[\r\n\x85\u2028\u2029]")
 _LIST_INDENT = "  "

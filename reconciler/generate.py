@@ -16,10 +16,9 @@ import yaml
 from reconciler import yamlsource
 from reconciler.customer import observed_value
 from reconciler.diagnostics import Severity
+from reconciler.fields import FIELDS
 from reconciler.rules import check_field
 from reconciler.workspace import NameMode
-
-OPTIONAL_FIELDS = ("status", "user_id", "city", "state", "postcode", "country", "notes")
 
 
 def name_fields(mode: NameMode | None) -> tuple[str, ...]:
@@ -31,7 +30,11 @@ def declared_fields(
 ) -> list[tuple[str, str | int]]:
     """The editable fields worth declaring, in canonical order; empty ones are left out."""
     fields: list[tuple[str, str | int]] = []
-    for name in ("email", *name_fields(mode), *OPTIONAL_FIELDS):
+    names = name_fields(mode)
+    for field in FIELDS:
+        if not field.imported or (field.name_part and field.name not in names):
+            continue
+        name = field.name
         value = observed_value(customer, name)
         if value not in ("", 0):
             fields.append((name, value))

@@ -15,7 +15,7 @@ from reconciler import __version__
 from reconciler.customer import is_linked, observed_value
 from reconciler.declared import Declaration, DeclaredCustomer
 from reconciler.diagnostics import Diagnostic, Severity
-from reconciler.rules import MANAGED_FIELDS
+from reconciler.fields import MANAGED_FIELDS
 from reconciler.state import CustomerRecord, StateFile
 from reconciler.workspace import NameMode
 

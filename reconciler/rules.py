@@ -13,6 +13,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from reconciler.diagnostics import Severity, short_repr
+from reconciler.fields import (
+    BY_NAME,
+    NAME_COLUMN,
+    NAME_FIELDS,
+    Rule,
+)
 from reconciler.wordpress import (
     is_email,
     joined_full_name,
@@ -22,27 +28,9 @@ from reconciler.wordpress import (
     split_full_name,
 )
 
-TEXT_FIELDS = (
-    "email",
-    "full_name",
-    "first_name",
-    "last_name",
-    "status",
-    "notes",
-    "city",
-    "state",
-    "postcode",
-    "country",
-)
-MANAGED_FIELDS = (*TEXT_FIELDS, "user_id")
-
-# Column widths (API.md 10.5): longer values are cut without an error.
-NAME_COLUMN = 192
-EMAIL_COLUMN = 192
-SHORT_COLUMN = 45
+# Column widths (API.md 10.5) are the field table's: longer values are cut without an error.
+EMAIL_COLUMN = BY_NAME["email"].width
 MAX_VALIDATED_BYTES = 255
-ADDRESS_FIELDS = ("city", "state", "postcode", "country")
-NAME_FIELDS = ("full_name", "first_name", "last_name")
 IGNORED_NAMES = {"full_name": ("first_name", "last_name"), "first_last": ("full_name",)}
 
 
@@ -191,7 +179,7 @@ def _check_cleaned(name: str, text: str, statuses: Sequence[str]) -> FieldResult
                 f" if it is one, add {short_repr(result.value)} to 'statuses' in fluentcart.yaml"
             )
         return result
-    if name in ADDRESS_FIELDS:
+    if BY_NAME[name].width:
         _cut(result, name)
     return result
 
@@ -200,27 +188,25 @@ def _cut(result: FieldResult, name: str) -> None:
     """MySQL's cut of the cleaned value (non-strict mode: no error), counted in characters.
     Nothing trims after it, so a value cut after a space keeps that space; apply sends the
     declared text and the store makes the same cut."""
-    if len(result.value) > SHORT_COLUMN:
+    width = BY_NAME[name].width
+    if len(result.value) > width:
         original = result.value
-        result.value = original[:SHORT_COLUMN]
+        result.value = original[:width]
         result.warn(
-            f"is {len(original)} characters long; the {name} column keeps {SHORT_COLUMN}, so it"
+            f"is {len(original)} characters long; the {name} column keeps {width}, so it"
             f" will be stored as {short_repr(result.value)}"
         )
-
-
-COLUMN_WIDTHS = {**dict.fromkeys(("status", *ADDRESS_FIELDS), SHORT_COLUMN), "notes": 0}
-_RULED = ("city", *NAME_FIELDS)  # the fields whose sanitizeText rule can refuse a value
 
 
 def _stored_for(name: str, text: str) -> str | None:
     """What the server stores for `text` sent as `name` (None: it refuses it)."""
     trimmed = php_trim(text)
-    if name in _RULED and trimmed not in ("", "0") and sanitize_text_problem(trimmed):
+    field = BY_NAME[name]
+    refusing = field.rule in (Rule.TEXT, Rule.REQUIRED_TEXT, Rule.EMAIL)
+    if refusing and trimmed not in ("", "0") and sanitize_text_problem(trimmed):
         return None
     cleaned = sanitize_text_field(text)
-    width = COLUMN_WIDTHS.get(name, NAME_COLUMN if name in NAME_FIELDS else 0)
-    return cleaned[:width] if width else cleaned
+    return cleaned[: field.width] if field.width else cleaned
 
 
 def resendable(name: str, stored: str) -> str:

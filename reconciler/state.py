@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from reconciler import __version__
+from reconciler.fields import MANAGED_FIELDS
 from reconciler.workspace import NameMode
 
 
@@ -64,10 +65,7 @@ def new_state(site: str | None, name_mode: NameMode | None) -> StateFile:
 
 
 # What a plan reads of a recorded customer; `slim` loading keeps only these.
-PLAN_FIELDS = frozenset(
-    {"id", "user_id", "email", "first_name", "last_name", "full_name", "status", "notes"}
-    | {"city", "state", "postcode", "country"}
-)
+PLAN_FIELDS = frozenset({"id", *MANAGED_FIELDS})
 
 
 def record_version(record: CustomerRecord) -> str:
