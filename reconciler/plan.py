@@ -130,6 +130,15 @@ class Plan:
         text = json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
         return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
+    def field_counts(self) -> list[tuple[str, int]]:
+        """How many customers each field changes for, most first (then by name): the shape
+        of a bulk change."""
+        counts: dict[str, int] = {}
+        for change in self.changes:
+            for item in change.fields:
+                counts[item.name] = counts.get(item.name, 0) + 1
+        return sorted(counts.items(), key=lambda pair: (-pair[1], pair[0]))
+
     @property
     def summary(self) -> Summary:
         counts = {action: 0 for action in Action}

@@ -8,7 +8,6 @@ reads the shape of a bulk change, and the full plan is one `fluentcart show` awa
 """
 
 import html
-from collections import Counter
 
 from reconciler.diagnostics import Diagnostic, Severity
 from reconciler.plan import Action, CustomerChange, CustomerDrift, Plan
@@ -63,7 +62,7 @@ def render_markdown(plan: Plan, limit: int = LIMIT, summary_over: int = SUMMARY_
         "",
     ]
     if len(plan.changes) > summary_over:
-        head += _field_counts(plan.changes, summary_over)
+        head += _field_counts(plan, summary_over)
     head.append("")
     problems = _problems(list(plan.diagnostics), limit // 3)
     text = "\n".join(head)
@@ -94,20 +93,16 @@ def render_markdown(plan: Plan, limit: int = LIMIT, summary_over: int = SUMMARY_
     return text + problems
 
 
-def _field_counts(changes: tuple[CustomerChange, ...], listed: int) -> list[str]:
-    """How many customers each field changes for, most first: the shape of a bulk change."""
-    counts = Counter(item.name for change in changes for item in change.fields)
+def _field_counts(plan: Plan, listed: int) -> list[str]:
+    counts = plan.field_counts()
     lines = [
-        f"**Changes by field** ({len(changes)} customers change; the list below stops after"
+        f"**Changes by field** ({len(plan.changes)} customers change; the list below stops after"
         f" {listed}):",
         "",
     ]
     if counts:
         lines += ["| Field | Customers |", "|---|---:|"]
-        lines += [
-            f"| `{name}` | {count} |"
-            for name, count in sorted(counts.items(), key=lambda pair: (-pair[1], pair[0]))
-        ]
+        lines += [f"| `{name}` | {count} |" for name, count in counts]
         lines.append("")
     return lines
 
