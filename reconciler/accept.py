@@ -6,7 +6,7 @@ are kept). The caller writes the files and records the live customers.
 """
 
 import difflib
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -14,9 +14,11 @@ from typing import Any
 from reconciler import yamlsource
 from reconciler.customer import observed_value
 from reconciler.declared import Declaration, FieldValue
+from reconciler.diagnostics import short_repr
 from reconciler.errors import FluentCartError
 from reconciler.fields import MANAGED_FIELDS
 from reconciler.fmt import FormatBug, FormatError, with_values
+from reconciler.rules import declarable
 from reconciler.state import StateFile
 
 
@@ -51,7 +53,11 @@ class YamlEdit:
 
 
 def to_accept(
-    declaration: Declaration, state: StateFile, found: Mapping[int, Mapping[str, Any]]
+    declaration: Declaration,
+    state: StateFile,
+    found: Mapping[int, Mapping[str, Any]],
+    statuses: Sequence[str],
+    name_mode: str | None,
 ) -> Acceptance:
     """For each live customer, the declared fields whose store value should become the
     declared one: changed on the store while the YAML kept the recorded value (drift), or
@@ -73,13 +79,23 @@ def to_accept(
             if now == wanted:
                 continue
             accepted_before = now == was and record.last_applied.get(name) == wanted
-            if was == wanted or accepted_before:
-                acceptance.values.setdefault(customer_id, {})[name] = now
-            elif now != was:
+            if not (was == wanted or accepted_before):
+                if now != was:
+                    acceptance.kept.append(
+                        f"customer {customer_id} {name}: changed in the YAML ({declared.source})"
+                        " and on the store; the YAML's value is kept (edit it to take the store's)"
+                    )
+                continue
+            # The text that validate maps to the store's value: a value the database cut
+            # after a space needs a '>' the cut removes again.
+            text = now if isinstance(now, int) else declarable(name, now, statuses, name_mode)
+            if text is None:
                 acceptance.kept.append(
-                    f"customer {customer_id} {name}: changed in the YAML ({declared.source}) and"
-                    " on the store; the YAML's value is kept (edit it to take the store's)"
+                    f"customer {customer_id} {name}: the store holds {short_repr(now)}, which no"
+                    f" declared value makes ({declared.source} keeps its value)"
                 )
+            else:
+                acceptance.values.setdefault(customer_id, {})[name] = text
     return acceptance
 
 

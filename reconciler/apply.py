@@ -32,7 +32,7 @@ from reconciler.diagnostics import short_repr
 from reconciler.errors import StateError
 from reconciler.fields import FIELDS, Kind
 from reconciler.plan import Action, CustomerChange
-from reconciler.rules import resendable, resendable_full_name
+from reconciler.rules import NotResendable, resendable, resendable_full_name
 from reconciler.state import CustomerRecord
 from reconciler.storage import Recorder
 from reconciler.workspace import NameMode
@@ -177,11 +177,16 @@ class Applier:
         self.breaker = self.client.breaker
         self._active = 0
         self._active_lock = threading.Lock()
+        self._finished = dict.fromkeys(Outcome, 0)  # fixed keys: read without the lock
 
     @property
     def in_flight(self) -> int:
         """Customers a worker has started and not finished."""
         return self._active
+
+    def counts(self) -> dict[Outcome, int]:
+        """The outcomes of the customers finished so far (for an exit in the middle)."""
+        return dict(self._finished)
 
     def interrupt(self) -> None:
         """Ctrl-C: start no more customers and stop retrying; the requests in flight finish
@@ -260,15 +265,18 @@ class Applier:
         finally:
             executor.shutdown(wait=True, cancel_futures=True)
         result.interrupted = self.interrupted.is_set()
-        stop = self.breaker.stopped
-        if stop is not None and stop.kind is not StopKind.INTERRUPTED:
-            result.stop = stop
         done_ids = {r.id for r in result.results}
         for change in updates:
             if change.id not in done_ids:
                 result.results.append(
                     CustomerResult(change.id, Outcome.NOT_STARTED, self._why_not_started())
                 )
+        stop = self.breaker.stopped
+        cut_short = stop is not None and (
+            stop.kind is StopKind.UNREACHABLE or result.count(Outcome.NOT_STARTED) > 0
+        )
+        if stop is not None and stop.kind is not StopKind.INTERRUPTED and cut_short:
+            result.stop = stop  # a deadline that passed after the last customer stops nothing
         return result
 
     def _why_not_started(self) -> str:
@@ -313,12 +321,23 @@ class Applier:
         return function(*args)
 
     def _one(self, change: CustomerChange, live: dict[str, Any] | None = None) -> CustomerResult:
-        customer_id = change.id
         if self.stopping():
-            return CustomerResult(customer_id, Outcome.NOT_STARTED, self._why_not_started())
-        declared = self.declared[customer_id].fields
+            return CustomerResult(change.id, Outcome.NOT_STARTED, self._why_not_started())
         with self._active_lock:
             self._active += 1
+        outcome = Outcome.FAILED  # should the worker itself fail
+        try:
+            result = self._attempt(change, live)
+            outcome = result.outcome
+            return result
+        finally:
+            with self._active_lock:
+                self._active -= 1
+                self._finished[outcome] += 1
+
+    def _attempt(self, change: CustomerChange, live: dict[str, Any] | None) -> CustomerResult:
+        customer_id = change.id
+        declared = self.declared[customer_id].fields
         try:
             return self._apply(
                 customer_id,
@@ -347,9 +366,6 @@ class Applier:
             # no more PUTs. One whose answer was not recorded is resolved by the next run.
             self.stop.set()
             return CustomerResult(customer_id, Outcome.FAILED, str(exc))
-        finally:
-            with self._active_lock:
-                self._active -= 1
 
     def _apply(
         self,
@@ -374,7 +390,10 @@ class Applier:
                 + ". `fluentcart plan --refresh` shows it (or apply with --force to overwrite)",
                 quoted=tuple(declared),
             )
-        body = build_body(live, {**declared, **sent}, self.mode)
+        try:
+            body = build_body(live, {**declared, **sent}, self.mode)
+        except NotResendable as exc:
+            return CustomerResult(customer_id, Outcome.FAILED, str(exc), quoted=(exc.field,))
         pending = {
             name: value for name, value in declared.items() if observed_value(live, name) != value
         }

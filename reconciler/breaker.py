@@ -78,7 +78,8 @@ class Breaker:
         self.threshold = max(1, threshold)
         self.clock = clock
         self.deadline_seconds = deadline
-        self.deadline_at = clock() + deadline if deadline else None
+        self.deadline_at: float | None = None
+        self.start_deadline()
         self.on_retry: Callable[[RetryNotice], None] | None = None
         self._lock = threading.Lock()
         self._woken = threading.Event()
@@ -87,6 +88,11 @@ class Breaker:
         self._since: datetime | None = None
         self._reached = False
         self._unconnected = 0
+
+    def start_deadline(self) -> None:
+        """Count the deadline from now (apply: once the plan is approved and sending starts)."""
+        if self.deadline_seconds:
+            self.deadline_at = self.clock() + self.deadline_seconds
 
     @property
     def stopped(self) -> Stop | None:
@@ -133,10 +139,14 @@ class Breaker:
         self._woken.set()
 
     def halt(self, kind: StopKind, message: str) -> None:
-        """Stop the run (an interrupt, the deadline); the first reason given is kept."""
-        with self._lock:
-            if self._stop is None:
-                self._stop = Stop(kind, message)
+        """Stop the run (an interrupt, the deadline); the first reason given is kept.
+
+        Takes no lock: Ctrl-C calls it from a signal handler, which runs in the main thread,
+        possibly while that thread holds the breaker's lock (an answer being counted). One
+        assignment is atomic; a failure recorded at the same instant may replace the reason,
+        and the run stops either way."""
+        if self._stop is None:
+            self._stop = Stop(kind, message)
         self._woken.set()
 
     def retrying(self, notice: RetryNotice) -> None:

@@ -134,15 +134,16 @@ def _check_name(name: str, text: str, name_mode: str | None) -> FieldResult:
         return result
     value = result.value = php_trim(sanitize_text_field(text))
     if name == "full_name":
+        # The server stores the two parts of its split, each trimmed and cut; the full name
+        # read back is them joined again.
         first, last = split_full_name(value)
+        result.value = joined_full_name(first[:NAME_COLUMN], last[:NAME_COLUMN])
         if len(first) > NAME_COLUMN or len(last) > NAME_COLUMN:
-            stored = joined_full_name(first[:NAME_COLUMN], last[:NAME_COLUMN])
             result.warn(
                 f"FluentCart splits it into first name {len(first)} and last name {len(last)}"
                 f" characters long; the database keeps {NAME_COLUMN} of each, so it will be"
-                f" stored as {short_repr(stored)}"
+                f" stored as {short_repr(result.value)}"
             )
-            result.value = stored
     elif len(value) > NAME_COLUMN:
         result.value = value[:NAME_COLUMN]
         result.warn(
@@ -209,32 +210,55 @@ def _stored_for(name: str, text: str) -> str | None:
     return cleaned[: field.width] if field.width else cleaned
 
 
+class NotResendable(ValueError):
+    """A stored value no text sent back would keep: the PUT would change it or be refused."""
+
+    def __init__(self, name: str, stored: str) -> None:
+        super().__init__(
+            f"the store holds {name} {short_repr(stored)}, which no PUT can send back unchanged"
+            f" (the server would clean it or refuse it); declare {name}, or edit it in wp-admin"
+        )
+        self.field = name
+
+
 def resendable(name: str, stored: str) -> str:
     """The text to send back for an undeclared field so that the store keeps `stored`.
 
     A value the database cut can end in a space, or keep a '<' whose '>' it cut off: sent
-    back as it is, the server would trim it, escape the '<', or refuse it (city). With a '>'
-    appended it comes out of sanitize_text_field unchanged and the database cuts it back to
-    exactly `stored` (checked against the server, API-2.md H).
+    back as it is, the server would trim it, escape the '<', or refuse it (city). With '>'
+    (or ' >' after a '<') appended it comes out of sanitize_text_field unchanged and the
+    database cuts it back to exactly `stored`. NotResendable when nothing does.
     """
-    if _stored_for(name, stored) == stored:
-        return stored
-    padded = stored + ">"
-    return padded if _stored_for(name, padded) == stored else stored
+    for text in (stored, stored + ">", stored + " >"):
+        if _stored_for(name, text) == stored:
+            return text
+    raise NotResendable(name, stored)
 
 
 def resendable_full_name(first_name: str, last_name: str) -> str:
     """The full_name to send so that the store keeps both name columns as they are: a first
     name cut at 192 characters after a space would make a double space, which the
     sanitizeText rule refuses."""
-    joined = joined_full_name(first_name, last_name)
-    if _split_stored(joined) == (first_name, last_name):
-        return joined
+    candidates = [joined_full_name(first_name, last_name)]
     if last_name and " " not in last_name:
-        padded = f"{first_name}> {last_name}"
-        if _split_stored(padded) == (first_name, last_name):
-            return padded
-    return joined
+        candidates += [f"{first_name}> {last_name}", f"{first_name} > {last_name}"]
+    for text in candidates:
+        if _split_stored(text) == (first_name, last_name):
+            return text
+    raise NotResendable("full_name", joined_full_name(first_name, last_name))
+
+
+def declarable(
+    name: str, stored: str, statuses: Sequence[str], name_mode: str | None
+) -> str | None:
+    """A text to declare so that `validate` promises exactly `stored` (refresh --update-yaml),
+    or None when there is none: a value the database cut after a space or after a '<' needs
+    the same '>' that makes it resendable."""
+    for text in (stored, stored + ">", stored + " >"):
+        result = check_field(name, text, statuses, name_mode)
+        if result.value == stored and not any(s is Severity.ERROR for s, _ in result.problems):
+            return text
+    return None
 
 
 def _split_stored(full_name: str) -> tuple[str, str] | None:

@@ -135,3 +135,57 @@ def test_a_file_that_cannot_be_rewritten_changes_nothing(workspace: Workspace, r
     assert "Traceback" not in result.output
     assert (workspace.root / "customers" / "a.yaml").read_text() == merged
     assert (workspace.root / "fluentcart.state.json").read_bytes() == state
+
+
+def test_a_value_the_database_cut_after_a_space_is_written_so_that_it_is_kept(
+    workspace: Workspace, run, edited
+) -> None:
+    """The store holds a city cut at 45 characters after a space: written as it is, the
+    YAML would load it trimmed and the next apply would change the store; the value written
+    carries a '>' that the cut removes again."""
+    cut = "Llanfairpwllgwyngyll Gogerychwyrndrobwllllan "
+    edited.store.customers[1]["city"] = cut
+    result = run(workspace, "refresh", "--update-yaml")
+    assert result.exit_code == 0, result.output
+    assert (
+        "city: Llanfairpwllgwyngyll Gogerychwyrndrobwllllan >"
+        in (workspace.root / "customers" / "a.yaml").read_text()
+    )
+    assert run(workspace, "plan", "--refresh", "--detailed-exitcode").exit_code == 0
+    assert run(workspace, "apply", "--auto-approve").exit_code == 0
+    assert edited.store.customers[1]["city"] == cut
+
+
+def test_an_edit_saved_while_the_prompt_waits_is_never_overwritten(
+    workspace: Workspace, run, edited, monkeypatch
+) -> None:
+    path = workspace.root / "customers" / "a.yaml"
+    state = (workspace.root / "fluentcart.state.json").read_bytes()
+    mine = YAML.replace("city: Oslo", "city: Bergen")
+
+    def answer(*args: object, **kwargs: object) -> str:
+        path.write_text(mine)  # saved in an editor meanwhile
+        return "yes"
+
+    monkeypatch.setattr("reconciler.commands.apply.stdin_is_terminal", lambda: True)
+    monkeypatch.setattr("reconciler.commands.refresh.click.prompt", answer)
+    result = run(workspace, "apply", "--refresh-only", "--update-yaml")
+    assert result.exit_code == 1
+    assert "customers/a.yaml changed since it was read; nothing was written" in result.output
+    assert path.read_text() == mine
+    assert (workspace.root / "fluentcart.state.json").read_bytes() == state
+
+
+def test_update_yaml_and_declaration_errors_under_redact(workspace: Workspace, run, edited) -> None:
+    (workspace.root / "fluentcart.yaml").write_text("name_mode: full_name\nsensitive: [notes]\n")
+    edited.store.customers[2]["notes"] = "card 4242 live"
+    result = run(workspace, "plan", "--refresh-only", "--update-yaml", "--redact")
+    assert result.exit_code == 0, result.output
+    assert "the diff is not shown with --redact" in result.output
+    assert "4242" not in result.output
+    workspace.declare("b.yaml", "customers:\n  - id: 9\n    email: secret.local@@example.org\n")
+    for command in (["plan", "--redact"], ["apply", "--auto-approve", "--redact"]):
+        result = run(workspace, *command)
+        assert result.exit_code == 1
+        assert "is not a valid email address" in result.output
+        assert "secret.local" not in result.output, result.output

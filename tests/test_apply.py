@@ -763,11 +763,19 @@ def test_undeclared_values_the_database_cut_are_kept_as_they_are(
     (a double space); a PUT of another field keeps all three exactly."""
     city = "Llanfairpwllgwyngyll Gogerychwyrndrobwllllan "
     state = "a" * 40 + " < b "
+    postcode = "b" * 43 + " <"  # cut right after a '<'
     first = "F" * 191 + " "
-    server = sandbox([seed_customer(1, city=city, state=state, first_name=first, last_name="Li")])
-    assert (len(city), len(state), len(first)) == (45, 45, 192)
-    workspace.declare("a.yaml", "customers:\n  - id: 1\n    status: inactive\n")
-    workspace.state(recorded_state(server, [1]))
+    server = sandbox(
+        [
+            seed_customer(1, city=city, state=state, first_name=first, last_name="Li"),
+            seed_customer(2, city=postcode, postcode=postcode, first_name="x" * 190 + " <"),
+        ]
+    )
+    assert (len(city), len(state), len(first), len(postcode)) == (45, 45, 192, 45)
+    workspace.declare(
+        "a.yaml", "customers:\n  - id: 1\n    status: inactive\n  - id: 2\n    status: inactive\n"
+    )
+    workspace.state(recorded_state(server, [1, 2]))
     result = run(workspace, "apply", "--auto-approve")
     assert result.exit_code == 0, result.output
     row = store_row(server, 1)
@@ -777,4 +785,11 @@ def test_undeclared_values_the_database_cut_are_kept_as_they_are(
         state,
         first,
         "Li",
+    )
+    row = store_row(server, 2)
+    assert row["status"] == "inactive"
+    assert (row["city"], row["postcode"], row["first_name"]) == (
+        postcode,
+        postcode,
+        "x" * 190 + " <",
     )

@@ -25,6 +25,7 @@ from reconciler.client import (
 )
 from reconciler.jsonschemas import load_schema
 from reconciler.sandbox.server import Faults
+from reconciler.workspace import NameMode
 from tests.conftest import PASSWORD, make_state, observed, recorded_state, seed_customer
 from tests.test_client import ADMIN, FAST, Stub
 
@@ -351,3 +352,55 @@ def test_a_tls_failure_at_first_contact_fails_at_once_with_the_reason() -> None:
     finally:
         stub.close()
     assert time.monotonic() - started < 3
+
+
+def test_an_interrupt_never_waits_for_the_breaker_lock() -> None:
+    """Ctrl-C's handler runs in the main thread, maybe while it holds the breaker's lock
+    (an answer being counted): halting must not take that lock, or the handler hangs."""
+    breaker = Breaker()
+    done = threading.Event()
+
+    def handler() -> None:
+        with breaker._lock:  # the main thread, in the middle of answered()
+            breaker.halt(StopKind.INTERRUPTED, "interrupted")
+        done.set()
+
+    threading.Thread(target=handler, daemon=True).start()
+    assert done.wait(5), "halt() waited for the lock its own thread holds"
+    assert breaker.stopped is not None and breaker.stopped.kind is StopKind.INTERRUPTED
+
+
+def test_a_deadline_that_passes_after_the_last_customer_stops_nothing(
+    workspace, sandbox, tmp_path
+) -> None:
+    from reconciler.apply import Applier, Outcome
+    from reconciler.declared import Rules, load_declared
+    from reconciler.plan import build_plan
+    from reconciler.storage.file import Journal
+
+    server = sandbox([seed_customer(i, city="Lyon") for i in (1, 2)])
+    path = workspace.declare(
+        "a.yaml", "customers:\n  - id: 1\n    city: Paris\n  - id: 2\n    city: Rome\n"
+    )
+    declaration = load_declared([(path, "a.yaml")], Rules(("active",), NameMode.FULL_NAME))
+    plan = build_plan(declaration, recorded_state(server, [1, 2]), NameMode.FULL_NAME)
+    clock = Clock()
+    journal = Journal(tmp_path / "fluentcart.state.json")
+    client = FluentCartClient(server.url, ADMIN, ClientOptions(retries=0))
+    client.breaker = Breaker(deadline=60, clock=clock)
+    done = 0
+
+    def late(outcome: object) -> None:
+        nonlocal done
+        done += 1
+        if done == 2:
+            clock.now += 61  # the deadline passes as the last customer finishes
+
+    try:
+        applier = Applier(client, journal, NameMode.FULL_NAME, declaration.customers, 1)
+        result = applier.run(list(plan.changes), on_result=late)
+    finally:
+        client.close()
+        journal.close()
+    assert result.count(Outcome.CHANGED) == 2
+    assert result.stop is None

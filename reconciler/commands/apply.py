@@ -102,7 +102,8 @@ def _run(options: ApplyOptions, events: "ApplyEvents | None") -> int:
     parallelism = options.parallelism or workspace.parallelism or DEFAULT_PARALLELISM
     targets = saved.targets if saved else options.targets
     offline, offline_mode = declare_offline(workspace)
-    require_valid(offline, "nothing was applied")
+    redactor = Redactor(workspace.sensitive, options.redact)
+    require_valid(offline, "nothing was applied", redactor)
     with (
         connect(
             workspace, options.connect, parallelism, events.retry if events else None
@@ -121,7 +122,7 @@ def _run(options: ApplyOptions, events: "ApplyEvents | None") -> int:
                 " plan -out FILE` again and review the new plan."
             )
         declaration = offline if mode == offline_mode else declare(workspace, mode)
-        require_valid(declaration, "nothing was applied")
+        require_valid(declaration, "nothing was applied", redactor)
         live = None
         if saved is not None:
             _check_saved(saved, on_disk, declaration, client.site, mode)
@@ -138,7 +139,6 @@ def _run(options: ApplyOptions, events: "ApplyEvents | None") -> int:
             plan = build_plan(declaration, on_disk, mode, targets, live)
         # With --json, stdout carries only events; the plan still goes to the log, on stderr.
         color = use_color(options.no_color) and events is None
-        redactor = Redactor(workspace.sensitive, options.redact)
         shown = redact_plan(plan, redactor)
         click.echo(render(shown, "text", color), nl=False, err=events is not None)
         if plan.summary.errors:
@@ -205,6 +205,7 @@ def _apply(
     previous = signal.getsignal(signal.SIGINT)
     interrupts = Interrupts(applier, events)
     signal.signal(signal.SIGINT, interrupts.handle)
+    client.breaker.start_deadline()  # from the start of sending: not the lock wait, the prompt
     try:
         result = _run_applier(applier, updates, options, events, mask)
     finally:
@@ -397,56 +398,66 @@ class Interrupts:
     exits at once: every customer whose PUT may have been sent has its intent recorded, so the
     next run reads it from the store again, and nothing the store accepted is lost.
 
-    The handler never raises into whatever the main thread is doing, which could be the
-    thread pool's own bookkeeping: it sets flags, or ends the process.
+    The handler runs in the main thread between any two bytecodes, possibly while that
+    thread holds a lock (the thread pool's, the breaker's, a stream's): it only sets flags
+    and writes to a file descriptor, or ends the process. The grace period is kept by a
+    thread started beforehand, so the handler never starts one.
     """
 
     def __init__(self, applier: Applier, events: "ApplyEvents | None") -> None:
         self.applier = applier
         self.events = events
-        self.timer: threading.Timer | None = None
+        self.finished = threading.Event()
+        self.triggered = threading.Event()
+        self.watcher = threading.Thread(target=self._watch, name="apply-grace", daemon=True)
+        self.watcher.start()
 
     def handle(self, signum: int, frame: FrameType | None) -> None:
         if self.applier.interrupted.is_set():
             self.exit_now("Ctrl-C again")
             return
         self.applier.interrupt()
+        self.triggered.set()
         _write(
             2,
             f"Interrupted: starting no more customers; waiting up to {INTERRUPT_GRACE:g} s for"
             f" the {self.applier.in_flight} in flight to finish and be recorded (Ctrl-C again"
             " stops at once; the next run reads those customers again)...",
         )
-        self.timer = threading.Timer(
-            INTERRUPT_GRACE, self.exit_now, (f"{INTERRUPT_GRACE:g} s passed",)
-        )
-        self.timer.daemon = True
-        self.timer.start()
 
     def done(self) -> None:
-        if self.timer is not None:
-            self.timer.cancel()
+        self.finished.set()
+        self.triggered.set()  # the watcher ends: it finds the run finished
+
+    def _watch(self) -> None:
+        self.triggered.wait()
+        if not self.finished.wait(INTERRUPT_GRACE):
+            self.exit_now(f"{INTERRUPT_GRACE:g} s passed")
 
     def exit_now(self, why: str) -> None:
+        counts = self.applier.counts()
         message = (
             f"Apply interrupted at once ({why}) with {self.applier.in_flight} customer(s) in"
             " flight: their intents are recorded, so the next apply or plan reads them from the"
             " store again. Run apply again to continue."
         )
-        with contextlib.suppress(Exception):  # the main thread may be inside a write
-            sys.stdout.flush()
+        if threading.current_thread() is threading.main_thread():
+            # From the handler: a flush that re-enters a write in progress raises, never
+            # blocks. From the watcher, a flush could wait forever on a stuck main thread.
+            with contextlib.suppress(Exception):
+                sys.stdout.flush()
         if self.events is not None:
             event = {
                 "type": "summary",
                 "timestamp": now(),
                 "status": "error",
                 "exit_code": 130,
-                "changed": 0,
-                "unchanged": 0,
-                "failed": 0,
-                "skipped": 0,
-                "not_started": 0,
-                "retries": 0,
+                "changed": counts.get(Outcome.CHANGED, 0),
+                "unchanged": counts.get(Outcome.UNCHANGED, 0),
+                "failed": counts.get(Outcome.FAILED, 0),
+                "skipped": counts.get(Outcome.SKIPPED, 0),
+                "not_started": counts.get(Outcome.NOT_STARTED, 0),
+                "retries": self.applier.client.retries,
                 "stopped": {"reason": "interrupted", "message": message},
                 "message": message,
             }

@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from reconciler.breaker import RetryNotice
     from reconciler.client import FluentCartClient
     from reconciler.live import LiveRead
+    from reconciler.views.redact import Redactor
 
 
 @dataclass
@@ -58,10 +59,13 @@ def load_all(root: Path | None = None) -> Loaded:
 
 
 def echo_diagnostics(
-    diagnostics: list[Diagnostic] | tuple[Diagnostic, ...], err: bool = True
+    diagnostics: list[Diagnostic] | tuple[Diagnostic, ...],
+    err: bool = True,
+    redactor: "Redactor | None" = None,
 ) -> None:
     for diagnostic in diagnostics:
-        click.echo(diagnostic.format(), err=err)
+        shown = redactor.diagnostic(diagnostic) if redactor is not None else diagnostic
+        click.echo(shown.format(), err=err)
 
 
 def use_color(no_color: bool) -> bool:
@@ -247,10 +251,13 @@ def read_live(
     return read_customers(client, ids)
 
 
-def require_valid(declaration: Declaration, consequence: str) -> None:
-    """Stop, with every problem printed, when the declared files have errors."""
+def require_valid(
+    declaration: Declaration, consequence: str, redactor: "Redactor | None" = None
+) -> None:
+    """Stop, with every problem printed (masked with --redact), when the declared files have
+    errors."""
     if declaration.errors:
-        echo_diagnostics(declaration.diagnostics)
+        echo_diagnostics(declaration.diagnostics, redactor=redactor)
         raise FluentCartError(
             f"{len(declaration.errors)} problem(s) in the declared files; {consequence}"
         )

@@ -146,12 +146,14 @@ def _record(
     an apply that found them in place, so that a later change made on the store is told
     apart from a change in the YAML (plan's "reverts a change made on the store")."""
     previous = state.customers.get(customer["id"])
-    last_applied = dict(previous.last_applied) if previous else {}
-    last_applied.update(
-        (name, value)
-        for name, value in (declared or {}).items()
-        if observed_value(customer, name) == value
-    )
+    if previous is not None:  # read again: what fluentcart applied before stays as it was
+        last_applied = dict(previous.last_applied)
+    else:
+        last_applied = {
+            name: value
+            for name, value in (declared or {}).items()
+            if observed_value(customer, name) == value
+        }
     state.customers[customer["id"]] = CustomerRecord(customer, now(), last_applied)
 
 

@@ -79,7 +79,9 @@ def _plan(options: PlanOptions, loaded: Loaded, client: "FluentCartClient | None
             loaded = Loaded(loaded.workspace, loaded.state, mode, declare(loaded.workspace, mode))
     workspace, declaration = loaded.workspace, loaded.declaration
     if declaration.errors:
-        echo_diagnostics(declaration.diagnostics)
+        echo_diagnostics(
+            declaration.diagnostics, redactor=Redactor(workspace.sensitive, options.redact)
+        )
         count = len(declaration.errors)
         click.echo(f"Error: {count} problem(s) in the declared files; no plan was made.", err=True)
         return EXIT_ERROR
@@ -112,8 +114,17 @@ def _plan(options: PlanOptions, loaded: Loaded, client: "FluentCartClient | None
         from reconciler.accept import to_accept, yaml_edits
         from reconciler.commands.refresh import echo_edits
 
-        acceptance = to_accept(declaration, loaded.state, live.found)
-        echo_edits(yaml_edits(workspace.root, declaration, acceptance), acceptance)
+        acceptance = to_accept(
+            declaration, loaded.state, live.found, workspace.statuses, str(loaded.name_mode)
+        )
+        edits = yaml_edits(workspace.root, declaration, acceptance)
+        if options.redact:  # a diff shows values: with --redact only how much would change
+            click.echo(
+                f"--update-yaml would write {acceptance.count} value(s) into {len(edits)}"
+                " declared file(s) (the diff is not shown with --redact)."
+            )
+        else:
+            echo_edits(edits, acceptance)
         if acceptance.values:
             click.echo("Nothing was written: `fluentcart refresh --update-yaml` writes it.")
 

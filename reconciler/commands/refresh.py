@@ -72,7 +72,7 @@ def run(
         plan = build_plan(declaration, on_disk, mode, targets, live, refresh_only=True)
         click.echo(render(plan, "text"), nl=False)
         edits: list[YamlEdit] = []
-        acceptance = to_accept(declaration, on_disk, live.found)
+        acceptance = to_accept(declaration, on_disk, live.found, workspace.statuses, str(mode))
         if update_yaml:
             if declaration.errors:
                 raise FluentCartError(
@@ -109,6 +109,12 @@ def run(
                 return 1
         # The YAML first: a run stopped in between leaves declared values the store holds,
         # which the next plan shows as changes that apply finds already made.
+        for edit in edits:  # nothing is written if a file changed while the prompt waited
+            if edit.path.read_text("utf-8") != edit.before:
+                raise FluentCartError(
+                    f"{edit.file} changed since it was read; nothing was written or recorded."
+                    " Run `fluentcart refresh --update-yaml` again"
+                )
         for edit in edits:
             write_atomic(edit.path, edit.after.encode("utf-8"), mode=_mode_of(edit.path))
         wrote = opened.storage.persist(state, on_disk)
