@@ -17,7 +17,7 @@ from reconciler import yamlsource
 from reconciler.customer import observed_value
 from reconciler.diagnostics import Severity
 from reconciler.fields import FIELDS
-from reconciler.rules import check_field
+from reconciler.rules import check_field, declarable
 from reconciler.workspace import NameMode
 
 
@@ -39,6 +39,19 @@ def declared_fields(
         if value not in ("", 0):
             fields.append((name, value))
     return fields
+
+
+def written_fields(
+    customer: Mapping[str, Any], mode: NameMode | None, statuses: Sequence[str]
+) -> list[tuple[str, str | int]]:
+    """The fields as the file declares them: the text that `validate` maps to each stored
+    value (a value the database cut after a space gets the '>' the cut removes again)."""
+    written: list[tuple[str, str | int]] = []
+    for name, value in declared_fields(customer, mode):
+        if isinstance(value, str):
+            value = declarable(name, value, statuses, str(mode) if mode else None) or value
+        written.append((name, value))
+    return written
 
 
 def scalar(value: str | int, indent: str = "  ") -> str:
@@ -158,17 +171,21 @@ def render_file(
         if as_list and index:
             lines.append("")
         lines.append(f"{first_prefix}id: {customer['id']}")
-        for name, value in declared_fields(customer, mode):
+        for name, value in written_fields(customer, mode, statuses):
             for comment in field_comments(name, value, statuses, mode):
                 lines.append(f"{indent}{comment}")
             lines.append(f"{indent}{name}: {scalar(value, indent + '  ')}")
     text = "\n".join(lines) + "\n"
-    _check_round_trip(text, customers, mode, as_list)
+    _check_round_trip(text, customers, mode, statuses, as_list)
     return text
 
 
 def _check_round_trip(
-    text: str, customers: Sequence[Mapping[str, Any]], mode: NameMode | None, as_list: bool
+    text: str,
+    customers: Sequence[Mapping[str, Any]],
+    mode: NameMode | None,
+    statuses: Sequence[str],
+    as_list: bool,
 ) -> None:
     """The file must read back as exactly the values written; anything else is a bug here."""
     value = yamlsource.parse(text).value
@@ -176,7 +193,7 @@ def _check_round_trip(
     if not isinstance(entries, list):
         raise AssertionError("generated YAML has no list of customers")
     for entry, customer in zip(entries, customers, strict=True):
-        expected = {"id": customer["id"], **dict(declared_fields(customer, mode))}
+        expected = {"id": customer["id"], **dict(written_fields(customer, mode, statuses))}
         if entry != expected:
             raise AssertionError(f"generated YAML does not read back for customer {customer['id']}")
 

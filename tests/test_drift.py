@@ -469,3 +469,20 @@ def test_state_rm_then_import_then_refresh_reports_no_change(
     assert result.exit_code == 0, result.output
     assert "changed on the store" not in result.output, result.output
     assert "Refresh complete: 0 customer(s) updated" in result.output
+
+
+def test_generated_yaml_keeps_a_value_the_database_cut_after_a_space(
+    workspace: Workspace, run, sandbox
+) -> None:
+    """import --generate-yaml writes the text validate maps to the stored value: a city cut
+    at 45 characters after a space gets a '>' (which the cut removes again), so the next
+    plan is empty and an apply keeps the store's value."""
+    cut = "Llanfairpwllgwyngyll Gogerychwyrndrobwllllan "
+    server = sandbox([seed_customer(1, city=cut)])
+    assert run(workspace, "init").exit_code == 0
+    result = run(workspace, "import", "--all", "--generate-yaml", "customers/")
+    assert result.exit_code == 0, result.output
+    text = next((workspace.root / "customers").iterdir()).read_text()
+    assert "city: Llanfairpwllgwyngyll Gogerychwyrndrobwllllan >" in text
+    assert run(workspace, "plan", "--refresh", "--detailed-exitcode").exit_code == 0
+    assert server.store.customers[1]["city"] == cut
