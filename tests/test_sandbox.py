@@ -297,7 +297,19 @@ def test_bulk_delete(store: Store) -> None:
         store.seed(seed_customer(i))
     assert store.bulk_action({"action": "delete_customers", "customer_ids": [1, "3"]})[0] == 200
     assert sorted(store.customers) == [2]
-    assert store.bulk_action({"action": "other"})[0] == 422
+    # CustomerResource::manageCustomer: the selection first, then the action (API-2.md E).
+    assert store.bulk_action({"action": "other"}) == (
+        500,
+        {"code": 403, "message": "Customers selection is required", "data": None},
+    )
+    assert store.bulk_action({"action": "other", "customer_ids": [2]}) == (
+        500,
+        {"code": 400, "message": "Selected action is invalid", "data": None},
+    )
+    status_change = {"action": "change_customer_status", "customer_ids": ["2"]}
+    assert store.bulk_action({**status_change, "new_status": "archived"})[0] == 500
+    assert store.bulk_action({**status_change, "new_status": "inactive"})[0] == 200
+    assert store.customers[2]["status"] == "inactive"
 
 
 def test_injected_fault_rates_match_the_settings() -> None:
@@ -322,3 +334,34 @@ def test_injected_fault_rates_match_the_settings() -> None:
     assert 75 <= outcomes["429"] <= 125, outcomes
     assert 30 <= outcomes["drop"] <= 70, outcomes
     assert outcomes["200"] == 1000 - outcomes["503"] - outcomes["429"] - outcomes["drop"]
+
+
+def test_what_api_2_says_from_the_code_alone(store: Store) -> None:
+    """API-2.md's "(code)" statements, which no recording shows."""
+    from reconciler.sandbox.store import NO_BODY
+
+    store.seed(seed_customer(1))
+    store.seed(seed_customer(2, email="admin@example.test"))
+    # Without bind_to_id, as without bind_to_type: 200 with an empty body, nothing changed.
+    assert store.update_label_selections({"bind_to_type": "Customer"}) == (200, NO_BODY)
+    assert store.update_additional_info("1", {"labels": [3]})[0] == 200
+    address = {"name": "A", "email": "a@example.org", "address_1": "1 St", "city": "Oslo"}
+    # The caller (admin) has a customer by email: it is linked to the caller's user id, and
+    # without a billing address of its own the country is still checked.
+    admin = store.users[1]
+    status, errors = store.create_address("1", address, admin)
+    assert status == 422 and errors["country"] == {
+        "required": "Country field is required.",
+        "1": "Invalid country code.",
+    }
+    assert store.customers[2]["user_id"] == "1"
+    assert store.create_address("1", {**address, "country": "NO"}, admin)[0] == 200
+    # Deleting a customer keeps its addresses and label rows (no cascade).
+    assert store.bulk_action({"action": "delete_customers", "customer_ids": [1]})[0] == 200
+    assert store.addresses("1", {})[1]["addresses"][0]["customer_id"] == "1"
+    assert [link["label_id"] for link in store.tables["label_link"].values()] == [3]
+    # An HTML-wrapped state code fails the state list check (it runs on the raw value).
+    status, errors = store.create_address(
+        "2", {**address, "country": "US", "state": "<b>TX</b>"}, None
+    )
+    assert (status, errors) == (422, {"state": {"invalid": "Invalid state code."}})

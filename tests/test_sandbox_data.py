@@ -108,6 +108,56 @@ def test_a_restart_keeps_the_store_and_every_change_made_through_the_api(tmp_pat
         assert held(data.store) == after
 
 
+def test_labels_addresses_and_the_name_mode_survive_a_restart(tmp_path: Path) -> None:
+    path = tmp_path / "store.jsonl"
+    api = CUSTOMERS.removesuffix("/customers")
+    with DataFile.open(path, SITE, new_store) as data, Sandbox(data.store) as sandbox:
+
+        def call(method: str, route: str, body: dict) -> requests.Response:
+            return requests.request(
+                method, sandbox.url + api + route, json=body, auth=AUTH, timeout=5
+            )
+
+        assert call(
+            "POST", "/labels", {"value": "VIP", "bind_to_type": "Customer", "bind_to_id": "1"}
+        ).ok
+        assert call("POST", "/labels", {"value": "  VIP  "}).status_code == 500  # uses id 2
+        address = {"name": "A", "email": "a@example.org", "address_1": "1 St", "city": "Oslo",
+                   "country": "NO", "type": "billing"}  # fmt: skip
+        assert call("POST", "/customers/1/address", address).ok
+        assert call("POST", "/customers/1/address", {**address, "city": "Bergen"}).ok
+        assert call("DELETE", "/customers/1/address", {"address": {"id": 2}}).ok
+        fields = {"settings": {"basic_info": {"first_name": {"enabled": "yes"}}}}
+        assert call("POST", "/checkout-fields/save-fields", fields).ok
+        before = held(data.store), dict(data.store.tables), dict(data.store.counters)
+        option = data.store.checkout_fields
+    assert before[0]["name_mode"] == FIRST_LAST
+
+    with DataFile.open(path, SITE, existing) as data:
+        after = held(data.store), dict(data.store.tables), dict(data.store.counters)
+        assert after == before
+        assert data.store.checkout_fields == option
+        assert data.store.counters == {"label": 3, "label_link": 2, "address": 3}
+
+
+def test_a_version_1_file_is_read_and_rewritten(tmp_path: Path) -> None:
+    path = tmp_path / "store.jsonl"
+    with DataFile.open(path, SITE, new_store) as data:
+        before = held(data.store)
+    lines = path.read_text().splitlines()
+    header = json.loads(lines[0])
+    header["version"] = 1
+    # Version 1 had no nickname for users, no rows, counters or checkout fields.
+    old = [json.loads(line) for line in lines[1:]]
+    for record in old:
+        record.get("user", {}).pop("nickname", None)
+    old = [r for r in old if set(r) & {"user", "customer"}]
+    path.write_text("".join(json.dumps(r) + "\n" for r in [header, *old]))
+    with DataFile.open(path, SITE, existing) as data:
+        assert held(data.store) == before
+    assert json.loads(path.read_text().splitlines()[0])["version"] == 2
+
+
 def test_an_unchanged_put_writes_nothing(tmp_path: Path) -> None:
     path = tmp_path / "store.jsonl"
     with DataFile.open(path, SITE, new_store) as data, Sandbox(data.store) as sandbox:
@@ -298,7 +348,7 @@ def test_the_credentials_user_must_be_in_the_stored_store(tmp_path: Path, sandbo
     )
 
 
-HEADER = '{"format":"fluentcart-sandbox","version":1,"name_mode":"full_name","next_id":1}\n'
+HEADER = '{"format":"fluentcart-sandbox","version":2,"name_mode":"full_name","next_id":1}\n'
 
 
 @pytest.mark.parametrize(
@@ -309,12 +359,12 @@ HEADER = '{"format":"fluentcart-sandbox","version":1,"name_mode":"full_name","ne
         (b'{"customers": []}\n', ':1: not a sandbox store (its first line is {"format": '),
         (HEADER[:40].encode(), ":1: damaged sandbox store: not JSON (Expecting ':' delimiter)"),
         (
-            HEADER.replace('"version":1', '"version":2').encode(),
-            ": sandbox store version 2 is newer than this fluentcart reads (1)",
+            HEADER.replace('"version":2', '"version":3').encode(),
+            ": sandbox store version 3 is newer than this fluentcart reads (2)",
         ),
         (
             HEADER.replace("full_name", "both").encode(),
-            ':1: damaged sandbox store: expected {"format": "fluentcart-sandbox", "version": 1,',
+            ':1: damaged sandbox store: expected {"format": "fluentcart-sandbox", "version": 2,',
         ),
         (
             (HEADER + '{"customer": {"id": 1}}\n').encode(),
@@ -330,7 +380,7 @@ HEADER = '{"format":"fluentcart-sandbox","version":1,"name_mode":"full_name","ne
         ),
         (
             (HEADER + '{"orders": []}\n').encode(),
-            ":2: damaged sandbox store: expected a record with any of customer, deleted,",
+            ":2: damaged sandbox store: expected a record with any of checkout_fields, counters,",
         ),
     ],
     ids=[

@@ -2,14 +2,19 @@
 
 Only this module reads and writes it. The format is JSON lines, each line ending in "\\n":
 
-    {"format": "fluentcart-sandbox", "version": 1, "name_mode": "full_name", "next_id": 4}
+    {"format": "fluentcart-sandbox", "version": 2, "name_mode": "full_name", "next_id": 4}
     {"user": {"id": 1, "login": "admin", ...}}
     {"customer": {"id": 3, "user_id": "0", "email": ..., "updated_at": ...}}
     {"customer": {...}, "user": {...}}
     {"deleted": [2]}
+    {"rows": [["label", 1, {"id": 1, "value": "VIP", ...}], ["address", 4, null]]}
+    {"counters": {"label": 5, "label_link": 9, "address": 11}}
+    {"checkout_fields": {"basic_info": {...}}}
 
 The first line is the header; every other line is one Change (store.py), a later one replacing
-what an earlier one said. Each request's change is appended as one line and fsynced before the
+what an earlier one said. `rows` hold the other tables (labels, label relationships,
+addresses; null deletes a row), `counters` their next ids. A version 1 file (customers and
+users only) is read and rewritten as version 2. Each request's change is appended as one line and fsynced before the
 request is answered, so a change that was answered is on disk. At start-up the file is read,
 and rewritten atomically (`atomicfile.py`) with one line per user and customer when it holds
 more. A sandbox killed while appending leaves a last line without its newline, a change it
@@ -29,15 +34,25 @@ from typing import Any
 
 from reconciler.atomicfile import write_atomic
 from reconciler.errors import FluentCartError
-from reconciler.sandbox.store import FIRST_LAST, FULL_NAME, ROW_ORDER, Change, Store, WpUser
+from reconciler.sandbox.store import (
+    FIRST_LAST,
+    FULL_NAME,
+    ROW_ORDER,
+    TABLES,
+    Change,
+    Store,
+    WpUser,
+)
 
 FORMAT = "fluentcart-sandbox"
-VERSION = 1
+VERSION = 2
 HEADER_KEYS = {"format", "version", "name_mode", "next_id"}
-RECORD_KEYS = {"customer", "user", "deleted", "next_id"}
+RECORD_KEYS = {"customer", "user", "deleted", "next_id", "rows", "counters", "checkout_fields"}
 COLUMNS = set(ROW_ORDER)
 USER_FIELDS = {f.name for f in fields(WpUser)}
 OPTIONAL_USER_FIELDS = {"app_password", "login_password"}
+# Fields a file written before they existed lacks (the WpUser default applies).
+LATER_USER_FIELDS = {"nickname"}
 
 
 class DataFileError(FluentCartError):
@@ -69,8 +84,8 @@ class DataFile:
             return cls(path, store, _hold(path), created=True)
         fd = _hold(path)
         try:
-            store, records, torn = _read(path, site_url)
-            if torn or records > len(store.users) + len(store.customers):
+            store, records, torn, version = _read(path, site_url)
+            if torn or version < VERSION or records > len(_records(store)):
                 _write(path, store)
                 replaced, fd = fd, _hold(path)
                 os.close(replaced)
@@ -162,7 +177,29 @@ def _record(change: Change) -> dict[str, Any]:
         record["deleted"] = list(change.deleted)
     if change.next_id is not None:
         record["next_id"] = change.next_id
+    if change.rows:
+        record["rows"] = [list(row) for row in change.rows]
+    if change.counters:
+        record["counters"] = dict(change.counters)
+    if change.checkout_fields is not None:
+        record["checkout_fields"] = change.checkout_fields
     return record
+
+
+def _records(store: Store) -> list[dict[str, Any]]:
+    """The records of a rewritten file: one per user, customer and row, then the counters and
+    the checkout-field option."""
+    records: list[dict[str, Any]] = [{"user": asdict(user)} for user in store.users.values()]
+    records += [{"customer": row} for row in store.customers.values()]
+    records += [
+        {"rows": [[table, row_id, row]]}
+        for table in TABLES
+        for row_id, row in store.tables[table].items()
+    ]
+    records.append({"counters": dict(store.counters)})
+    if store.checkout_fields is not None:
+        records.append({"checkout_fields": store.checkout_fields})
+    return records
 
 
 def _write(path: Path, store: Store) -> None:
@@ -172,9 +209,7 @@ def _write(path: Path, store: Store) -> None:
         "name_mode": store.name_mode,
         "next_id": store.next_id,
     }
-    lines = [_line(header)]
-    lines += [_line({"user": asdict(user)}) for user in store.users.values()]
-    lines += [_line({"customer": row}) for row in store.customers.values()]
+    lines = [_line(header)] + [_line(record) for record in _records(store)]
     try:
         write_atomic(path, b"".join(lines))
     except OSError as exc:
@@ -184,8 +219,9 @@ def _write(path: Path, store: Store) -> None:
 # ---- reading ------------------------------------------------------------------------------
 
 
-def _read(path: Path, site_url: str) -> tuple[Store, int, bool]:
-    """The store in `path`, how many records built it, and whether a torn last line was dropped."""
+def _read(path: Path, site_url: str) -> tuple[Store, int, bool, int]:
+    """The store in `path`, how many records built it, whether a torn last line was dropped,
+    and the file's version."""
     try:
         data = path.read_bytes()
     except OSError as exc:
@@ -196,10 +232,11 @@ def _read(path: Path, site_url: str) -> tuple[Store, int, bool]:
     torn = tail != b""
     if not lines[0].strip():
         raise DataFileError(f"{path}: empty; not a sandbox store (remove it to start a new one)")
-    store = _header(path, _parse(path, 1, lines[0]), site_url)
+    header = _parse(path, 1, lines[0])
+    store = _header(path, header, site_url)
     for number, line in enumerate(lines[1:], start=2):
         store.apply(_change(path, number, _parse(path, number, line)))
-    return store, len(lines) - 1, torn
+    return store, len(lines) - 1, torn, header["version"]
 
 
 def _parse(path: Path, number: int, line: bytes) -> Any:
@@ -226,7 +263,7 @@ def _header(path: Path, value: Any, site_url: str) -> Store:
     if (
         set(value) != HEADER_KEYS
         or type(version) is not int
-        or version != VERSION
+        or version not in (1, VERSION)
         or value["name_mode"] not in (FULL_NAME, FIRST_LAST)
         or not _positive(value["next_id"])
     ):
@@ -257,20 +294,47 @@ def _change(path: Path, number: int, value: Any) -> Change:
         raise damaged("expected deleted to be a list of customer ids")
     if next_id is not None and not _positive(next_id):
         raise damaged("expected next_id to be a positive whole number")
+    rows, counters = value.get("rows", []), value.get("counters", {})
+    checkout_fields = value.get("checkout_fields")
+    if not isinstance(rows, list) or not all(_row_shape(row) for row in rows):
+        raise damaged(f"expected rows to be [table, id, row or null] with a table of {TABLES}")
+    if not isinstance(counters, dict) or not all(
+        table in TABLES and _positive(n) for table, n in counters.items()
+    ):
+        raise damaged("expected counters to map tables to positive whole numbers")
+    if checkout_fields is not None and not isinstance(checkout_fields, dict):
+        raise damaged("expected checkout_fields to be an object")
     return Change(
         customer=customer,
         user=WpUser(**user) if user is not None else None,
         deleted=tuple(deleted),
         next_id=next_id,
+        rows=tuple((table, row_id, row) for table, row_id, row in rows),
+        counters=tuple(counters.items()),
+        checkout_fields=checkout_fields,
+    )
+
+
+def _row_shape(value: Any) -> bool:
+    return (
+        isinstance(value, list)
+        and len(value) == 3
+        and value[0] in TABLES
+        and _positive(value[1])
+        and (value[2] is None or (isinstance(value[2], dict) and value[2].get("id") == value[1]))
     )
 
 
 def _user_shape(value: Any) -> bool:
-    if not isinstance(value, dict) or set(value) != USER_FIELDS or not _positive(value["id"]):
+    if (
+        not isinstance(value, dict)
+        or not USER_FIELDS - LATER_USER_FIELDS <= set(value) <= USER_FIELDS
+        or not _positive(value["id"])
+    ):
         return False
     return all(
         isinstance(value[name], str) or (name in OPTIONAL_USER_FIELDS and value[name] is None)
-        for name in USER_FIELDS - {"id"}
+        for name in set(value) - {"id"}
     )
 
 

@@ -1,69 +1,12 @@
-"""A small slice of FluentCart's country and state names (app/Helpers/Helper.php)."""
+"""Country and state names and checks as FluentCart's LocalizationManager gives them.
 
-COUNTRIES = {
-    "AU": "Australia",
-    "BE": "Belgium",
-    "BR": "Brazil",
-    "CA": "Canada",
-    "CH": "Switzerland",
-    "CN": "China",
-    "DE": "Germany",
-    "DK": "Denmark",
-    "ES": "Spain",
-    "FI": "Finland",
-    "FR": "France",
-    "GB": "United Kingdom (UK)",
-    "IE": "Ireland",
-    "IN": "India",
-    "IT": "Italy",
-    "JP": "Japan",
-    "MX": "Mexico",
-    "NL": "Netherlands",
-    "NO": "Norway",
-    "NZ": "New Zealand",
-    "PL": "Poland",
-    "PT": "Portugal",
-    "SE": "Sweden",
-    "US": "United States (US)",
-}
+The tables are the plugin's own (`geodata.py`, generated from its i18n files).
+"""
 
-STATES = {
-    "US": {
-        "AL": "Alabama",
-        "AK": "Alaska",
-        "AZ": "Arizona",
-        "CA": "California",
-        "CO": "Colorado",
-        "CT": "Connecticut",
-        "FL": "Florida",
-        "GA": "Georgia",
-        "IL": "Illinois",
-        "MA": "Massachusetts",
-        "MI": "Michigan",
-        "NJ": "New Jersey",
-        "NY": "New York",
-        "OR": "Oregon",
-        "PA": "Pennsylvania",
-        "TX": "Texas",
-        "VA": "Virginia",
-        "WA": "Washington",
-    },
-    "CA": {
-        "AB": "Alberta",
-        "BC": "British Columbia",
-        "MB": "Manitoba",
-        "NS": "Nova Scotia",
-        "ON": "Ontario",
-        "QC": "Quebec",
-        "SK": "Saskatchewan",
-    },
-    "AU": {
-        "NSW": "New South Wales",
-        "QLD": "Queensland",
-        "VIC": "Victoria",
-        "WA": "Western Australia",
-    },
-}
+from reconciler.sandbox.geodata import COUNTRIES, STATE_OPTIONAL, STATES
+
+# getStateNameByCode without a country looks in every country's list, a later one winning.
+_ALL_STATES = {code: name for states in STATES.values() for code, name in states.items()}
 
 
 def country_name(code: str | None) -> str:
@@ -74,6 +17,23 @@ def country_name(code: str | None) -> str:
 
 
 def state_name(country: str | None, state: str | None) -> str | None:
+    """The state's name within `country` (within every country when it is empty), else as is."""
     if not state:
         return state
-    return STATES.get(country or "", {}).get(state, state)
+    states = STATES.get(country, {}) if country else _ALL_STATES
+    return states.get(state, state)
+
+
+def is_country(code: object) -> bool:
+    return isinstance(code, str) and code in COUNTRIES
+
+
+def state_required(country: str | None) -> bool:
+    """Whether the address locale asks for a state (not when optional or hidden)."""
+    return country not in STATE_OPTIONAL
+
+
+def is_state(country: str | None, state: str) -> bool:
+    """Whether `state` is a code of `country`; any value passes when it has no list."""
+    states = STATES.get(country or "", {})
+    return not states or state in states

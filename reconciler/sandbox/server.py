@@ -9,6 +9,7 @@ import base64
 import binascii
 import json
 import random
+import re
 import socket
 import struct
 import sys
@@ -19,11 +20,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
-from urllib.parse import parse_qsl, urlencode, urlsplit
+from urllib.parse import parse_qsl, unquote, urlencode, urlsplit
 
 from reconciler.sandbox import phpjson
+from reconciler.sandbox.checkoutfields import SCHEMA
 from reconciler.sandbox.datafile import DataFileError
-from reconciler.sandbox.store import FULL_NAME, Store, WpUser
+from reconciler.sandbox.store import NO_BODY, Store, WpUser
 
 NAMESPACE = "/fluent-cart/v2"
 REST_PREFIX = "/wp-json"
@@ -108,6 +110,12 @@ class _Handler(BaseHTTPRequestHandler):
     def do_DELETE(self) -> None:
         self._handle()
 
+    def do_HEAD(self) -> None:
+        self._handle()
+
+    def do_OPTIONS(self) -> None:
+        self._handle()
+
     def _handle(self) -> None:
         sandbox = self.server.sandbox
         length = int(self.headers.get("Content-Length") or 0)
@@ -157,7 +165,11 @@ class _Handler(BaseHTTPRequestHandler):
         self.close_connection = True
 
     def _send(self, answer: Answer) -> None:
-        body = phpjson.encode(answer.body)
+        # HEAD runs the GET handler and sends its headers only (#2.116).
+        if answer.body is NO_BODY or self.command == "HEAD":
+            body = b""
+        else:
+            body = phpjson.encode(answer.body)
         self.send_response(answer.status)
         self.send_header("Content-Type", "application/json; charset=UTF-8")
         if answer.allow:
@@ -174,7 +186,8 @@ class _Handler(BaseHTTPRequestHandler):
             self.send_header(name, value)
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
-        self.wfile.write(body)
+        if self.command != "HEAD":
+            self.wfile.write(body)
 
 
 class Sandbox:
@@ -210,6 +223,7 @@ class Sandbox:
         self.on_answer: Callable[[str, str, int], None] | None = None
         self.counter_lock = threading.Lock()
         self._thread: threading.Thread | None = None
+        self._route_table = self._routes()
 
     # ---- lifecycle ----------------------------------------------------------------------------
 
@@ -250,12 +264,14 @@ class Sandbox:
 
     def dispatch(self, method: str, target: str, headers: Any, raw: bytes) -> Answer:
         parts = urlsplit(target)
-        query = dict(parse_qsl(parts.query, keep_blank_values=True))
+        pairs = parse_qsl(parts.query, keep_blank_values=True)
+        query = dict(pairs)
         rest_route = query.pop("rest_route", None)
+        path = unquote(parts.path)
         if rest_route is not None:
             route, path_base = rest_route, self.site_url
-        elif parts.path.startswith(REST_PREFIX + "/") or parts.path == REST_PREFIX:
-            route, path_base = parts.path[len(REST_PREFIX) :], None
+        elif path.startswith(REST_PREFIX + "/") or path == REST_PREFIX:
+            route, path_base = path[len(REST_PREFIX) :], None
         else:
             return Answer(404, {"code": "not_found", "message": "Not a REST request."})
         route = "/" + route.strip("/") if route.strip("/") else "/"
@@ -270,13 +286,17 @@ class Sandbox:
             return Answer(401, {**FORBIDDEN, "data": {"status": 401}})
 
         # 2. Route and method.
+        if method == "OPTIONS":
+            options = self._options(route, user)
+            if options is not None:
+                return options
         matched = self._route(method, route)
         if matched is None:
             return self._no_route(method, route, query)
         handler, allow, permission, args = matched
 
         # 3. JSON body, parsed before the permission check.
-        params: dict[str, Any] = dict(query)
+        params = _php_query([(k, v) for k, v in pairs if k not in ("rest_route", "_method")])
         content_type = (headers.get("Content-Type") or "").split(";")[0].strip().lower()
         if raw and content_type == "application/json":
             try:
@@ -304,7 +324,10 @@ class Sandbox:
         if user is None:
             return Answer(401, {**FORBIDDEN, "data": {"status": 401}})
         if permission and permission not in user.permissions:
-            return Answer(403, {**FORBIDDEN, "data": {"status": 403}}, allow)
+            # WordPress lists in Allow only the methods the caller may use; for the customer
+            # routes the plugin's permission callback lets any user through to its policy.
+            shown = allow if permission.startswith("customers/") else None
+            return Answer(403, {**FORBIDDEN, "data": {"status": 403}}, shown)
 
         status, payload = handler(params, route=route, path_base=path_base, user=user, **args)
         return Answer(status, payload, allow)
@@ -324,33 +347,84 @@ class Sandbox:
         user = self.store.authenticate(login, password)
         return user, user is None
 
+    def _routes(self) -> list[tuple[re.Pattern[str], dict[str, tuple[Any, str | None]]]]:
+        """FluentCart's routes (app/Http/Routes/api.php) in registration order: the path
+        pattern, then method -> (handler, permission). WordPress takes the first route whose
+        pattern matches and that has the method; Allow lists that route's methods."""
+        view, manage = "customers/view", "customers/manage"
+        item = r"(?P<customer>\d+)"
+        table: list[tuple[str, dict[str, tuple[Any, str | None]]]] = [
+            ("/customers", {"GET": (self._list, view), "POST": (self._create, manage)}),
+            ("/customers/do-bulk-action", {"POST": (self._bulk_action, manage)}),
+            ("/customers/attachable-user", {"GET": (self._attachable_users, view)}),
+            (f"/customers/{item}", {"GET": (self._find, view)}),
+            (f"/customers/{item}/attachable-user", {"POST": (self._attach_user, manage)}),
+            (f"/customers/{item}/detach-user", {"POST": (self._detach_user, manage)}),
+            (f"/customers/{item}/additional-info", {"PUT": (self._additional_info, manage)}),
+            (
+                f"/customers/{item}/address",
+                {
+                    "GET": (self._addresses, view),
+                    "PUT": (self._update_address, manage),
+                    "POST": (self._create_address, manage),
+                    "DELETE": (self._delete_address, "customers/delete"),
+                },
+            ),
+            (f"/customers/{item}/address/make-primary", {"POST": (self._make_primary, manage)}),
+            # The framework's default parameter pattern: no whitespace, (, ), ? or ! (#2.172).
+            (
+                r"/customers/(?P<customer>[^\s()?!/]+)",
+                {"PUT": (self._update, manage), "GET": (self._portal, None)},
+            ),
+            (
+                "/labels",
+                {"GET": (self._labels, "labels/view"), "POST": (self._label, "labels/manage")},
+            ),
+            (
+                "/labels/update-label-selections",
+                {"POST": (self._label_selections, "labels/manage")},
+            ),
+            ("/checkout-fields/get-fields", {"GET": (self._checkout_fields, "store/sensitive")}),
+            ("/checkout-fields/save-fields", {"POST": (self._save_fields, "store/sensitive")}),
+        ]
+        return [(re.compile(NAMESPACE + path), methods) for path, methods in table]
+
     def _route(self, method: str, route: str) -> tuple[Any, str, str | None, dict[str, Any]] | None:
-        customers = f"{NAMESPACE}/customers"
-        if route == customers:
-            if method == "GET":
-                return self._list, "GET, POST", "customers/view", {}
-            if method == "POST":
-                return self._create, "GET, POST", "customers/manage", {}
-            return None
-        if route == f"{customers}/do-bulk-action" and method == "POST":
-            return self._bulk_action, "POST", "customers/manage", {}
-        if route.startswith(customers + "/"):
-            tail = route[len(customers) + 1 :]
-            if "/" in tail or not tail:
-                return None
-            if method == "PUT":
-                return self._update, "PUT, GET", "customers/manage", {"customer": tail}
-            if method == "GET" and tail.isdigit():
-                return self._find, "GET", "customers/view", {"customer": tail}
-            if method == "GET":
-                return self._portal, "PUT, GET", None, {}
-            return None
-        if route == f"{NAMESPACE}/checkout-fields/get-fields" and method == "GET":
-            return self._checkout_fields, "GET", "store/sensitive", {}
-        if route.startswith("/wp/v2/users/") and method == "GET":
+        """(handler, Allow, permission, route arguments) for a request, or None (no route)."""
+        lookup = "GET" if method == "HEAD" else method
+        for pattern, methods in self._route_table:
+            match = pattern.fullmatch(route)
+            if match and lookup in methods:
+                handler, permission = methods[lookup]
+                return handler, ", ".join(methods), permission, match.groupdict()
+        if route.startswith("/wp/v2/users/") and lookup == "GET":
             tail = route[len("/wp/v2/users/") :]
             if tail.isdigit():
                 return self._wp_user, "GET, POST, PUT, PATCH, DELETE", None, {"user_id": int(tail)}
+        return None
+
+    def _options(self, route: str, user: WpUser | None) -> Answer | None:
+        """OPTIONS, answered by WordPress core without a permission check: the first route
+        whose pattern matches, its methods and arguments (#2.120-#2.122)."""
+        for pattern, methods in self._route_table:
+            match = pattern.fullmatch(route)
+            if not match:
+                continue
+            names = {"customer": "customerId"}
+            args: Any = {names[k]: {"required": True} for k in match.groupdict()} or []
+            body: dict[str, Any] = {
+                "namespace": NAMESPACE.strip("/"),
+                "methods": list(methods),
+                "endpoints": [{"methods": [m], "args": args} for m in methods],
+            }
+            if not match.groupdict():
+                body["_links"] = {"self": [{"href": f"{self.site_url}/wp-json{route}"}]}
+            allowed = [
+                m
+                for m, (_, permission) in methods.items()
+                if user is not None and (permission is None or permission in user.permissions)
+            ]
+            return Answer(200, body, ", ".join(allowed) or None)
         return None
 
     def _wpfluent(
@@ -397,7 +471,12 @@ class Sandbox:
     ) -> tuple[int, Any]:
         query = {k: v for k, v in params.items()}
         debug = self._wpfluent("GET", route, query, {"customerId": customer})
-        return self.store.find(int(customer), debug)
+        relations = params.get("with", [])
+        options = params.get("params")
+        only = isinstance(options, dict) and options.get("customer_only") == "yes"
+        return self.store.find(
+            int(customer), debug, relations if isinstance(relations, list) else [], only
+        )
 
     def _bulk_action(self, params: dict[str, Any], **_: Any) -> tuple[int, Any]:
         return self.store.bulk_action(params)
@@ -405,18 +484,51 @@ class Sandbox:
     def _portal(self, params: dict[str, Any], **_: Any) -> tuple[int, Any]:
         return 422, {"message": "You are not authorized to view this customer"}
 
+    def _attachable_users(self, params: dict[str, Any], **_: Any) -> tuple[int, Any]:
+        return self.store.attachable_users()
+
+    def _attach_user(self, params: dict[str, Any], *, customer: str, **_: Any) -> tuple[int, Any]:
+        return self.store.attach_user(customer, params)
+
+    def _detach_user(self, params: dict[str, Any], *, customer: str, **_: Any) -> tuple[int, Any]:
+        return self.store.detach_user(customer)
+
+    def _additional_info(
+        self, params: dict[str, Any], *, customer: str, **_: Any
+    ) -> tuple[int, Any]:
+        return self.store.update_additional_info(customer, params)
+
+    def _addresses(self, params: dict[str, Any], *, customer: str, **_: Any) -> tuple[int, Any]:
+        return self.store.addresses(customer, params)
+
+    def _create_address(
+        self, params: dict[str, Any], *, customer: str, user: WpUser, **_: Any
+    ) -> tuple[int, Any]:
+        return self.store.create_address(customer, params, user)
+
+    def _update_address(self, params: dict[str, Any], *, user: WpUser, **_: Any) -> tuple[int, Any]:
+        return self.store.update_address(params, user)
+
+    def _delete_address(self, params: dict[str, Any], **_: Any) -> tuple[int, Any]:
+        return self.store.delete_address(params)
+
+    def _make_primary(self, params: dict[str, Any], *, customer: str, **_: Any) -> tuple[int, Any]:
+        return self.store.make_primary(customer, params)
+
+    def _labels(self, params: dict[str, Any], **_: Any) -> tuple[int, Any]:
+        return self.store.labels()
+
+    def _label(self, params: dict[str, Any], **_: Any) -> tuple[int, Any]:
+        return self.store.create_label(params)
+
+    def _label_selections(self, params: dict[str, Any], **_: Any) -> tuple[int, Any]:
+        return self.store.update_label_selections(params)
+
     def _checkout_fields(self, params: dict[str, Any], **_: Any) -> tuple[int, Any]:
-        parts = "no" if self.store.name_mode == FULL_NAME else "yes"
-        return 200, {
-            "fields": {},
-            "settings": {
-                "basic_info": {
-                    "full_name": {"enabled": "yes" if parts == "no" else "no", "required": "yes"},
-                    "first_name": {"enabled": parts, "required": parts},
-                    "last_name": {"enabled": parts, "required": "no"},
-                }
-            },
-        }
+        return 200, {"fields": SCHEMA, "settings": self.store.checkout_fields_settings()}
+
+    def _save_fields(self, params: dict[str, Any], **_: Any) -> tuple[int, Any]:
+        return self.store.save_checkout_fields(params)
 
     def _wp_user(
         self, params: dict[str, Any], *, user_id: int, user: WpUser, **_: Any
@@ -434,16 +546,41 @@ class Sandbox:
                 "message": "Invalid user ID.",
                 "data": {"status": 404},
             }
-        return 200, {
+        body = {
             "id": found.id,
             "username": found.login,
             "name": found.display_name or found.login,
             "first_name": found.first_name,
             "last_name": found.last_name,
             "email": found.email,
+            "nickname": found.nickname or found.login,
             "slug": found.nicename or found.login,
             "roles": [found.role],
         }
+        wanted = params.get("_fields")
+        if isinstance(wanted, str):
+            body = {k: v for k, v in body.items() if k in wanted.split(",")}
+        return 200, body
+
+
+def _php_query(pairs: list[tuple[str, str]]) -> dict[str, Any]:
+    """A query string as PHP reads it: `with[]=a&with[]=b` a list, `params[x]=y` a map."""
+    out: dict[str, Any] = {}
+    for key, value in pairs:
+        name, bracket, rest = key.partition("[")
+        if not bracket or not name or not rest.endswith("]"):
+            out[key] = value
+            continue
+        sub = rest[:-1]
+        if sub == "":
+            if not isinstance(out.get(name), list):
+                out[name] = []
+            out[name].append(value)
+        else:
+            if not isinstance(out.get(name), dict):
+                out[name] = {}
+            out[name][sub] = value
+    return out
 
 
 def _rest_path(target: str) -> str:
