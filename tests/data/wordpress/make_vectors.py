@@ -13,7 +13,8 @@ import random
 import subprocess
 import sys
 
-PIECES = list("<<<>>>\"'!-?/= \t\n\r\x0b\x0c\0%%4aAFgxmlXMLsScriptyleDOCTYPEe&#;()\\é") + [
+PIECES = [
+    *"<<<>>>\"'!-?/= \t\n\r\x0b\x0c\0%%4aAFgxmlXMLsScriptyleDOCTYPEe&#;()\\é",
     "&amp;", "&lt;", "&apos;", "&#39;", "&#0;", "&#x0;", "&#X41;", "&eacute;", "&bogus;",
     "%41", "%4", "<!--", "-->", "<?", "?>", "<?xml", "<script>", "</script>", "<style>",
     "</STYLE>", "<!DOCTYPE", "<b>", "</b>", "< ", " >", "Île", "日本", "😀", "  ",
