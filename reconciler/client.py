@@ -33,7 +33,7 @@ from urllib3.util.retry import Retry
 
 from reconciler import __version__, jsontext
 from reconciler.breaker import Breaker, RetryNotice, Stop
-from reconciler.errors import FluentCartError
+from reconciler.errors import ANSWER_PREVIEW, FluentCartError
 from reconciler.workspace import NameMode
 
 log = logging.getLogger("fluentcart.http")
@@ -587,7 +587,7 @@ def _preview(body: bytes, response: requests.Response) -> str:
     kind = " (an HTML page: a WordPress critical error?)" if "<html" in text[:500].lower() else ""
     lines = [line.strip() for line in text.splitlines() if line.strip()][:5]
     shown = "\n    ".join(line[:160] for line in lines)
-    return f"{kind}; it begins:\n    {shown}"
+    return f"{kind}{ANSWER_PREVIEW}\n    {shown}"
 
 
 def _innermost(exc: BaseException) -> BaseException:

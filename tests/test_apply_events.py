@@ -122,3 +122,20 @@ def test_a_secret_in_any_apply_result_is_masked_in_lines_and_events(kind: str, c
     output = capsys.readouterr().out + "\n".join(lines)
     assert secret in message  # it was there to leak
     assert secret not in output, output
+
+
+def test_the_text_a_store_answered_is_not_shown_with_redact() -> None:
+    """An error page quoted in a result may hold any field, declared or not."""
+    from reconciler.apply import CustomerResult, Outcome
+    from reconciler.plan import Plan
+    from reconciler.views.redact import Redactor, ResultMask
+
+    message = (
+        "PUT /customers/1: HTTP 500 with a body that is not JSON (an HTML page); it begins:\n"
+        "    <p>notes: card 4242 4242</p>"
+    )
+    mask = ResultMask(Redactor({"notes"}, enabled=True), Plan(changes=(), unchanged=0), {})
+    shown = mask.result(CustomerResult(1, Outcome.FAILED, message))
+    assert "4242" not in shown.message
+    assert shown.message.startswith("PUT /customers/1: HTTP 500 with a body that is not JSON")
+    assert "not shown with --redact" in shown.message

@@ -8,6 +8,7 @@ from dataclasses import replace
 from typing import Protocol, TypeVar
 
 from reconciler.diagnostics import Diagnostic
+from reconciler.errors import ANSWER_PREVIEW
 from reconciler.plan import CustomerChange, CustomerDrift, FieldChange, FieldDrift, Plan
 
 MASK = "(sensitive)"
@@ -43,6 +44,9 @@ class Redactor:
         masked field wherever it appears, and the local part of every email address."""
         if not self.enabled:
             return text
+        head, preview, _ = text.partition(ANSWER_PREVIEW)
+        if preview:
+            text = head + " (the answer's text is not shown with --redact)"
         if any(self.masks(name) for name in quoted):
             text = _QUOTED.sub('"(redacted)"', text)
         for value in sorted({str(v) for v in values if v not in (None, "")}, key=len, reverse=True):
