@@ -372,12 +372,11 @@ class Applier:
         customer_id: int,
         declared: Mapping[str, str | int],
         expected: Mapping[str, str | int | None],
-        live: dict[str, Any] | None = None,
-        sent: Mapping[str, str | int] | None = None,
+        live: dict[str, Any] | None,
+        sent: Mapping[str, str | int],
     ) -> CustomerResult:
         """`declared`: the values the store should hold; `sent`: the declared text where the
         server cleans it into those (the PUT carries what the user wrote)."""
-        sent = sent or {}
         if live is None:
             live = self._call(self.client.get_customer, customer_id)
         moved = conflicts(live, expected, declared)

@@ -5,8 +5,9 @@ The client reports every attempt that got no answer (refused, reset, timed out, 
 the store counts as unreachable: retries in flight stop at once, no new request is sent, and
 the run ends with what it has. Before the store has answered anything at all, two failures
 in a row are enough: a wrong address or a store that is down fails in seconds, with its
-reason, instead of after minutes of silent retries (an HTTP answer, even a 503, is contact). A deadline and an interrupt stop a run
-the same way, so every sleeping retry wakes for all three.
+reason, instead of after minutes of silent retries (an HTTP answer, even a 503, is contact).
+A deadline and an interrupt stop a run the same way, so every sleeping retry wakes for all
+three.
 """
 
 import threading
@@ -67,7 +68,8 @@ def parse_duration(text: str) -> float:
 
 
 class Breaker:
-    """Shared by every thread of one client; all state changes under one lock."""
+    """Shared by every thread of one client; the counts change under one lock (`halt`, which a
+    signal handler calls, takes none)."""
 
     def __init__(
         self,
@@ -104,10 +106,6 @@ class Breaker:
                 f"the deadline of {format_duration(self.deadline_seconds)} (--deadline) passed",
             )
         return self._stop
-
-    @property
-    def unreachable_since(self) -> datetime | None:
-        return self._since
 
     def answered(self) -> None:
         with self._lock:

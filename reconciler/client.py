@@ -135,7 +135,7 @@ class ClientOptions:
     max_retry_after: float = MAX_RETRY_AFTER
     pool_size: int = 16
     unreachable_after: int = 10  # failed attempts in a row, across workers (breaker.py)
-    deadline: float | None = None  # seconds from the client's creation
+    deadline: float | None = None  # seconds, from the client's creation or start_deadline()
 
 
 class _Halted(Exception):

@@ -115,11 +115,11 @@ def _run(options: ApplyOptions, events: "ApplyEvents | None") -> int:
         if saved is not None and saved.name_mode is not None and saved.name_mode != mode:
             # Before the declared files are read again in the new mode: the plan is the
             # problem, not the files (which may need rewriting for the new mode).
-            raise StalePlan(
-                "the saved plan is stale and was not applied:\n  - the plan was made in"
-                f" {saved.name_mode} mode, the store is now in {mode} mode (its checkout name"
-                " fields changed)\nDeclare the names for the new mode, then run `fluentcart"
-                " plan -out FILE` again and review the new plan."
+            raise _stale(
+                [
+                    f"the plan was made in {saved.name_mode} mode, the store is now in {mode}"
+                    " mode (its checkout name fields changed): declare the names for the new mode"
+                ]
             )
         declaration = offline if mode == offline_mode else declare(workspace, mode)
         require_valid(declaration, "nothing was applied", redactor)
@@ -295,11 +295,15 @@ def _check_saved(
         saved, state, declaration.file_hashes, declaration.customers, site, mode
     )
     if problems:
-        raise StalePlan(
-            "the saved plan is stale and was not applied:\n  - "
-            + "\n  - ".join(problems)
-            + "\nRun `fluentcart plan -out FILE` again and review the new plan."
-        )
+        raise _stale(problems)
+
+
+def _stale(problems: list[str]) -> StalePlan:
+    return StalePlan(
+        "the saved plan is stale and was not applied:\n  - "
+        + "\n  - ".join(problems)
+        + "\nRun `fluentcart plan -out FILE` again and review the new plan."
+    )
 
 
 def _summary(

@@ -38,6 +38,15 @@ class Redactor:
     def masks(self, name: str) -> bool:
         return self.enabled and (name in self.sensitive or name == "email")
 
+    def masked_values(self, change: CustomerChange) -> list[object]:
+        """Every value a change shows of its masked fields."""
+        return [
+            value
+            for item in change.fields
+            if self.masks(item.name)
+            for value in (item.before, item.after, item.live, item.recorded)
+        ]
+
     def message(self, text: str, quoted: Iterable[str] = (), values: Iterable[object] = ()) -> str:
         """A message of the tool or the store with what it may carry of masked values taken
         out: every quoted value when it quotes a masked field, every known value of a
@@ -97,12 +106,7 @@ def redact_plan(plan: Plan, redactor: Redactor) -> Plan:
         )
 
     def change(customer: CustomerChange) -> CustomerChange:
-        known = [
-            value
-            for item in customer.fields
-            if redactor.masks(item.name)
-            for value in (item.before, item.after, item.live, item.recorded)
-        ]
+        known = redactor.masked_values(customer)
         return replace(
             customer,
             fields=tuple(map(change_field, customer.fields)),
@@ -149,12 +153,7 @@ class ResultMask:
         if not redactor.enabled:
             return
         for change in plan.changes:
-            self.values[change.id] = [
-                value
-                for item in change.fields
-                if redactor.masks(item.name)
-                for value in (item.before, item.after, item.live, item.recorded)
-            ]
+            self.values[change.id] = redactor.masked_values(change)
         for customer_id, fields in declared.items():
             masked = [value for name, value in fields.items() if redactor.masks(name)]
             if masked:
