@@ -210,6 +210,12 @@ def _stored_for(name: str, text: str) -> str | None:
     return cleaned[: field.width] if field.width else cleaned
 
 
+def _padded(stored: str) -> tuple[str, ...]:
+    """Texts that can make the server store `stored`: itself, or with a '>' (' >' after a
+    '<') that sanitize_text_field keeps and the column's cut removes again."""
+    return (stored, stored + ">", stored + " >")
+
+
 class NotResendable(ValueError):
     """A stored value no text sent back would keep: the PUT would change it or be refused."""
 
@@ -229,7 +235,7 @@ def resendable(name: str, stored: str) -> str:
     (or ' >' after a '<') appended it comes out of sanitize_text_field unchanged and the
     database cuts it back to exactly `stored`. NotResendable when nothing does.
     """
-    for text in (stored, stored + ">", stored + " >"):
+    for text in _padded(stored):
         if _stored_for(name, text) == stored:
             return text
     raise NotResendable(name, stored)
@@ -254,7 +260,7 @@ def declarable(
     """A text to declare so that `validate` promises exactly `stored` (refresh --update-yaml),
     or None when there is none: a value the database cut after a space or after a '<' needs
     the same '>' that makes it resendable."""
-    for text in (stored, stored + ">", stored + " >"):
+    for text in _padded(stored):
         result = check_field(name, text, statuses, name_mode)
         if result.value == stored and not any(s is Severity.ERROR for s, _ in result.problems):
             return text
