@@ -12,12 +12,13 @@ from pathlib import Path
 from typing import Any
 
 from reconciler import yamlsource
-from reconciler.customer import observed_value
-from reconciler.declared import Declaration, FieldValue
+from reconciler.customer import FieldValue, observed_value
+from reconciler.declared import Declaration
 from reconciler.diagnostics import short_repr
 from reconciler.errors import FluentCartError
 from reconciler.fields import MANAGED_FIELDS
 from reconciler.fmt import FormatBug, FormatError, with_values
+from reconciler.labels import MISSING_LABEL, Labels
 from reconciler.rules import declarable
 from reconciler.state import StateFile
 
@@ -76,8 +77,8 @@ def to_accept(
             wanted = declared.fields[name]
             was = observed_value(record.observed, name)
             now = observed_value(current, name)
-            if now == wanted:
-                continue
+            if now is None or now == wanted:
+                continue  # (labels the store's answer did not carry: nothing to accept)
             accepted_before = now == was and record.last_applied.get(name) == wanted
             if not (was == wanted or accepted_before):
                 if now != was:
@@ -88,7 +89,13 @@ def to_accept(
                 continue
             # The text that validate maps to the store's value: a value the database cut
             # after a space needs a '>' the cut removes again.
-            text = now if isinstance(now, int) else declarable(name, now, statuses, name_mode)
+            text = (
+                declarable(name, now, statuses, name_mode)
+                if isinstance(now, str)
+                else Labels(t for t in now if not MISSING_LABEL.fullmatch(t))
+                if isinstance(now, Labels)
+                else now
+            )
             if text is None:
                 acceptance.kept.append(
                     f"customer {customer_id} {name}: the store holds {short_repr(now)}, which no"

@@ -9,7 +9,7 @@ answer is recorded the moment it arrives, so an interruption loses nothing the s
 
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -26,11 +26,13 @@ from reconciler.client import (
     PermissionDenied,
     ValidationFailed,
 )
-from reconciler.customer import is_linked, observed_value
+from reconciler.customer import FieldValue, is_linked, json_value, observed_value
 from reconciler.declared import DeclaredCustomer
 from reconciler.diagnostics import short_repr
 from reconciler.errors import StateError
-from reconciler.fields import FIELDS, Kind
+from reconciler.fields import BY_NAME, CUSTOMER_FIELDS, Endpoint, Kind
+from reconciler.labels import Labels
+from reconciler.labels import key as labels_key
 from reconciler.plan import Action, CustomerChange
 from reconciler.rules import NotResendable, resendable, resendable_full_name
 from reconciler.state import CustomerRecord
@@ -79,7 +81,7 @@ def now() -> str:
 
 
 def build_body(
-    live: Mapping[str, Any], declared: Mapping[str, str | int], mode: NameMode
+    live: Mapping[str, Any], declared: Mapping[str, FieldValue], mode: NameMode
 ) -> dict[str, Any]:
     """The PUT body: every writable field from the live record, the declared ones (as
     written in the YAML) laid over.
@@ -89,7 +91,7 @@ def build_body(
     so that the server stores it again as it is (rules.resendable).
     """
     body: dict[str, Any] = {"id": live["id"]}
-    for column in FIELDS:  # every field the PUT writes: the table says which
+    for column in CUSTOMER_FIELDS:  # every field the PUT writes: the table says which
         if column.name_part:
             continue  # below: which ones the mode reads
         if column.kind is Kind.TEXT:
@@ -107,33 +109,37 @@ def build_body(
             str(observed_value(live, "first_name")), str(observed_value(live, "last_name"))
         )
     for name, value in declared.items():
-        body[name] = value
+        if BY_NAME[name].endpoint is Endpoint.CUSTOMER:
+            body[name] = value
     return body
 
 
 def expected_values(
-    change: CustomerChange, declared: Mapping[str, str | int]
-) -> dict[str, str | int | None]:
+    change: CustomerChange, declared: Mapping[str, FieldValue]
+) -> dict[str, FieldValue | None]:
     """What the plan saw on the store for each declared field.
 
     A changed field had its `before`; an unchanged one had the declared value (that is why it
     was unchanged). This holds for offline plans (the state) and refreshed ones (the store).
     """
-    expected: dict[str, str | int | None] = dict(declared)
+    expected: dict[str, FieldValue | None] = dict(declared)
     expected.update({f.name: f.before for f in change.fields})
     return expected
 
 
 def conflicts(
     live: Mapping[str, Any],
-    expected: Mapping[str, str | int | None],
-    declared: Mapping[str, str | int],
+    expected: Mapping[str, FieldValue | None],
+    declared: Mapping[str, FieldValue],
 ) -> list[str]:
-    """Declared fields whose live value moved since the plan (and not to the declared value)."""
+    """Declared fields whose live value moved since the plan (and not to the declared value).
+    Labels the plan did not know (not recorded) cannot have moved."""
     found = []
     for name, wanted in declared.items():
         before = expected.get(name)
         current = observed_value(live, name)
+        if BY_NAME[name].kind is Kind.TITLES and before is None:
+            continue
         if current != before and current != wanted:
             found.append(
                 f"{name} was {short_repr(before)} when planned and is now {short_repr(current)}"
@@ -160,6 +166,55 @@ class RateLimiter:
             time.sleep(delay)
 
 
+class LabelNotPlanned(Exception):
+    def __init__(self, titles: Labels) -> None:
+        super().__init__(
+            f"the store has no label {', '.join(map(short_repr, titles))}, and the plan did not"
+            " say it would create one: `fluentcart plan` again (it shows + label)"
+        )
+
+
+class LabelBook:
+    """The store's labels during an apply: the ids of declared titles, creating a label only
+    when the plan announced it (`Plan.new_labels`). Workers share one book; creating is done
+    under its lock, so a label is created once."""
+
+    def __init__(self, client: FluentCartClient, announced: Iterable[str], limiter: RateLimiter):
+        self.client = client
+        self.announced = Labels(announced).keys()
+        self.limiter = limiter
+        self.created: list[str] = []
+        self._lock = threading.Lock()
+
+    def ids_for(self, titles: Labels) -> tuple[list[int], list[str]]:
+        """(the label ids, sorted; the titles of labels created for them)."""
+        with self._lock:
+            catalog = self.client.known_labels()
+            if catalog.missing(titles):  # another run may have made them since it was read
+                self.limiter.wait()
+                catalog = self.client.labels()
+            missing = catalog.missing(titles)
+            refused = Labels(t for t in missing if labels_key(t) not in self.announced)
+            if refused:
+                raise LabelNotPlanned(refused)
+            made = []
+            for title in missing:
+                self.limiter.wait()
+                try:
+                    _, stored = self.client.create_label(title)
+                except ValidationFailed:
+                    # `unique`: made meanwhile by someone else. Anything else is an answer.
+                    self.limiter.wait()
+                    if self.client.labels().id_of(title) is None:
+                        raise
+                    continue
+                made.append(stored)
+                self.created.append(stored)
+            catalog = self.client.known_labels()
+            ids = {catalog.id_of(title) for title in titles}
+            return sorted(i for i in ids if i is not None), made
+
+
 @dataclass
 class Applier:
     client: FluentCartClient
@@ -171,9 +226,11 @@ class Applier:
     force: bool = False
     stop: threading.Event = field(default_factory=threading.Event)
     interrupted: threading.Event = field(default_factory=threading.Event)
+    new_labels: tuple[str, ...] = ()  # the labels the plan said apply creates
 
     def __post_init__(self) -> None:
         self.limiter = RateLimiter(self.rate)
+        self.labels = LabelBook(self.client, self.new_labels, self.limiter)
         self.breaker = self.client.breaker
         self._active = 0
         self._active_lock = threading.Lock()
@@ -370,13 +427,15 @@ class Applier:
     def _apply(
         self,
         customer_id: int,
-        declared: Mapping[str, str | int],
-        expected: Mapping[str, str | int | None],
+        declared: Mapping[str, FieldValue],
+        expected: Mapping[str, FieldValue | None],
         live: dict[str, Any] | None,
-        sent: Mapping[str, str | int],
+        sent: Mapping[str, FieldValue],
     ) -> CustomerResult:
         """`declared`: the values the store should hold; `sent`: the declared text where the
-        server cleans it into those (the PUT carries what the user wrote)."""
+        server cleans it into those (the PUT carries what the user wrote). The customer's
+        columns go in one full-record PUT, its labels in one full-set PUT of additional-info,
+        each only when something in it changes."""
         if live is None:
             live = self._call(self.client.get_customer, customer_id)
         moved = conflicts(live, expected, declared)
@@ -397,7 +456,7 @@ class Applier:
             name: value for name, value in declared.items() if observed_value(live, name) != value
         }
         if not pending:
-            self.recorder.record(customer_id, CustomerRecord(live, now(), dict(declared)))
+            self.recorder.record(customer_id, CustomerRecord(live, now(), _applied(declared)))
             return CustomerResult(
                 customer_id, Outcome.UNCHANGED, "already as declared on the store"
             )
@@ -420,17 +479,51 @@ class Applier:
                 f"WordPress user {target_user} does not exist: linking to it would make the customer"
                 " uneditable (every later PUT fails). Fix user_id in the YAML",
             )
+        titles = pending.get("labels")
+        label_ids: list[int] | None = None
+        created: list[str] = []
+        if isinstance(titles, Labels):
+            try:
+                label_ids, created = self.labels.ids_for(titles)
+            except LabelNotPlanned as exc:
+                return CustomerResult(customer_id, Outcome.FAILED, str(exc), quoted=("labels",))
+        columns = [name for name in pending if BY_NAME[name].endpoint is Endpoint.CUSTOMER]
         self.recorder.intend(customer_id)  # durable before the PUT: its answer may be lost
-        try:
-            returned = self._call(self.client.update_customer, customer_id, body)
-        except (AuthFailed, PermissionDenied, CustomerNotFound, ValidationFailed, NotSent):
-            self.recorder.release(customer_id)  # refused (4xx) or never sent: nothing changed
-            raise
+        returned = live
+        if columns:
+            try:
+                answer = self._call(self.client.update_customer, customer_id, body)
+            except (AuthFailed, PermissionDenied, CustomerNotFound, ValidationFailed, NotSent):
+                self.recorder.release(customer_id)  # refused (4xx) or never sent: nothing changed
+                raise
+            # The PUT neither reads nor writes labels: the customer keeps the ones it had.
+            returned = {**answer, **({"labels": live["labels"]} if "labels" in live else {})}
+        if label_ids is not None:
+            try:
+                self._call(self.client.set_labels, customer_id, label_ids)
+            except ClientError as exc:
+                # What the customer's labels are now is not known: recorded as not read, so
+                # that the next plan shows them and the next apply reads them first.
+                unknown = {k: v for k, v in returned.items() if k != "labels"}
+                applied = {
+                    n: v
+                    for n, v in declared.items()
+                    if n != "labels" and observed_value(returned, n) == v
+                }
+                self.recorder.record(customer_id, CustomerRecord(unknown, now(), _applied(applied)))
+                if isinstance(exc, AuthFailed | PermissionDenied):
+                    self.stop.set()  # every other request would fail the same way
+                done = f"updated {', '.join(sorted(columns))}; " if columns else ""
+                return CustomerResult(
+                    customer_id, Outcome.FAILED, f"{done}labels not set: {exc}", ("labels",)
+                )
+            catalog = self.client.known_labels()
+            returned = {**returned, "labels": list(Labels(map(catalog.title_of, label_ids)))}
         missed = tuple(
             name for name, value in declared.items() if observed_value(returned, name) != value
         )
         applied = {name: value for name, value in declared.items() if name not in missed}
-        self.recorder.record(customer_id, CustomerRecord(returned, now(), applied))
+        self.recorder.record(customer_id, CustomerRecord(returned, now(), _applied(applied)))
         if missed:
             details = ", ".join(
                 f"{name} (sent {short_repr(declared[name])}, the store kept {short_repr(observed_value(returned, name))})"
@@ -440,7 +533,17 @@ class Applier:
                 customer_id, Outcome.FAILED, f"not applied: {details}", missed, missed
             )
         fields = ", ".join(sorted(pending))
-        return CustomerResult(customer_id, Outcome.CHANGED, f"updated {fields}")
+        made = (
+            f" (created label{'s' if len(created) > 1 else ''} {', '.join(map(short_repr, created))})"
+            if created
+            else ""
+        )
+        quoted = ("labels",) if created else ()
+        return CustomerResult(customer_id, Outcome.CHANGED, f"updated {fields}{made}", (), quoted)
+
+
+def _applied(declared: Mapping[str, FieldValue]) -> dict[str, str | int | list[str]]:
+    return {name: json_value(value) for name, value in declared.items()}
 
 
 def _batches(

@@ -34,6 +34,7 @@ from urllib3.util.retry import Retry
 from reconciler import __version__, jsontext
 from reconciler.breaker import Breaker, RetryNotice, Stop
 from reconciler.errors import ANSWER_PREVIEW, FluentCartError
+from reconciler.labels import Catalog, Labels
 from reconciler.workspace import NameMode
 
 log = logging.getLogger("fluentcart.http")
@@ -41,7 +42,7 @@ NAMESPACE = "/fluent-cart/v2"
 PAGE_SIZE = 199  # per_page of 200 or more silently becomes 10 on the real server (API.md 8)
 MAX_BODY_BYTES = 32 * 1024 * 1024
 RETRY_STATUSES = (429, 502, 503, 504)
-GET_ONE_ONLY = ("selected_labels", "labels")  # relations GET /customers/{id} loads
+GET_ONE_ONLY = ("selected_labels",)  # what GET /customers/{id} gives and list pages do not
 UNAVAILABLE = (502, 503, 504)  # a gateway or a store in maintenance: no answer from FluentCart
 MAX_RETRY_AFTER = 60.0
 
@@ -282,6 +283,8 @@ class FluentCartClient:
         self._lock = threading.Lock()
         self.requests_sent = 0
         self.retries = 0
+        self._catalog: Catalog | None = None
+        self._unknown_labels: set[int] = set()
 
     def close(self) -> None:
         self.session.close()
@@ -305,15 +308,85 @@ class FluentCartClient:
     # ---- the API ------------------------------------------------------------------------------
 
     def get_customer(self, customer_id: int) -> dict[str, Any]:
-        """The customer in the shape list pages and PUT answers give (API.md 7): GET one adds
-        `selected_labels` and `labels` (API.md 7, #10), which are left out here so that a
-        record read one way and then the other does not look changed."""
+        """The customer in the shape list pages give (API.md 7), its `labels` as titles.
+
+        GET one adds `selected_labels` (label ids), left out here so that a record read one
+        way and then the other does not look changed; `labels`, the relationship rows, become
+        the titles of those labels (joined with GET /labels)."""
         data = self._request("GET", f"{NAMESPACE}/customers/{customer_id}", customer_id=customer_id)
         customer = data.get("customer") if isinstance(data, dict) else None
         record = _customer(customer, "GET /customers/{id}", customer_id)
         for key in GET_ONE_ONLY:
             record.pop(key, None)
+        self._label_titles(record)
         return record
+
+    # ---- labels ---------------------------------------------------------------------------
+
+    def labels(self) -> Catalog:
+        """The store's labels (GET /labels), read again on every call."""
+        data = self._request("GET", f"{NAMESPACE}/labels")
+        rows = data.get("labels") if isinstance(data, dict) else None
+        if not isinstance(rows, list) or not all(
+            isinstance(r, dict) and isinstance(r.get("id"), int) for r in rows
+        ):
+            raise BadResponse("GET /labels answered JSON of an unexpected shape (no labels list)")
+        catalog = Catalog({row["id"]: str(row.get("value") or "") for row in rows})
+        with self._lock:
+            self._catalog = catalog
+        return catalog
+
+    @property
+    def catalog(self) -> Catalog | None:
+        """The labels as this client last read them (with those it created); None: not read."""
+        return self._catalog
+
+    def known_labels(self) -> Catalog:
+        """The labels as last read in this run (read now if never)."""
+        return self._catalog if self._catalog is not None else self.labels()
+
+    def create_label(self, title: str) -> tuple[int, str]:
+        """POST /labels: a new label; (its id, its title as stored)."""
+        data = self._request("POST", f"{NAMESPACE}/labels", json_body={"value": title})
+        row = data.get("data") if isinstance(data, dict) else None
+        if not isinstance(row, dict) or not isinstance(row.get("id"), int):
+            raise BadResponse("POST /labels answered JSON of an unexpected shape (no label)")
+        stored = str(row.get("value") or title)
+        with self._lock:
+            if self._catalog is not None:
+                self._catalog.add(row["id"], stored)
+        return row["id"], stored
+
+    def set_labels(self, customer_id: int, label_ids: list[int]) -> None:
+        """PUT /customers/{id}/additional-info: the customer's labels become exactly these.
+
+        A body without `labels` would remove them all, and `[]` for a customer that has none
+        is a 500 (API-2.md A): the caller sends only a change, always with the full list."""
+        self._request(
+            "PUT",
+            f"{NAMESPACE}/customers/{customer_id}/additional-info",
+            json_body={"labels": label_ids},
+            customer_id=customer_id,
+        )
+
+    def _label_titles(self, record: dict[str, Any]) -> None:
+        """A customer's `labels` relationship rows as the titles of their labels, in place.
+
+        A label id the catalog read so far does not know makes it read again, once per id;
+        one the store has no label for (it keeps such rows) reads as `missing_label`."""
+        rows = record.get("labels")
+        if not isinstance(rows, list):
+            record.pop("labels", None)
+            return
+        ids = [r.get("label_id") for r in rows if isinstance(r, dict)]
+        wanted = {int(i) for i in ids if isinstance(i, int | str) and str(i).isdigit()}
+        catalog = self.known_labels() if wanted else Catalog()
+        unknown = {i for i in wanted if i not in catalog.titles} - self._unknown_labels
+        if unknown:
+            with self._lock:
+                self._unknown_labels |= unknown
+            catalog = self.labels()
+        record["labels"] = list(Labels(catalog.title_of(i) for i in sorted(wanted)))
 
     def update_customer(self, customer_id: int, body: Mapping[str, Any]) -> dict[str, Any]:
         """PUT a full record; `body` must carry every writable field and `id`."""
@@ -334,6 +407,7 @@ class FluentCartClient:
             "page": page,
             "sort_by": "id",
             "sort_type": "asc",
+            "with[]": "labels",
         }
         if search:
             query["search"] = search
@@ -345,6 +419,7 @@ class FluentCartClient:
             )
         for item in paginator["data"]:
             _customer(item, "GET /customers", None)
+            self._label_titles(item)
         return paginator
 
     def iter_customers(

@@ -15,16 +15,16 @@ from typing import TYPE_CHECKING, Any, TypeGuard, cast
 from yaml.nodes import Node, ScalarNode
 
 from reconciler import jsonschemas, yamlsource
+from reconciler.customer import FieldValue, value_from_json
 from reconciler.diagnostics import Diagnostic, Severity, short_repr
-from reconciler.fields import MANAGED_FIELDS, TEXT_FIELDS
-from reconciler.rules import check_field
+from reconciler.fields import BY_NAME, MANAGED_FIELDS, TEXT_FIELDS, Kind
+from reconciler.rules import check_field, check_labels
 from reconciler.workspace import NameMode
 from reconciler.yamlsource import BOOL, FLOAT, INT, TIMESTAMP, Position, YamlDocument
 
 if TYPE_CHECKING:
     from reconciler.cache import ParseCache
 
-FieldValue = str | int
 _DECIMAL = re.compile(r"-?(0|[1-9][0-9]*)")  # YAML 1.1 reads 010 as octal 8
 _SHAPE_HINT = (
     "a declared file holds one customer (a mapping with an 'id') or 'customers:' followed by"
@@ -53,7 +53,10 @@ class DeclaredCustomer:
     def to_dict(self) -> dict[str, object]:
         return {
             "id": self.id,
-            "fields": dict(self.fields),
+            "fields": {
+                name: list(value) if isinstance(value, tuple) else value
+                for name, value in self.fields.items()
+            },
             "file": self.file,
             "line": self.line,
             "column": self.column,
@@ -65,7 +68,7 @@ class DeclaredCustomer:
     def from_dict(cls, data: Mapping[str, Any]) -> "DeclaredCustomer":
         return cls(
             data["id"],
-            data["fields"],
+            {name: value_from_json(name, value) for name, value in data["fields"].items()},
             data["file"],
             data["line"],
             data["column"],
@@ -326,10 +329,10 @@ def _load_customer(
         problems.extend(found)
         return None, False
 
-    # A copy (aliases may share the mapping), with nested values emptied: no customer field
-    # holds a list or mapping, and jsonschema would repr() an alias bomb in its messages.
-    entry = {key: _hollow(value) for key, value in entry.items()}
+    # A copy (aliases may share the mapping), with nested values emptied: jsonschema would
+    # repr() an alias bomb in its messages. A list of titles keeps its scalars, as written.
     index = document.mapping_index(prefix)
+    entry = {key: _hollow(key, value, index.get(key)) for key, value in entry.items()}
     _read_scalars_as_written(index, entry, report)
     broken: set[object] = {d.field for d in found}
     for path, message, where in jsonschemas.located_problems(
@@ -355,6 +358,13 @@ def _load_customer(
             # Not in `broken`, so it passed the schema: an integer (never a bool or a float).
             fields[name] = cast(int, raw)
             continue
+        if BY_NAME[name].kind is Kind.TITLES:
+            # Not in `broken`: a list of scalars, each its written text (_hollow).
+            titles = check_labels([str(title) for title in cast(list[object], raw)])
+            for item, severity, message in titles.problems:
+                report(severity, message, (name, item), name)
+            fields[name] = titles.value
+            continue
         # written_value gave every scalar of a text field its written characters.
         text = raw if raw is None or isinstance(raw, str) else str(raw)
         result = check_field(name, text, rules.statuses, mode)
@@ -374,11 +384,29 @@ def _load_customer(
     return customer, valid
 
 
-def _hollow(value: object) -> object:
+def _hollow(name: object, value: object, nodes: tuple[Node, Node] | None) -> object:
+    """A nested value emptied, but for a list of titles: its scalars as written (`- 010`
+    stays "010", `- yes` stays "yes"), anything nested in it emptied."""
     if isinstance(value, list):
-        return []
+        field = BY_NAME.get(name) if isinstance(name, str) else None
+        if field is None or field.kind is not Kind.TITLES or nodes is None:
+            return []
+        items = getattr(nodes[1], "value", [])
+        return [
+            written_scalar(node, item)
+            if isinstance(node, ScalarNode)
+            else _hollow(None, item, None)
+            for node, item in zip(items, value, strict=False)
+        ]
     if isinstance(value, dict):
         return {}
+    return value
+
+
+def written_scalar(node: ScalarNode, value: object) -> object:
+    """A scalar as written, where YAML 1.1 would read a number, a boolean or a date."""
+    if node.tag in (INT, FLOAT, BOOL, TIMESTAMP):
+        return node.value
     return value
 
 

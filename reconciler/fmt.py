@@ -34,12 +34,14 @@ from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 from yaml.tokens import AliasToken, AnchorToken, DirectiveToken, TagToken
 
 from reconciler import yamlsource
-from reconciler.declared import written_value
-from reconciler.fields import MANAGED_FIELDS
+from reconciler.customer import FieldValue
+from reconciler.declared import written_scalar, written_value
+from reconciler.fields import BY_NAME, MANAGED_FIELDS, Kind
 from reconciler.generate import scalar
 from reconciler.yamlsource import MERGE
 
 FIELD_ORDER = ("id", *MANAGED_FIELDS)
+TITLE_FIELDS = frozenset(f.name for f in BY_NAME.values() if f.kind is Kind.TITLES)
 _RANK = {name: rank for rank, name in enumerate(FIELD_ORDER)}
 _BREAK = re.compile(r"\r\n|[\r\n\x85\u2028\u2029]")
 _LIST_INDENT = "  "
@@ -78,7 +80,7 @@ class _Comment:
 @dataclass
 class _Field:
     name: str
-    value: str | int | None
+    value: str | int | list[str] | None  # a list: titles (labels)
     index: int
     end_line: int  # 0-based line where the value ends
     leading: list[_Comment] = field(default_factory=list)
@@ -126,7 +128,7 @@ def format_text(text: str, document: yamlsource.YamlDocument | None = None) -> s
 
 def with_values(
     text: str,
-    updates: Mapping[int, Mapping[str, str | int]],
+    updates: Mapping[int, Mapping[str, FieldValue]],
     document: yamlsource.YamlDocument | None = None,
 ) -> str:
     """`text` in canonical form with fields of the customers it declares set to new values
@@ -147,7 +149,10 @@ def with_values(
             found = [item for item in customer.fields if item.name == name]
             if not found:
                 raise FormatError(f"customer {customer_id} does not declare {name} here")
-            found[0].value = None if value == "" else value  # canonical: an empty value is null
+            if isinstance(value, tuple):
+                found[0].value = list(value)
+            else:
+                found[0].value = None if value == "" else value  # canonical: empty is null
     result = _render(layout)
     _check_same_meaning(layout, result)
     return result
@@ -214,9 +219,19 @@ def _customer(node: Node, entry: object) -> _Customer:
             )
         if not isinstance(key_node, ScalarNode) or not isinstance(key_node.value, str):
             raise FormatError("a field name must be plain text", *_where(key_node))
+        name = key_node.value
+        if isinstance(value_node, SequenceNode) and name in TITLE_FIELDS:
+            fields.append(
+                _Field(
+                    name,
+                    _titles(name, value_node, entry[name]),
+                    key_node.start_mark.index,
+                    value_node.end_mark.line,
+                )
+            )
+            continue
         if not isinstance(value_node, ScalarNode):
             raise FormatError(f"{key_node.value}: a field holds one value", *_where(value_node))
-        name = key_node.value
         value = written_value(name, value_node, entry[name])
         if isinstance(value, bool) or not isinstance(value, str | int | None):
             raise FormatError(
@@ -238,6 +253,19 @@ def _customer(node: Node, entry: object) -> _Customer:
     return _Customer(
         node.start_mark.index, first_key.start_mark.line, first_key.start_mark.column, fields
     )
+
+
+def _titles(name: str, node: SequenceNode, values: object) -> list[str]:
+    """A list of titles as written (`- 010` stays "010")."""
+    titles = []
+    for item, value in zip(node.value, cast(list[object], values), strict=True):
+        if not isinstance(item, ScalarNode):
+            raise FormatError(f"{name}: each item is one title", *_where(item))
+        written = written_scalar(item, value)
+        if isinstance(written, bool) or not isinstance(written, str | int | float):
+            raise FormatError(f"{name}: {item.value!r} is not a title", *_where(item))
+        titles.append(str(written))
+    return titles
 
 
 def _refuse_decorations(tokens: Sequence[yaml.Token]) -> None:
@@ -440,6 +468,13 @@ def _render_customer(out: list[str], customer: _Customer, outer: str, inner: str
         for comment in item.leading:
             out.append((outer if first else inner) + comment.text)
         prefix = (outer + "- " if outer else "") if first else inner
+        if isinstance(item.value, list):
+            out.append(
+                _with_eol(f"{prefix}{item.name}:{' []' if not item.value else ''}", item.eol)
+            )
+            out.extend(f"{inner}  - {scalar(title, inner + '    ')}" for title in item.value)
+            _eol_rest(out, item.eol, inner)
+            continue
         value = "null" if item.value is None else scalar(item.value, inner + "  ")
         head, _, rest = value.partition("\n")
         out.append(_with_eol(f"{prefix}{item.name}: {head}", item.eol))

@@ -14,9 +14,10 @@ from typing import Any
 import yaml
 
 from reconciler import yamlsource
-from reconciler.customer import observed_value
+from reconciler.customer import FieldValue, observed_value
 from reconciler.diagnostics import Severity
 from reconciler.fields import FIELDS
+from reconciler.labels import MISSING_LABEL, Labels
 from reconciler.rules import check_field, declarable
 from reconciler.workspace import NameMode
 
@@ -27,26 +28,34 @@ def name_fields(mode: NameMode | None) -> tuple[str, ...]:
 
 def declared_fields(
     customer: Mapping[str, Any], mode: NameMode | None
-) -> list[tuple[str, str | int]]:
-    """The editable fields worth declaring, in canonical order; empty ones are left out."""
-    fields: list[tuple[str, str | int]] = []
+) -> list[tuple[str, FieldValue]]:
+    """The editable fields worth declaring, in canonical order; empty ones are left out (and
+    a customer's relationship to a label id that has no label)."""
+    fields: list[tuple[str, FieldValue]] = []
     names = name_fields(mode)
     for field in FIELDS:
         if not field.imported or (field.name_part and field.name not in names):
             continue
         name = field.name
         value = observed_value(customer, name)
-        if value not in ("", 0):
+        if isinstance(value, Labels):
+            value = Labels(t for t in value if t not in _missing_titles(customer))
+        if value:  # not "", 0, no labels, nor labels not read
             fields.append((name, value))
     return fields
 
 
+def _missing_titles(customer: Mapping[str, Any]) -> set[str]:
+    titles = customer.get("labels") or ()
+    return {t for t in titles if isinstance(t, str) and MISSING_LABEL.fullmatch(t)}
+
+
 def written_fields(
     customer: Mapping[str, Any], mode: NameMode | None, statuses: Sequence[str]
-) -> list[tuple[str, str | int]]:
+) -> list[tuple[str, FieldValue]]:
     """The fields as the file declares them: the text that `validate` maps to each stored
     value (a value the database cut after a space gets the '>' the cut removes again)."""
-    written: list[tuple[str, str | int]] = []
+    written: list[tuple[str, FieldValue]] = []
     for name, value in declared_fields(customer, mode):
         if isinstance(value, str):
             value = declarable(name, value, statuses, str(mode) if mode else None) or value
@@ -139,10 +148,10 @@ def _double_quoted(value: str) -> str:
 
 
 def field_comments(
-    name: str, value: str | int, statuses: Sequence[str], mode: NameMode | None = None
+    name: str, value: FieldValue, statuses: Sequence[str], mode: NameMode | None = None
 ) -> list[str]:
     """What `validate` will say about a stored value, as `# fluentcart:` comments."""
-    if name == "user_id":
+    if not isinstance(value, str):
         return []
     result = check_field(name, str(value), statuses, str(mode) if mode else None)
     comments = []
@@ -174,7 +183,11 @@ def render_file(
         for name, value in written_fields(customer, mode, statuses):
             for comment in field_comments(name, value, statuses, mode):
                 lines.append(f"{indent}{comment}")
-            lines.append(f"{indent}{name}: {scalar(value, indent + '  ')}")
+            if isinstance(value, Labels):
+                lines.append(f"{indent}{name}:")
+                lines.extend(f"{indent}  - {scalar(title, indent + '    ')}" for title in value)
+            else:
+                lines.append(f"{indent}{name}: {scalar(value, indent + '  ')}")
     text = "\n".join(lines) + "\n"
     _check_round_trip(text, customers, mode, statuses, as_list)
     return text

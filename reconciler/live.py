@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from reconciler.client import CustomerNotFound, FluentCartClient
+from reconciler.labels import Catalog
 
 FEW = 3
 CONFIRM_LIMIT = 50
@@ -20,10 +21,19 @@ CONFIRM_LIMIT = 50
 class LiveRead:
     found: dict[int, dict[str, Any]] = field(default_factory=dict)
     gone: set[int] = field(default_factory=set)
+    labels: Catalog | None = None  # the store's labels (GET /labels), read after the customers
 
 
 def read_customers(client: FluentCartClient, ids: Collection[int]) -> LiveRead:
-    """The live record of each id; ids the store does not have are `gone`."""
+    """The live record of each id, and the store's labels; ids the store does not have are
+    `gone`."""
+    result = _read(client, ids)
+    if ids:
+        result.labels = client.known_labels()  # one request, unless a customer's labels read it
+    return result
+
+
+def _read(client: FluentCartClient, ids: Collection[int]) -> LiveRead:
     wanted = sorted(set(ids))
     result = LiveRead()
     if not wanted:

@@ -12,10 +12,12 @@ from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
 from reconciler import __version__
-from reconciler.customer import is_linked, observed_value
+from reconciler.customer import FieldValue, is_linked, observed_value, value_from_json
 from reconciler.declared import Declaration, DeclaredCustomer
 from reconciler.diagnostics import Diagnostic, Severity
 from reconciler.fields import MANAGED_FIELDS
+from reconciler.labels import Catalog, Labels
+from reconciler.labels import key as labels_key
 from reconciler.state import CustomerRecord, StateFile
 from reconciler.workspace import NameMode
 
@@ -23,7 +25,6 @@ if TYPE_CHECKING:
     from reconciler.live import LiveRead
 
 FORMAT_VERSION = 1
-FieldValue = str | int
 
 
 class Action(StrEnum):
@@ -55,12 +56,26 @@ class FieldChange:
     # The date a refresh accepted the store's change into the state, when applying reverts it.
     accepted_on: str | None = None
 
+    @property
+    def added(self) -> Labels | None:
+        """For a set of titles: the ones apply adds (None for other fields)."""
+        if isinstance(self.after, Labels):
+            return self.after.without(self.before if isinstance(self.before, Labels) else None)
+        return None
+
+    @property
+    def removed(self) -> Labels | None:
+        """For a set of titles: the ones apply takes away (None for other fields)."""
+        if isinstance(self.after, Labels):
+            return self.before.without(self.after) if isinstance(self.before, Labels) else Labels()
+        return None
+
 
 @dataclass(frozen=True, slots=True)
 class FieldDrift:
     name: str
-    recorded: FieldValue
-    live: FieldValue
+    recorded: FieldValue | None
+    live: FieldValue | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,6 +135,9 @@ class Plan:
     changed_since: str | None = None  # plan --changed-since REF
     not_planned: int = 0  # declared customers left out because their files did not change
     redacted: bool = False  # values masked for --redact (views/redact.py); never applied
+    # Labels the store does not have that apply creates (`+ label "Wholesale"`); apply
+    # creates no other.
+    new_labels: tuple[str, ...] = ()
     fingerprint: str | None = None  # a redacted plan's: the sha256 of the plan it masks
 
     @property
@@ -171,6 +189,7 @@ class Plan:
             "git_dirty": self.git_dirty,
             "changed_since": self.changed_since,
             "not_planned": self.not_planned,
+            **({"new_labels": list(self.new_labels)} if self.new_labels else {}),
             "summary": {
                 "update": summary.update,
                 "no_op": summary.no_op,
@@ -205,6 +224,11 @@ class Plan:
                             "live": f.live,
                             "recorded": f.recorded,
                             **({"accepted_on": f.accepted_on} if f.accepted_on else {}),
+                            **(
+                                {"added": list(f.added), "removed": list(f.removed or ())}
+                                if f.added is not None
+                                else {}
+                            ),
                         }
                         for f in c.fields
                     ],
@@ -228,11 +252,11 @@ class Plan:
                     fields=tuple(
                         FieldChange(
                             f["name"],
-                            f["before"],
-                            f["after"],
+                            value_from_json(f["name"], f["before"]),
+                            value_from_json(f["name"], f["after"]),
                             Origin(f.get("origin", "config")),
-                            f.get("live"),
-                            f.get("recorded", f["before"]),
+                            value_from_json(f["name"], f.get("live")),
+                            value_from_json(f["name"], f.get("recorded", f["before"])),
                             f.get("accepted_on"),
                         )
                         for f in c["fields"]
@@ -251,7 +275,14 @@ class Plan:
                 CustomerDrift(
                     d["id"],
                     d.get("source"),
-                    tuple(FieldDrift(f["name"], f["recorded"], f["live"]) for f in d["fields"]),
+                    tuple(
+                        FieldDrift(
+                            f["name"],
+                            value_from_json(f["name"], f["recorded"]),
+                            value_from_json(f["name"], f["live"]),
+                        )
+                        for f in d["fields"]
+                    ),
                 )
                 for d in data.get("drift", ())
             ),
@@ -261,6 +292,7 @@ class Plan:
             git_dirty=data.get("git_dirty"),
             changed_since=data.get("changed_since"),
             not_planned=data.get("not_planned", 0),
+            new_labels=tuple(data.get("new_labels", ())),
         )
 
 
@@ -271,11 +303,13 @@ def build_plan(
     targets: Collection[int] = (),
     live: "LiveRead | None" = None,
     refresh_only: bool = False,
+    create_labels: bool = True,
 ) -> Plan:
     """Diff declared customers against the state, and against the store when `live` is given.
 
     Pure: the caller reads the live customers. Without `live` the recorded values stand for
-    the store's (an offline plan).
+    the store's (an offline plan). `create_labels` False (the workspace's `create_labels:
+    false`) makes a declared label the store does not have an error.
     """
     recorded = state.customers if state is not None else {}
     wanted = set(targets)
@@ -318,8 +352,14 @@ def build_plan(
             unchanged += 1
         else:
             changes.append(change)
+    new_labels: tuple[str, ...] = ()
     if not refresh_only:
         diagnostics.extend(_email_collisions(declaration, recorded, changes))
+        catalog = live.labels if live is not None and live.labels is not None else None
+        if catalog is None and state is not None:
+            catalog = state.labels
+        new_labels, problems = _new_labels(declaration, changes, recorded, catalog, create_labels)
+        diagnostics.extend(problems)
     return Plan(
         changes=tuple(changes),
         unchanged=unchanged,
@@ -329,7 +369,57 @@ def build_plan(
         drift=tuple(drift),
         refreshed=live is not None,
         refresh_only=refresh_only,
+        new_labels=new_labels,
     )
+
+
+def _new_labels(
+    declaration: Declaration,
+    changes: list[CustomerChange],
+    recorded: Mapping[int, CustomerRecord],
+    catalog: Catalog | None,
+    create_labels: bool,
+) -> tuple[tuple[str, ...], list[Diagnostic]]:
+    """The labels that changes add and the store does not have (by the catalog read with
+    --refresh or recorded in the state; a state without one knows the labels its customers
+    carry), and, when the workspace forbids creating labels, an error for each customer
+    that needs one."""
+    known: set[str] = set()
+    if catalog is None:
+        for record in recorded.values():
+            titles = observed_value(record.observed, "labels")
+            if isinstance(titles, Labels):
+                known |= titles.keys()
+    new: dict[str, str] = {}
+    problems: list[Diagnostic] = []
+    for change in changes:
+        for item in change.fields:
+            if item.added is None:
+                continue
+            wanted = [
+                title
+                for title in item.added
+                if (catalog.id_of(title) is None if catalog is not None else True)
+                and labels_key(title) not in known
+            ]
+            for title in wanted:
+                new.setdefault(labels_key(title), title)
+            if wanted and not create_labels:
+                declared = declaration.customers[change.id]
+                problems.append(
+                    Diagnostic(
+                        Severity.ERROR,
+                        f"the store has no label {', '.join(map(json.dumps, wanted))}, and this"
+                        " workspace does not create labels (create_labels: false in"
+                        " fluentcart.yaml): create it in FluentCart first, or remove it here",
+                        declared.file,
+                        declared.field_lines.get(item.name, declared.line),
+                        None,
+                        change.id,
+                        item.name,
+                    )
+                )
+    return tuple(Labels(new.values())), problems
 
 
 def _drift(

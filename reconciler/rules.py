@@ -19,6 +19,8 @@ from reconciler.fields import (
     NAME_FIELDS,
     Rule,
 )
+from reconciler.labels import Labels
+from reconciler.labels import key as labels_key
 from reconciler.wordpress import (
     is_email,
     joined_full_name,
@@ -72,6 +74,48 @@ def check_field(
     if not any(severity is Severity.ERROR for severity, _ in result.problems):
         result.sent = text
     return result
+
+
+@dataclass
+class TitlesResult:
+    """Declared label titles as the store keeps them, and per title what to tell the user."""
+
+    value: Labels
+    problems: list[tuple[int, Severity, str]] = field(default_factory=list)
+
+
+def check_labels(titles: Sequence[str]) -> TitlesResult:
+    """Each title as LabelRequest.php and the label table take it (API-2.md A): required and
+    sanitizeText on the value as sent (422), then sanitize_text_field (which trims), then
+    the 192-character column cut. The store tells labels apart ignoring case, accents and
+    trailing spaces, so a title that names a label already in the list is reported."""
+    problems: list[tuple[int, Severity, str]] = []
+    kept: list[str] = []
+    seen: dict[str, str] = {}
+    width = BY_NAME["labels"].width
+    for index, raw in enumerate(titles):
+        result = FieldResult(php_trim(raw))
+        if not result.value:
+            result.error("is an empty label title: FluentCart requires one (HTTP 422)")
+        elif not _rejected_text(result, result.value):
+            result.value = sanitize_text_field(raw)
+            if len(result.value) > width:
+                original, result.value = result.value, result.value[:width]
+                result.warn(
+                    f"is {len(original)} characters long; the label table keeps {width}, so"
+                    f" the label will be {short_repr(result.value)}"
+                )
+            earlier = seen.get(labels_key(result.value))
+            if earlier is not None:
+                result.warn(
+                    f"{short_repr(result.value)} is the same label as {short_repr(earlier)}"
+                    " (FluentCart tells labels apart ignoring case and accents): list it once"
+                )
+            else:
+                seen[labels_key(result.value)] = result.value
+                kept.append(result.value)
+        problems.extend((index, severity, message) for severity, message in result.problems)
+    return TitlesResult(Labels(kept), problems)
 
 
 def _rejected_text(result: FieldResult, value: str) -> bool:

@@ -108,6 +108,10 @@ statuses: [{statuses}]
 # Fields that --redact masks in plans and output, beside the local part of every email.
 sensitive: []
 
+# Whether apply creates a declared label the store does not have (the plan shows each as
+# `+ label`); false makes such a label an error, and labels are made in FluentCart only.
+create_labels: true
+
 # Customers applied at once.
 parallelism: {DEFAULT_PARALLELISM}
 """

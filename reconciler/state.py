@@ -12,6 +12,7 @@ from typing import Any
 
 from reconciler import __version__
 from reconciler.fields import MANAGED_FIELDS
+from reconciler.labels import Catalog
 from reconciler.workspace import NameMode
 
 
@@ -19,7 +20,7 @@ from reconciler.workspace import NameMode
 class CustomerRecord:
     observed: dict[str, Any]
     observed_at: str
-    last_applied: dict[str, str | int] = field(default_factory=dict)
+    last_applied: dict[str, str | int | list[str]] = field(default_factory=dict)
 
 
 @dataclass
@@ -31,6 +32,7 @@ class StateFile:
     customers: dict[int, CustomerRecord] = field(default_factory=dict)
     tool_version: str = __version__
     sha256: str | None = field(default=None, compare=False)  # of the bytes it was read from
+    labels: Catalog | None = None  # the store's labels when last read; None: never read
 
     def content(self) -> dict[str, Any]:
         """The state as written, serial and tool version aside (they do not make a change)."""
@@ -38,6 +40,7 @@ class StateFile:
             "lineage": self.lineage,
             "site": self.site,
             "name_mode": str(self.name_mode) if self.name_mode else None,
+            **({"labels": self.labels.to_json()} if self.labels is not None else {}),
             "customers": {
                 str(cid): {
                     "observed": record.observed,

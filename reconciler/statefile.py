@@ -12,10 +12,13 @@ from typing import Any
 
 from reconciler import jsonschemas, jsontext
 from reconciler.errors import StateError
+from reconciler.labels import Catalog
 from reconciler.state import PLAN_FIELDS, CustomerRecord, StateFile
 from reconciler.workspace import NameMode
 
-FORMAT_VERSION = 1
+# 2: labels (a catalog beside the customers, titles in records). A version 1 file reads as
+# a state that has not read labels yet, and is written back as version 2.
+FORMAT_VERSION = 2
 
 
 def _slim_customer(obj: dict[str, Any]) -> dict[str, Any]:
@@ -70,6 +73,7 @@ def parse(data: bytes, shown: str, hint: str = "", slim: bool = False) -> StateF
         site=document["site"],
         name_mode=NameMode(mode) if mode else None,
         tool_version=document["tool_version"],
+        labels=Catalog.from_json(document.get("labels")),
         customers={
             int(cid): CustomerRecord(r["observed"], r["observed_at"], r["last_applied"])
             for cid, r in document["customers"].items()
@@ -82,6 +86,7 @@ _JSON_TYPES: dict[str, frozenset[type]] = {
     "string": frozenset({str}),
     "integer": frozenset({int}),  # `type(x) is int` leaves out True and False, as the schema does
     "null": frozenset({type(None)}),
+    "array": frozenset({list}),  # of strings, checked apart
 }
 
 
@@ -129,11 +134,20 @@ def surely_valid(document: Any) -> bool:
         if type(customer_id) is not int or customer_id < 1:
             return False
         for key, allowed in observed_types.items():
-            if key in observed and type(observed[key]) not in allowed:
+            if key in observed and (
+                type(observed[key]) not in allowed or not _strings(observed[key])
+            ):
                 return False
-        if any(type(value) not in applied_types for value in applied.values()):
+        if any(
+            type(value) not in applied_types or not _strings(value) for value in applied.values()
+        ):
             return False
     return True
+
+
+def _strings(value: object) -> bool:
+    """A list holds only strings (and anything else is not a list)."""
+    return type(value) is not list or all(type(item) is str for item in value)
 
 
 _HEAD_NAME_MODE = re.compile(r'^  "name_mode": (null|"full_name"|"first_last"),?$', re.MULTILINE)
@@ -164,6 +178,8 @@ def serialize(state: StateFile) -> bytes:
         "site": state.site,
         "name_mode": str(state.name_mode) if state.name_mode else None,
     }
+    if state.labels is not None:
+        document["labels"] = state.labels.to_json()
     head = json.dumps(document, indent=2, sort_keys=True, ensure_ascii=False)
     records = ",".join(
         f'"{cid}":'

@@ -38,6 +38,7 @@ class Workspace:
     parallelism: int | None
     state: str = DEFAULT_STATE  # where the state is kept: a file, or a postgresql:// URL
     state_workspace: str = "default"  # the workspace's name in a shared state database
+    create_labels: bool = True  # apply creates declared labels the store lacks (as planned)
 
     def display(self, path: Path) -> str:
         """A path as messages show it: relative to the workspace when inside it."""
@@ -107,6 +108,7 @@ def load_workspace(root: Path, env: Mapping[str, str] = os.environ) -> Workspace
         parallelism=_optional_int(config.get("parallelism")),
         state=state,
         state_workspace=_state_workspace(config.get("workspace"), site, state),
+        create_labels=config.get("create_labels", True) is not False,
     )
 
 

@@ -176,11 +176,24 @@ def seed_customer(customer_id: int, **fields: Any) -> dict[str, Any]:
     return record
 
 
+def as_recorded(server: Any, customer_id: int) -> dict[str, Any]:
+    """A sandbox customer as fluentcart records it: the list page's shape, its labels as the
+    titles of its label rows (the client joins them with GET /labels)."""
+    from reconciler.labels import Catalog, Labels
+
+    store = server.store
+    customer = store.serialize(store.customers[customer_id], relations=["labels"])
+    catalog = Catalog({row["id"]: row["value"] for row in store.labels()[1]["labels"]})
+    rows = customer["labels"]
+    customer["labels"] = list(Labels(catalog.title_of(int(r["label_id"])) for r in rows))
+    return customer
+
+
 def recorded_state(
     server: Any, ids: list[int], name_mode: NameMode = NameMode.FULL_NAME
 ) -> StateFile:
-    """A state that recorded these sandbox customers exactly as the sandbox serves them."""
-    state = make_state([server.store.serialize(server.store.customers[i]) for i in ids], name_mode)
+    """A state that recorded these sandbox customers exactly as fluentcart reads them."""
+    state = make_state([as_recorded(server, i) for i in ids], name_mode)
     state.site = server.url
     return state
 

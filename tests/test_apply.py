@@ -18,6 +18,7 @@ from reconciler.storage.file import Journal, journal_path, load_state
 from tests.conftest import (
     PASSWORD,
     Workspace,
+    as_recorded,
     make_state,
     observed,
     recorded_state,
@@ -610,9 +611,7 @@ def test_state_records_the_returned_customer_after_each_put(
     workspace.state(recorded_state(server, [1]))
     assert run(workspace, "apply", "--auto-approve").exit_code == 0
     record = workspace.read_state()["customers"]["1"]
-    assert record["observed"] == json.loads(
-        json.dumps(server.store.serialize(server.store.customers[1]))
-    )
+    assert record["observed"] == json.loads(json.dumps(as_recorded(server, 1)))
     assert record["last_applied"] == {"city": "Paris"}
     assert workspace.read_state()["serial"] == 2
 

@@ -28,7 +28,7 @@ from reconciler.sandbox import Sandbox, Store
 from reconciler.sandbox.server import default_users
 from reconciler.workspace import NameMode
 from tests.backends import Backend
-from tests.conftest import PASSWORD, make_state, seed_customer
+from tests.conftest import PASSWORD, as_recorded, make_state, seed_customer
 
 STATUSES = ("active", "inactive")
 # Rules fluentcart enforces although FluentCart itself would answer 200.
@@ -140,7 +140,7 @@ def test_validate_and_the_server_agree(server: Sandbox, backend: Backend, case) 
 def _converges(
     server: Sandbox, backend: Backend, declaration, mode: NameMode, directory: Path
 ) -> None:
-    live = server.store.serialize(server.store.customers[1])
+    live = as_recorded(server, 1)
     state = make_state([live], mode)
     state.site = server.url
     plan = build_plan(declaration, state, mode)
@@ -172,7 +172,7 @@ def _converges(
     ] == [], result
     after = backend.stored(directory)
     assert after is not None
-    assert after.customers[1].observed == server.store.serialize(server.store.customers[1])
+    assert after.customers[1].observed == as_recorded(server, 1)
     again = build_plan(declaration, after, mode)
     assert again.changes == (), again.changes
 

@@ -452,8 +452,9 @@ def test_state_rm_then_import_then_refresh_reports_no_change(
     workspace: Workspace, run, sandbox
 ) -> None:
     """`import 2` reads customer 2 with GET /customers/2, whose answer also carries
-    `selected_labels` and `labels`; the record keeps the shape of list pages and PUT answers,
-    so the next refresh (which reads list pages) finds nothing changed."""
+    `selected_labels` and `labels` (relationship rows); the record keeps the shape of list
+    pages (labels as titles), so the next refresh (which reads list pages) finds nothing
+    changed."""
     server = sandbox([seed_customer(i) for i in (1, 2, 3, 4)])
     workspace.declare(
         "a.yaml", "customers:\n" + "".join(f"  - id: {i}\n    city: Paris\n" for i in (1, 2, 3, 4))
@@ -464,7 +465,7 @@ def test_state_rm_then_import_then_refresh_reports_no_change(
     assert result.exit_code == 0, result.output
     assert server.count("GET", "/fluent-cart/v2/customers/2") == 1  # read with a single GET
     recorded = workspace.read_state()["customers"]["2"]["observed"]
-    assert "labels" not in recorded and "selected_labels" not in recorded
+    assert recorded["labels"] == [] and "selected_labels" not in recorded
     result = run(workspace, "refresh")
     assert result.exit_code == 0, result.output
     assert "changed on the store" not in result.output, result.output

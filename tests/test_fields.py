@@ -4,7 +4,7 @@ JSON Schemas, the PUT body and the server's written columns agree with it."""
 import pytest
 
 from reconciler.apply import build_body
-from reconciler.fields import BY_NAME, FIELDS, MANAGED_FIELDS, TEXT_FIELDS, Kind
+from reconciler.fields import BY_NAME, CUSTOMER_FIELDS, MANAGED_FIELDS, TEXT_FIELDS, Kind
 from reconciler.fmt import FIELD_ORDER
 from reconciler.jsonschemas import load_schema
 from reconciler.sandbox.store import COLUMN_WIDTH, WRITTEN
@@ -44,7 +44,7 @@ def test_every_put_carries_every_column_the_server_writes(mode: NameMode) -> Non
     names = {"first_name", "last_name"} if mode is NameMode.FIRST_LAST else {"full_name"}
     server = (set(WRITTEN) - {"first_name", "last_name"}) | names
     assert set(body) == {"id"} | server
-    widths = {f.name: f.width for f in FIELDS if f.width and f.name != "full_name"}
+    widths = {f.name: f.width for f in CUSTOMER_FIELDS if f.width and f.name != "full_name"}
     assert widths == COLUMN_WIDTH
 
 

@@ -15,7 +15,7 @@ import pytest
 
 from reconciler.sandbox import Sandbox, Store
 from reconciler.sandbox.server import Faults, default_users
-from reconciler.storage.postgres import PostgresStorage
+from reconciler.storage.postgres import SCHEMA_VERSION, PostgresStorage
 from tests.conftest import PASSWORD, Workspace, seed_customer
 from tests.test_crash import fluentcart
 
@@ -167,7 +167,7 @@ def test_a_schema_newer_than_the_tool_is_refused(workspace: Workspace, run, post
     postgres.sql("INSERT INTO fluentcart.schema_migrations (version) VALUES (99)", database)
     result = run(workspace, "plan")
     assert result.exit_code == 1
-    assert "has schema version 99, newer than this fluentcart's 2" in result.output
+    assert f"has schema version 99, newer than this fluentcart's {SCHEMA_VERSION}" in result.output
 
 
 def test_one_apply_at_a_time_per_workspace(
@@ -617,7 +617,9 @@ def test_a_database_at_schema_1_is_migrated_with_its_records(postgres) -> None:
     for customer_id, record in full.customers.items():
         expected = {k: v for k, v in record.observed.items() if k in PLAN_FIELDS}
         assert slim.customers[customer_id].observed == expected
-    assert postgres.sql("SELECT max(version) FROM fluentcart.schema_migrations", database) == [(2,)]
+    latest = [(SCHEMA_VERSION,)]
+    assert postgres.sql("SELECT max(version) FROM fluentcart.schema_migrations", database) == latest
+    assert postgres.sql("SELECT labels FROM fluentcart.workspace", database) == [(None,)]
 
 
 def test_first_versions_go_straight_in_and_a_workspace_with_history_continues_it(

@@ -2,7 +2,8 @@
 
 import pytest
 
-from reconciler.sandbox import collation, geo
+from reconciler import collation
+from reconciler.sandbox import geo
 
 
 def test_ascii_is_mapped_as_pyuca_maps_it() -> None:

@@ -90,7 +90,8 @@ def _primaries_kept_on_failure(original):
 def test_replay_fails_when_the_sandbox_diverges(
     monkeypatch, divergence: str, expected: set
 ) -> None:
-    from reconciler.sandbox import collation, store
+    from reconciler import collation
+    from reconciler.sandbox import store
 
     if divergence == "labels-kept":
         monkeypatch.setattr(

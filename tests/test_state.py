@@ -9,8 +9,9 @@ from hypothesis import strategies as st
 from reconciler import jsonschemas, statefile
 from reconciler.customer import observed_value
 from reconciler.errors import StateError
+from reconciler.labels import Catalog
 from reconciler.state import PLAN_FIELDS, CustomerRecord, StateFile, new_state, record_version
-from reconciler.statefile import parse, serialize
+from reconciler.statefile import FORMAT_VERSION, parse, serialize
 from reconciler.storage.file import (
     Journal,
     fold_journal,
@@ -222,7 +223,11 @@ def _reference_serialize(state: StateFile) -> bytes:
             return [ordered(item) for item in value]
         return value
 
-    document = {"format_version": 1, "serial": state.serial, "tool_version": state.tool_version}
+    document = {
+        "format_version": FORMAT_VERSION,
+        "serial": state.serial,
+        "tool_version": state.tool_version,
+    }
     document |= state.content()
     customers = document.pop("customers")
     head = json.dumps(document, indent=2, sort_keys=True, ensure_ascii=False)
@@ -256,10 +261,12 @@ _JSON = st.recursive(
         max_size=6,
     ),
     st.sampled_from([None, NameMode.FULL_NAME]),
+    st.none() | st.dictionaries(st.integers(1, 10**6), _TEXT, max_size=3),
 )
-def test_serialize_writes_the_bytes_of_the_standard_encoder(customers, mode) -> None:
+def test_serialize_writes_the_bytes_of_the_standard_encoder(customers, mode, labels) -> None:
     state = new_state("https://shop.example", mode)
     state.serial = 7
+    state.labels = Catalog(labels) if labels is not None else None
     for cid, (extra, observed_at, applied) in customers.items():
         state.customers[cid] = CustomerRecord({**extra, "id": cid}, observed_at, applied)
     data = serialize(state)

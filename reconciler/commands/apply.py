@@ -136,7 +136,9 @@ def _run(options: ApplyOptions, events: "ApplyEvents | None") -> int:
         else:
             if options.refresh:
                 live = read_live(client, declaration, on_disk, targets)
-            plan = build_plan(declaration, on_disk, mode, targets, live)
+            plan = build_plan(
+                declaration, on_disk, mode, targets, live, create_labels=workspace.create_labels
+            )
         # With --json, stdout carries only events; the plan still goes to the log, on stderr.
         color = use_color(options.no_color) and events is None
         shown = redact_plan(plan, redactor)
@@ -146,6 +148,7 @@ def _run(options: ApplyOptions, events: "ApplyEvents | None") -> int:
         state.name_mode = mode
         if live is not None:
             _record_live(state, live.found)
+            state.labels = live.labels or state.labels
         updates = sum(c.action is Action.UPDATE for c in plan.changes)
         if events is not None:
             events.start(client.site, updates, plan.sha256, plan.to_dict()["summary"])
@@ -175,6 +178,8 @@ def _run(options: ApplyOptions, events: "ApplyEvents | None") -> int:
         for change in plan.changes:
             if change.action is Action.FORGET:
                 state.customers.pop(change.id, None)
+        if client.catalog is not None:  # the labels as this run last read (and made) them
+            state.labels = client.catalog
         opened.storage.persist(state, on_disk)
         return _summary(plan, result, client.retries, options, events)
 
@@ -201,7 +206,16 @@ def _apply(
 ) -> ApplyResult:
     updates = [c for c in plan.changes if c.action is Action.UPDATE]
     recorder = storage.recorder(max(1, min(parallelism, len(updates))))
-    applier = Applier(client, recorder, mode, declared, parallelism, options.rate, options.force)
+    applier = Applier(
+        client,
+        recorder,
+        mode,
+        declared,
+        parallelism,
+        options.rate,
+        options.force,
+        new_labels=plan.new_labels,
+    )
     previous = signal.getsignal(signal.SIGINT)
     interrupts = Interrupts(applier, events)
     signal.signal(signal.SIGINT, interrupts.handle)

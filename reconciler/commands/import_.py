@@ -30,7 +30,7 @@ from reconciler.commands.context import (
     resolve_name_mode,
 )
 from reconciler.commands.init import PUBLIC_MODE, ensure_schemas, init_workspace
-from reconciler.customer import observed_value
+from reconciler.customer import FieldValue, json_value, observed_value
 from reconciler.declared import Declaration, Rules, load_declared
 from reconciler.diagnostics import Severity
 from reconciler.errors import FluentCartError
@@ -80,6 +80,8 @@ def run(options: ImportOptions) -> int:
             failed, written = _adopt(workspace, client, declaration, state, mode, options)
         else:
             failed = _import_declared(client, declaration, state, options.ids)
+        if client.catalog is not None:  # read with the customers: offline plans compare to it
+            state.labels = client.catalog
         opened.storage.persist(state, on_disk)
         click.echo(f"Read from {client.site} in {client.requests_sent} request(s).")
     if not _report_generated(workspace, mode, written):
@@ -140,7 +142,7 @@ def _report_generated(workspace: Workspace, mode: NameMode, written: list[Path])
 
 
 def _record(
-    state: StateFile, customer: dict[str, Any], declared: Mapping[str, str | int] | None = None
+    state: StateFile, customer: dict[str, Any], declared: Mapping[str, FieldValue] | None = None
 ) -> None:
     """Record `customer`; the `declared` values it already holds count as applied, as after
     an apply that found them in place, so that a later change made on the store is told
@@ -150,7 +152,7 @@ def _record(
         last_applied = dict(previous.last_applied)
     else:
         last_applied = {
-            name: value
+            name: json_value(value)
             for name, value in (declared or {}).items()
             if observed_value(customer, name) == value
         }
@@ -210,6 +212,7 @@ def _adopt(
         candidates = [live.found[i] for i in sorted(live.found)]
     else:
         candidates = list(client.iter_customers(search=options.search))
+        client.known_labels()  # the store's labels, recorded for offline plans
     fresh: list[dict[str, Any]] = []
     for customer in candidates:
         declared = declaration.customers.get(customer["id"])

@@ -99,7 +99,13 @@ def _plan(options: PlanOptions, loaded: Loaded, client: "FluentCartClient | None
     if client is not None:
         live = read_live(client, declaration, loaded.state, targets, options.refresh_only)
     plan = build_plan(
-        declaration, loaded.state, loaded.name_mode, targets, live, options.refresh_only
+        declaration,
+        loaded.state,
+        loaded.name_mode,
+        targets,
+        live,
+        options.refresh_only,
+        workspace.create_labels,
     )
     if options.changed_since is not None:
         if not targets:  # nothing changed: an empty plan, not a plan of everything

@@ -35,6 +35,10 @@ PROMPT_YAML = (
 )
 
 
+def _without_labels(customer: dict[str, Any]) -> dict[str, Any]:
+    return {key: value for key, value in customer.items() if key != "labels"}
+
+
 def changed_fields(before: dict[str, Any], after: dict[str, Any]) -> str:
     """The fields (nested ones as a.b) whose values differ, for the refresh report."""
     from deepdiff import DeepDiff  # only refresh needs it
@@ -84,6 +88,9 @@ def run(
         updated = 0
         for customer_id, customer in sorted(live.found.items()):
             record = state.customers[customer_id]
+            if "labels" not in record.observed and record.observed == _without_labels(customer):
+                record.observed = customer  # labels read for the first time: not a change
+                continue
             if record.observed != customer:
                 fields = changed_fields(record.observed, customer)
                 click.echo(f"customer {customer_id}: changed on the store: {fields}")
@@ -97,6 +104,8 @@ def run(
                 err=True,
             )
         state.name_mode = mode
+        if live.labels is not None:
+            state.labels = live.labels
         changed = state.content() != on_disk.content()
         if (changed or edits) and not approved:
             click.echo()

@@ -21,7 +21,8 @@ from datetime import UTC, datetime
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Any, cast
 
-from reconciler.sandbox import collation, phpjson
+from reconciler import collation
+from reconciler.sandbox import phpjson
 from reconciler.sandbox.checkoutfields import (
     FIRST_LAST,
     FULL_NAME,

@@ -39,6 +39,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 from reconciler import __version__, jsontext
 from reconciler.errors import StateError
+from reconciler.labels import Catalog
 from reconciler.lock import HOLDER_SETTLE_SECONDS, LockError, LockInfo, check_release
 from reconciler.state import PLAN_FIELDS, CustomerRecord, RecordVersion, StateFile
 from reconciler.workspace import NameMode
@@ -121,6 +122,11 @@ MIGRATIONS: tuple[tuple[int, str], ...] = (
         }])), '{{}}');
         ALTER TABLE fluentcart.customer ALTER COLUMN plan_fields SET NOT NULL;
         """,
+    ),
+    (
+        3,
+        # The store's labels when last read (label id -> title); NULL: never read.
+        "ALTER TABLE fluentcart.workspace ADD COLUMN labels jsonb;",
     ),
 )
 SCHEMA_VERSION = MIGRATIONS[-1][0]
@@ -695,7 +701,7 @@ class PostgresStorage:
         connection.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
         with connection.transaction():
             head = connection.execute(
-                "SELECT id, lineage, serial, site, name_mode, tool_version"
+                "SELECT id, lineage, serial, site, name_mode, tool_version, labels"
                 " FROM fluentcart.workspace WHERE name = %s",
                 (self.workspace,),
             ).fetchone()
@@ -726,6 +732,7 @@ class PostgresStorage:
             name_mode=NameMode(head[4]) if head[4] else None,
             tool_version=head[5],
             customers=customers,
+            labels=Catalog.from_json(head[6]),
         )
         state.sha256 = self._identity(state)
         return state
@@ -1070,13 +1077,14 @@ class PostgresStorage:
             self.write_customers(connection, dict.fromkeys(removed), "forget")
             connection.execute(
                 "UPDATE fluentcart.workspace SET serial = %s, site = %s, name_mode = %s,"
-                " tool_version = %s, lineage = %s WHERE id = %s",
+                " tool_version = %s, lineage = %s, labels = %s::jsonb WHERE id = %s",
                 (
                     serial,
                     state.site,
                     str(state.name_mode) if state.name_mode else None,
                     __version__,
                     state.lineage,
+                    _catalog(state),
                     self.workspace_id(),
                 ),
             )
@@ -1144,13 +1152,14 @@ class PostgresStorage:
                 self.write_customers(connection, changed, "push")
                 connection.execute(
                     "UPDATE fluentcart.workspace SET serial = %s, site = %s, name_mode = %s,"
-                    " tool_version = %s, lineage = %s WHERE id = %s",
+                    " tool_version = %s, lineage = %s, labels = %s::jsonb WHERE id = %s",
                     (
                         state.serial,
                         state.site,
                         str(state.name_mode) if state.name_mode else None,
                         state.tool_version,
                         state.lineage,
+                        _catalog(state),
                         self.workspace_id(),
                     ),
                 )
@@ -1161,6 +1170,10 @@ class PostgresStorage:
 # and a store can. A record with one is kept as its JSON text, wrapped under this key, and
 # given back unchanged: nothing the store returned is lost or altered.
 _WRAPPED = "fluentcart:json-text"
+
+
+def _catalog(state: StateFile) -> str | None:
+    return _to_jsonb(state.labels.to_json()) if state.labels is not None else None
 
 
 def _to_jsonb(value: Any) -> str:

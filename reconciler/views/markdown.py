@@ -11,7 +11,7 @@ import html
 
 from reconciler.diagnostics import Diagnostic, Severity
 from reconciler.plan import Action, CustomerChange, CustomerDrift, Plan
-from reconciler.views.text import format_value, summary_line
+from reconciler.views.text import format_value, label_delta, summary_line
 
 LIMIT = 60_000
 SUMMARY_OVER = 50
@@ -61,6 +61,9 @@ def render_markdown(plan: Plan, limit: int = LIMIT, summary_over: int = SUMMARY_
         f"| warnings | {summary.warnings} |",
         "",
     ]
+    if plan.new_labels:
+        titles = ", ".join(cell(title) for title in plan.new_labels)
+        head += [f"Labels the store does not have, which apply creates: {titles}", ""]
     if len(plan.changes) > summary_over:
         head += _field_counts(plan, summary_over)
     head.append("")
@@ -144,6 +147,11 @@ def _section(change: CustomerChange, refreshed: bool = False) -> str:
         f"\n> `{item.name}` reverts a change made on the store (accepted by refresh on"
         f" {item.accepted_on}); `fluentcart refresh --update-yaml` keeps the store's value\n"
         for item in reverts
+    )
+    notes += "".join(
+        f"\n> `{item.name}`: {html.escape(label_delta(item))}\n"
+        for item in change.fields
+        if label_delta(item)
     )
     notes += "".join(f"\n> {html.escape(w)}\n" for w in change.warnings)
     hidden = (

@@ -121,6 +121,7 @@ def redact_plan(plan: Plan, redactor: Redactor) -> Plan:
         changes=tuple(map(change, plan.changes)),
         drift=tuple(map(drift, plan.drift)),
         diagnostics=tuple(map(redactor.diagnostic, plan.diagnostics)),
+        new_labels=tuple(redactor.value("labels", t) for t in plan.new_labels),
         redacted=True,
         fingerprint=plan.sha256,
     )

@@ -37,6 +37,33 @@ def format_value(value: object) -> str:
     return json.dumps(value, ensure_ascii=False)
 
 
+def format_change(item: FieldChange) -> str:
+    """`before -> after`, and for a set of titles what it adds and removes."""
+    before = "(not recorded)" if item.before is None and item.added is not None else None
+    text = f"{before or format_value(item.before)} -> {format_value(item.after)}"
+    delta = label_delta(item)
+    return f"{text}  ({delta})" if delta else text
+
+
+def label_delta(item: FieldChange) -> str:
+    """What a change of labels adds and removes: `+ "Wholesale", - "B2B"`."""
+    if item.added is None:
+        return ""
+    parts = [f"+ {format_value(t)}" for t in item.added]
+    parts += [f"- {format_value(t)}" for t in item.removed or ()]
+    return ", ".join(parts)
+
+
+def new_labels_lines(plan: Plan) -> list[str]:
+    if not plan.new_labels:
+        return []
+    return [
+        "Labels the store does not have, which apply creates:",
+        *(f"  + label {format_value(title)}" for title in plan.new_labels),
+        "",
+    ]
+
+
 def render_text(plan: Plan, color: bool = False) -> str:
     style = _Style(color)
     by_customer: dict[int | None, list[Diagnostic]] = defaultdict(list)
@@ -54,6 +81,7 @@ def render_text(plan: Plan, color: bool = False) -> str:
         for action in used:
             lines.append(f"  {style(_SYMBOLS[action], _COLORS[action])} {_LEGEND[action]}")
         lines.append("")
+    lines.extend(new_labels_lines(plan))
     for change in plan.changes:
         lines.extend(_block(change, by_customer.get(change.id, []), style))
         lines.append("")
@@ -169,10 +197,8 @@ def _block(change: CustomerChange, diagnostics: list[Diagnostic], style: _Style)
         ]
         width = max(len(f.name) for f in change.fields)
         for item in change.fields:
-            before = format_value(item.before)
-            after = format_value(item.after)
             note = _origin_note(item)
-            lines.append(f"      {symbol} {item.name.ljust(width)} = {before} -> {after}{note}")
+            lines.append(f"      {symbol} {item.name.ljust(width)} = {format_change(item)}{note}")
         if change.unchanged_fields:
             noun = "field" if change.unchanged_fields == 1 else "fields"
             lines.append(f"        # ({change.unchanged_fields} unchanged {noun} hidden)")
