@@ -10,7 +10,7 @@ reads the shape of a bulk change, and the full plan is one `fluentcart show` awa
 import html
 
 from reconciler.diagnostics import Diagnostic, Severity
-from reconciler.plan import Action, CustomerChange, CustomerDrift, Plan
+from reconciler.plan import Action, CustomerChange, CustomerDrift, FieldChange, Plan
 from reconciler.views.text import format_value, label_delta, summary_line
 
 LIMIT = 60_000
@@ -132,13 +132,19 @@ def _drift_section(drift: tuple[CustomerDrift, ...], listed: int) -> str:
     )
 
 
+def _before(item: FieldChange) -> str:
+    if item.before is None and item.added is not None:
+        return "<em>(not recorded)</em>"  # labels a record never read
+    return cell(item.before)
+
+
 def _section(change: CustomerChange, refreshed: bool = False) -> str:
     where = f" ({html.escape(change.source)})" if change.source else ""
     title = f"<code>{_SYMBOLS[change.action]} customer {change.id}</code> {_TITLES[change.action]}{where}"
     if change.action is not Action.UPDATE:
         return f"- {title}\n"
     rows = [
-        f"| `{item.name}` | {cell(item.before)} |"
+        f"| `{item.name}` | {_before(item)} |"
         f" {cell(item.after)} |" + (f" {item.origin} |" if refreshed else "")
         for item in change.fields
     ]
@@ -149,7 +155,7 @@ def _section(change: CustomerChange, refreshed: bool = False) -> str:
         for item in reverts
     )
     notes += "".join(
-        f"\n> `{item.name}`: {html.escape(label_delta(item))}\n"
+        f"\n> `{item.name}`: {html.escape(label_delta(item), quote=False)}\n"
         for item in change.fields
         if label_delta(item)
     )
