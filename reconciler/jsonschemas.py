@@ -31,11 +31,55 @@ _TYPE_WORDS = {
 
 @cache
 def load_schema(name: str) -> dict[str, Any]:
-    """A schema shipped in `schemas/`, by file stem (`customer`, `state`, ...)."""
+    """A schema shipped in `schemas/`, by file stem (`customer`, `state`, ...), with every
+    field of the field table in it (`with_fields`)."""
     text = (
         resources.files("reconciler").joinpath("schemas", f"{name}.schema.json").read_text("utf-8")
     )
-    return json.loads(text)
+    return with_fields(name, json.loads(text))
+
+
+def with_fields(name: str, schema: dict[str, Any]) -> dict[str, Any]:
+    """`schema` with each field of the field table (reconciler/fields.py) that it does not
+    spell out yet added where the schema lists fields: a declared customer's properties, a
+    plan's field names, the workspace's `sensitive` names, a recorded customer's properties.
+
+    The shipped files spell every field out (editors read them; tests/test_fields.py checks
+    that this adds nothing to them), so a field added to the table is validated, planned and
+    recorded before its descriptions are written."""
+    from reconciler.fields import FIELDS, Kind
+
+    declared = [f for f in FIELDS if f.declared]
+    if name == "customer":
+        properties = schema["$defs"]["customer"]["properties"]
+        for f in declared:
+            if f.name not in properties:
+                properties[f.name] = {
+                    Kind.TEXT: {"$ref": "#/$defs/text"},
+                    Kind.INTEGER: {"type": "integer", "minimum": 0},
+                    Kind.TITLES: {"type": "array", "items": {"type": ["string", "number"]}},
+                }.get(f.kind, {})
+        order = {f.name: rank for rank, f in enumerate(declared, 1)}
+        schema["$defs"]["customer"]["properties"] = dict(
+            sorted(properties.items(), key=lambda item: order.get(item[0], 0))
+        )
+    elif name == "plan":
+        fields = schema["properties"]["changes"]["items"]["properties"]["fields"]
+        names = fields["items"]["properties"]["name"]["enum"]
+        names.extend(f.name for f in declared if f.name not in names)
+    elif name == "workspace":
+        names = schema["properties"]["sensitive"]["items"]["enum"]
+        names.extend(f.name for f in declared if f.name not in names)
+    elif name == "state":
+        observed = schema["$defs"]["record"]["properties"]["observed"]["properties"]
+        for f in declared:
+            if f.name not in observed:
+                observed[f.name] = (
+                    {"type": "array", "items": {"type": "string"}}
+                    if f.kind is Kind.TITLES
+                    else {"type": ["string", "integer", "null"]}
+                )
+    return schema
 
 
 @cache

@@ -59,7 +59,8 @@ def check_field(
     `name_mode` (full_name, first_last or None when unknown) decides which name is required.
     """
     text = "" if raw is None else raw
-    if name == "email":
+    rule = BY_NAME[name].rule  # the field table says which of the server's rules applies
+    if rule is Rule.EMAIL:
         result = _check_email(text)
     elif name in NAME_FIELDS:
         if name in IGNORED_NAMES.get(name_mode or "", ()):
@@ -67,8 +68,8 @@ def check_field(
             result = FieldResult(php_trim(text))
         else:
             result = _check_name(name, text, name_mode)
-    elif name == "city":
-        result = _check_city(text)
+    elif rule is Rule.TEXT:
+        result = _check_text(name, text)
     else:
         result = _check_cleaned(name, text, statuses)
     if not any(severity is Severity.ERROR for severity, _ in result.problems):
@@ -197,13 +198,14 @@ def _check_name(name: str, text: str, name_mode: str | None) -> FieldResult:
     return result
 
 
-def _check_city(text: str) -> FieldResult:
+def _check_text(name: str, text: str) -> FieldResult:
+    """`nullable|sanitizeText` (the city): PHP-falsy values ("" and "0") skip the rule."""
     value = php_trim(text)
     result = FieldResult(sanitize_text_field(text))
-    # `nullable`: PHP-falsy values ("" and "0") skip the city's sanitizeText rule.
     if value not in ("", "0") and _rejected_text(result, value):
         return result
-    _cut(result, "city")
+    if BY_NAME[name].width:
+        _cut(result, name)
     return result
 
 

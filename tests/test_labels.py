@@ -336,3 +336,22 @@ def test_a_labels_put_that_fails_after_the_customer_put_loses_nothing(
     assert [r.outcome for r in second.results] == [Outcome.CHANGED]
     assert _label_titles(server, 1) == ["VIP"]
     assert build_plan(declaration, backend.stored(root), NameMode.FULL_NAME).changes == ()
+
+
+def test_a_saved_plan_shows_and_applies_labels_as_planned(
+    workspace: Workspace, run, sandbox
+) -> None:
+    server = sandbox([seed_customer(1)])
+    server.store.create_label({"value": "B2B", "bind_to_type": "Customer", "bind_to_id": "1"})
+    workspace.declare("a.yaml", "id: 1\nlabels: [Wholesale]\n")
+    assert run(workspace, "import").exit_code == 0
+    assert run(workspace, "plan", "-out", "p.plan").exit_code == 0
+    shown = run(workspace, "show", "p.plan")
+    assert '+ label "Wholesale"' in shown.stdout
+    assert '= ["B2B"] -> ["Wholesale"]  (+ "Wholesale", - "B2B")' in shown.stdout, shown.stdout
+    document = json.loads(run(workspace, "show", "p.plan", "--format", "json").stdout)
+    assert document["changes"][0]["fields"][0]["removed"] == ["B2B"]
+    applied = run(workspace, "apply", "p.plan", "-auto-approve")
+    assert applied.exit_code == 0, applied.output
+    assert _label_titles(server, 1) == ["Wholesale"]
+    assert run(workspace, "plan", "--refresh", "--detailed-exitcode").exit_code == 0
