@@ -198,21 +198,24 @@ class LabelBook:
             if refused:
                 raise LabelNotPlanned(refused)
             made = []
+            ids = {title: catalog.id_of(title) for title in titles}
             for title in missing:
                 self.limiter.wait()
                 try:
-                    _, stored = self.client.create_label(title)
+                    ids[title], stored = self.client.create_label(title)
                 except ValidationFailed:
                     # `unique`: made meanwhile by someone else. Anything else is an answer.
                     self.limiter.wait()
-                    if self.client.labels().id_of(title) is None:
+                    ids[title] = self.client.labels().id_of(title)
+                    if ids[title] is None:
                         raise
                     continue
                 made.append(stored)
                 self.created.append(stored)
-            catalog = self.client.known_labels()
-            ids = {catalog.id_of(title) for title in titles}
-            return sorted(i for i in ids if i is not None), made
+            found = [label_id for label_id in ids.values() if label_id is not None]
+            if len(found) != len(ids):  # never a shorter list than declared: it removes labels
+                raise LabelNotPlanned(Labels(t for t, i in ids.items() if i is None))
+            return sorted(set(found)), made
 
 
 @dataclass
@@ -480,6 +483,12 @@ class Applier:
                 " uneditable (every later PUT fails). Fix user_id in the YAML",
             )
         titles = pending.get("labels")
+        if isinstance(titles, Labels) and observed_value(live, "labels") is None:
+            return CustomerResult(  # never a full-set PUT over labels not known
+                customer_id,
+                Outcome.FAILED,
+                "the store's answer did not carry the customer's labels; nothing was sent",
+            )
         label_ids: list[int] | None = None
         created: list[str] = []
         if isinstance(titles, Labels):

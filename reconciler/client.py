@@ -285,6 +285,7 @@ class FluentCartClient:
         self.retries = 0
         self._catalog: Catalog | None = None
         self._unknown_labels: set[int] = set()
+        self._created: dict[int, str] = {}
 
     def close(self) -> None:
         self.session.close()
@@ -333,6 +334,10 @@ class FluentCartClient:
             raise BadResponse("GET /labels answered JSON of an unexpected shape (no labels list)")
         catalog = Catalog({row["id"]: str(row.get("value") or "") for row in rows})
         with self._lock:
+            # A read that started before this client created a label may not show it.
+            for label_id, title in self._created.items():
+                if label_id not in catalog.titles:
+                    catalog.add(label_id, title)
             self._catalog = catalog
         return catalog
 
@@ -353,6 +358,7 @@ class FluentCartClient:
             raise BadResponse("POST /labels answered JSON of an unexpected shape (no label)")
         stored = str(row.get("value") or title)
         with self._lock:
+            self._created[row["id"]] = stored
             if self._catalog is not None:
                 self._catalog.add(row["id"], stored)
         return row["id"], stored

@@ -84,6 +84,8 @@ def short_repr(value: object, limit: int = 60) -> str:
         return text
     if isinstance(value, dict):
         return "a mapping"
+    if isinstance(value, tuple) and all(isinstance(item, str) for item in value):
+        return "[" + ", ".join(short_repr(item, limit) for item in value) + "]"  # labels
     if isinstance(value, list):
         return "a list"
     text = repr(value)

@@ -385,6 +385,10 @@ def _new_labels(
     carry), and, when the workspace forbids creating labels, an error for each customer
     that needs one."""
     known: set[str] = set()
+    if catalog is None and not create_labels:
+        # Which labels exist is not known: nothing is announced, so apply creates none (it
+        # refuses a customer whose label turns out to be missing).
+        return (), []
     if catalog is None:
         for record in recorded.values():
             titles = observed_value(record.observed, "labels")
@@ -429,6 +433,7 @@ def _drift(
         FieldDrift(name, observed_value(recorded, name), observed_value(current, name))
         for name in MANAGED_FIELDS
         if name in declared.fields
+        and observed_value(recorded, name) is not None  # labels never read: not drift
         and observed_value(recorded, name) != observed_value(current, name)
     )
     return CustomerDrift(declared.id, declared.source, fields) if fields else None

@@ -355,3 +355,53 @@ def test_a_saved_plan_shows_and_applies_labels_as_planned(
     assert applied.exit_code == 0, applied.output
     assert _label_titles(server, 1) == ["Wholesale"]
     assert run(workspace, "plan", "--refresh", "--detailed-exitcode").exit_code == 0
+
+
+def test_declared_labels_come_back_from_the_parse_cache_as_labels(tmp_path: Path) -> None:
+    from reconciler.cache import ParseCache
+
+    path = tmp_path / "c.yaml"
+    path.write_text("id: 1\nlabels: [vip, B2B]\n")
+    cache = ParseCache(tmp_path / "cache")
+    first = load_declared([(path, "c.yaml")], RULES, cache)
+    again = load_declared([(path, "c.yaml")], RULES, ParseCache(tmp_path / "cache"))
+    labels = again.customers[1].fields["labels"]
+    assert isinstance(labels, Labels) and labels == first.customers[1].fields["labels"]
+    assert labels == ["VIP", "b2b"]
+
+
+def test_messages_quote_labels_so_redact_masks_them() -> None:
+    from reconciler.diagnostics import short_repr
+    from reconciler.views.redact import Redactor
+
+    text = f"labels was {short_repr(Labels(['A']))} when planned and is now {short_repr(Labels(['Secret Client', 'VIP']))}"
+    assert text == 'labels was ["A"] when planned and is now ["Secret Client", "VIP"]'
+    masked = Redactor(["labels"], enabled=True).message(text, ("labels",))
+    assert "Secret" not in masked and "VIP" not in masked
+
+
+def test_labels_never_read_are_not_drift_and_unknown_ones_are_not_errors(tmp_path: Path) -> None:
+    from reconciler.live import LiveRead
+
+    declaration = _declare(tmp_path, "id: 1\nlabels: [VIP]\n")
+    state = make_state([observed(1)])  # a version 1 state: no labels, no catalog
+    live = LiveRead(found={1: observed(1, labels=["VIP"])}, labels=None)
+    plan = build_plan(declaration, state, NameMode.FULL_NAME, live=live, refresh_only=True)
+    assert plan.drift == ()
+    offline = build_plan(declaration, state, NameMode.FULL_NAME, create_labels=False)
+    assert offline.diagnostics == () and offline.new_labels == ()
+    assert build_plan(declaration, state, NameMode.FULL_NAME).new_labels == ("VIP",)
+
+
+def test_a_saved_plan_creates_no_label_once_the_workspace_forbids_it(
+    workspace: Workspace, run, sandbox
+) -> None:
+    server = sandbox([seed_customer(1)])
+    workspace.declare("a.yaml", "id: 1\nlabels: [Wholesale]\n")
+    assert run(workspace, "import").exit_code == 0
+    assert run(workspace, "plan", "-out", "p.plan").exit_code == 0
+    (workspace.root / "fluentcart.yaml").write_text("create_labels: false\n")
+    result = run(workspace, "apply", "p.plan", "-auto-approve")
+    assert result.exit_code == 1
+    assert server.count("POST", "/fluent-cart/v2/labels") == 0
+    assert _label_titles(server, 1) == []

@@ -174,6 +174,7 @@ def _run(options: ApplyOptions, events: "ApplyEvents | None") -> int:
             opened.storage,
             mask,
             events,
+            workspace.create_labels,
         )
         for change in plan.changes:
             if change.action is Action.FORGET:
@@ -203,7 +204,10 @@ def _apply(
     storage: StateStorage,
     mask: ResultMask,
     events: "ApplyEvents | None" = None,
+    create_labels: bool = True,
 ) -> ApplyResult:
+    """`create_labels` False (the workspace's setting now): no label is created, whatever a
+    saved plan announced."""
     updates = [c for c in plan.changes if c.action is Action.UPDATE]
     recorder = storage.recorder(max(1, min(parallelism, len(updates))))
     applier = Applier(
@@ -214,7 +218,7 @@ def _apply(
         parallelism,
         options.rate,
         options.force,
-        new_labels=plan.new_labels,
+        new_labels=plan.new_labels if create_labels else (),
     )
     previous = signal.getsignal(signal.SIGINT)
     interrupts = Interrupts(applier, events)
