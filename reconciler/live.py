@@ -3,7 +3,9 @@
 A handful of customers: one GET each. More: the first list page (199 per page, ascending)
 tells how many pages the store has, and paging wins when it needs fewer requests than one
 GET per customer. So reading N customers never costs much more than N / 199 + 1 requests
-on a store of about that size, and never more than N + 1 on a large store.
+on a store of about that size, and never more than N + 1 on a large store; one more reads
+the store's labels (GET /labels), which customers' label ids are joined with (and which a
+customer with labels has read already).
 """
 
 from collections.abc import Collection
