@@ -11,6 +11,7 @@ values, both name modes, linked and unlinked customers), loads them as `validate
   stricter on purpose (STRICTER, each with its reason).
 """
 
+import bisect
 import tempfile
 from pathlib import Path
 
@@ -23,6 +24,7 @@ from reconciler.client import ClientOptions, Credentials, FluentCartClient
 from reconciler.declared import Rules, load_declared
 from reconciler.diagnostics import Severity
 from reconciler.generate import scalar
+from reconciler.labels import Catalog
 from reconciler.plan import build_plan
 from reconciler.sandbox import Sandbox, Store
 from reconciler.sandbox.server import default_users
@@ -85,6 +87,15 @@ emails = st.one_of(
 )
 
 
+titles = st.one_of(
+    st.sampled_from(
+        ["VIP", "vip", "Vïp", "  VIP  ", "Wholesale", "B2B", "<b>x</b>", "", " ", "x" * 200]
+    ),
+    st.sampled_from(["%41", "a < b", "山田", "tab\there", "line\nbreak", "&amp; co"]),
+    text,
+)
+
+
 @st.composite
 def declarations(draw):
     mode = draw(st.sampled_from([NameMode.FULL_NAME, NameMode.FIRST_LAST]))
@@ -104,6 +115,8 @@ def declarations(draw):
             )
     if draw(st.booleans()):
         fields["user_id"] = draw(st.sampled_from([0, 2]))
+    if draw(st.integers(0, 2)) == 0:
+        fields["labels"] = draw(st.lists(titles, max_size=4))
     linked = draw(st.booleans())
     return mode, fields, linked
 
@@ -126,9 +139,7 @@ def test_validate_and_the_server_agree(server: Sandbox, backend: Backend, case) 
     store.seed(seed_customer(1, user_id="2" if linked else "0", email="start@example.org"))
     with tempfile.TemporaryDirectory() as directory:
         path = Path(directory) / "c.yaml"
-        path.write_text(
-            "id: 1\n" + "".join(f"{k}: {scalar(v)}\n" for k, v in fields.items()), encoding="utf-8"
-        )
+        path.write_text(_yaml(fields), encoding="utf-8")
         declaration = load_declared([(path, "c.yaml")], Rules(STATUSES, mode))
         errors = [d for d in declaration.diagnostics if d.severity is Severity.ERROR]
         if errors:
@@ -137,12 +148,22 @@ def test_validate_and_the_server_agree(server: Sandbox, backend: Backend, case) 
             _converges(server, backend, declaration, mode, Path(directory))
 
 
+def _yaml(fields: dict) -> str:
+    """The declared file: scalars one per line; labels, if any, last, one item per line."""
+    lines = ["id: 1"] + [f"{k}: {scalar(v)}" for k, v in fields.items() if k != "labels"]
+    if "labels" in fields:
+        lines.append("labels:" + ("" if fields["labels"] else " []"))
+        lines += [f"  - {scalar(title, '    ')}" for title in fields["labels"]]
+    return "\n".join(lines) + "\n"
+
+
 def _converges(
     server: Sandbox, backend: Backend, declaration, mode: NameMode, directory: Path
 ) -> None:
     live = as_recorded(server, 1)
     state = make_state([live], mode)
     state.site = server.url
+    state.labels = Catalog({row["id"]: row["value"] for row in server.store.labels()[1]["labels"]})
     plan = build_plan(declaration, state, mode)
     if plan.summary.errors:
         # The only plan-time refusal: an email change on a linked customer (API.md 10.8).
@@ -160,7 +181,14 @@ def _converges(
             on_disk, working, _ = storage.recover(state)
             recorder = storage.recorder()
             try:
-                applier = Applier(client, recorder, mode, declaration.customers, parallelism=1)
+                applier = Applier(
+                    client,
+                    recorder,
+                    mode,
+                    declaration.customers,
+                    parallelism=1,
+                    new_labels=plan.new_labels,
+                )
                 result = applier.run(list(plan.changes))
             finally:
                 recorder.close()
@@ -182,6 +210,17 @@ def _server_rejects_too(store: Store, mode: NameMode, fields: dict, errors: list
         if any(marker in error.message for marker in STRICTER):
             continue
         assert error.field in fields, error.format()
+        if error.field == "labels":  # a title: the label endpoint refuses it (LabelRequest)
+            lines = _yaml(fields).split("\n")
+            start = lines.index("labels:")  # the labels come last, each item from a "  - "
+            items = [n + 1 for n, line in enumerate(lines) if n > start and line.startswith("  - ")]
+            title = fields["labels"][bisect.bisect_right(items, error.line or 0) - 1]
+            status, answer = store.create_label({"value": title})
+            assert status == 422, (
+                f"validate rejects it ({error.format()}) but POST /labels answers {status}"
+            )
+            assert "value" in answer, answer
+            continue
         row = store.customers[1]
         body = {
             "id": 1,
