@@ -256,3 +256,62 @@ def test_one_ctrl_c_waits_a_bounded_time_for_a_store_that_hangs(tmp_path: Path) 
         assert check.returncode == 0, f"{context}\nplan:\n{out}\n{err}"
     finally:
         server.stop()
+
+
+@pytest.mark.parametrize("k", [1, 8, 25])
+def test_killed_among_customer_and_label_puts(tmp_path: Path, k: int, backend: Backend) -> None:
+    """Each customer takes two PUTs (its record, then its labels, from B2B to VIP): a SIGKILL
+    after the k-th answer of either kind loses nothing: the rerun converges, and the store,
+    the state and the YAML agree."""
+    server = start_sandbox()
+    try:
+        store = server.store
+        store.create_label({"value": "VIP"})
+        store.create_label({"value": "B2B"})
+        for i in range(1, COUNT + 1):
+            store.update_additional_info(str(i), {"labels": [2]})
+        root = tmp_path / "ws"
+        (root / "customers").mkdir(parents=True)
+        (root / "customers" / "all.yaml").write_text(
+            "customers:\n"
+            + "".join(
+                f"  - id: {i}\n    city: Paris\n    labels: [vip]\n" for i in range(1, COUNT + 1)
+            )
+        )
+        backend.prepare(root, recorded_state(server, list(range(1, COUNT + 1))))
+        env = {**environment(server), **backend.env()}
+        answered = 0
+        lock = threading.Lock()
+        process: subprocess.Popen | None = None
+
+        def after(method: str, path: str, status: int) -> None:
+            nonlocal answered
+            if method != "PUT" or status != 200:
+                return
+            with lock:
+                answered += 1
+                if answered == k and process is not None:
+                    os.kill(process.pid, signal.SIGKILL)
+
+        server.on_answer = after
+        process = fluentcart(root, env, "apply", "--auto-approve", "--parallelism", "4")
+        stdout, stderr = process.communicate(timeout=60)
+        server.on_answer = None
+        context = f"{backend.name} k={k}\n{stdout}\n{stderr}"
+        assert process.returncode == -signal.SIGKILL, context
+        assert backend.stored(root) is not None, context
+        rerun = fluentcart(root, env, "apply", "--auto-approve")
+        out, err = rerun.communicate(timeout=60)
+        assert rerun.returncode == 0, f"{context}\nrerun:\n{out}\n{err}"
+        check = fluentcart(root, env, "plan", "--refresh", "--detailed-exitcode")
+        out, err = check.communicate(timeout=60)
+        assert check.returncode == 0, f"{context}\nplan:\n{out}\n{err}"
+        for i in range(1, COUNT + 1):
+            assert store.customers[i]["city"] == "Paris", context
+            assert [link["label_id"] for link in store._links(i)] == [1], context
+        final = backend.stored(root)
+        assert final is not None
+        assert all(final.customers[i].observed["labels"] == ["VIP"] for i in final.customers)
+        assert backend.holder(root) is None and backend.pending(root) == [], context
+    finally:
+        server.stop()
