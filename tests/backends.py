@@ -9,18 +9,52 @@ left pending (the file's journal, the database's intents).
 
 import json
 import uuid
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from reconciler import jsonschemas
 from reconciler.lock import LockInfo, read_lock
-from reconciler.state import StateFile
+from reconciler.state import StateFile, new_state
 from reconciler.statefile import serialize
 from reconciler.storage import StateStorage
 from reconciler.storage.file import FileStorage, fold_journal, journal_path, load_state
 from reconciler.storage.postgres import PostgresStorage
 
+if TYPE_CHECKING:
+    from reconciler.apply import ApplyResult
+    from reconciler.client import FluentCartClient
+    from reconciler.declared import DeclaredCustomer
+    from reconciler.plan import Plan
+    from reconciler.workspace import NameMode
+
 STATE_FILE = "fluentcart.state.json"
+
+
+def apply_changes(
+    storage: StateStorage,
+    state: StateFile | None,
+    client: "FluentCartClient",
+    mode: "NameMode",
+    plan: "Plan",
+    declared: "Mapping[int, DeclaredCustomer]",
+) -> "ApplyResult":
+    """The apply command's steps, without its output: lock, recover, one worker recording
+    each answer, persist."""
+    from reconciler.apply import Applier
+
+    with storage.lock("apply"):
+        on_disk, working, _ = storage.recover(state or new_state(client.site, mode))
+        recorder = storage.recorder()
+        try:
+            applier = Applier(
+                client, recorder, mode, declared, parallelism=1, new_labels=plan.new_labels
+            )
+            result = applier.run(list(plan.changes))
+        finally:
+            recorder.close()
+        storage.persist(working, on_disk)
+    return result
 
 
 class FileBackend:

@@ -19,7 +19,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from reconciler.apply import Applier, Outcome
+from reconciler.apply import Outcome
 from reconciler.client import ClientOptions, Credentials, FluentCartClient
 from reconciler.declared import Rules, load_declared
 from reconciler.diagnostics import Severity
@@ -29,7 +29,7 @@ from reconciler.plan import build_plan
 from reconciler.sandbox import Sandbox, Store
 from reconciler.sandbox.server import default_users
 from reconciler.workspace import NameMode
-from tests.backends import Backend
+from tests.backends import Backend, apply_changes
 from tests.conftest import PASSWORD, as_recorded, make_state, seed_customer
 
 STATUSES = ("active", "inactive")
@@ -177,22 +177,7 @@ def _converges(
     storage = backend.storage(directory)
     client = FluentCartClient(server.url, Credentials("admin", PASSWORD), ClientOptions(retries=0))
     try:
-        with storage.lock("apply"):  # the apply command's steps, without its output
-            on_disk, working, _ = storage.recover(state)
-            recorder = storage.recorder()
-            try:
-                applier = Applier(
-                    client,
-                    recorder,
-                    mode,
-                    declaration.customers,
-                    parallelism=1,
-                    new_labels=plan.new_labels,
-                )
-                result = applier.run(list(plan.changes))
-            finally:
-                recorder.close()
-            storage.persist(working, on_disk)
+        result = apply_changes(storage, state, client, mode, plan, declaration.customers)
     finally:
         client.close()
     assert [

@@ -71,13 +71,10 @@ def test_interrupted_after_each_put(tmp_path: Path, signame: str, backend: Backe
             future.result()
 
 
-def _one_run(root: Path, server: Sandbox, sig: int, k: int, backend: Backend) -> None:
-    (root / "customers").mkdir(parents=True)
-    (root / "customers" / "all.yaml").write_text(
-        "customers:\n" + "".join(f"  - id: {i}\n    city: Paris\n" for i in range(1, COUNT + 1))
-    )
-    backend.prepare(root, recorded_state(server, list(range(1, COUNT + 1))))
-    env = {**environment(server), **backend.env()}
+def _apply_signalled(
+    root: Path, env: dict[str, str], server: Sandbox, k: int, sig: int
+) -> tuple[subprocess.Popen, str, str]:
+    """`apply` in a child process, sent `sig` when the store has answered its k-th PUT."""
     answered = 0
     lock = threading.Lock()
     process: subprocess.Popen | None = None
@@ -95,6 +92,17 @@ def _one_run(root: Path, server: Sandbox, sig: int, k: int, backend: Backend) ->
     process = fluentcart(root, env, "apply", "--auto-approve", "--parallelism", "4")
     stdout, stderr = process.communicate(timeout=60)
     server.on_answer = None
+    return process, stdout, stderr
+
+
+def _one_run(root: Path, server: Sandbox, sig: int, k: int, backend: Backend) -> None:
+    (root / "customers").mkdir(parents=True)
+    (root / "customers" / "all.yaml").write_text(
+        "customers:\n" + "".join(f"  - id: {i}\n    city: Paris\n" for i in range(1, COUNT + 1))
+    )
+    backend.prepare(root, recorded_state(server, list(range(1, COUNT + 1))))
+    env = {**environment(server), **backend.env()}
+    process, stdout, stderr = _apply_signalled(root, env, server, k, sig)
     context = f"{backend.name} k={k}\n{stdout}\n{stderr}"
     accepted = {i for i in range(1, COUNT + 1) if server.store.customers[i]["city"] == "Paris"}
     assert len(accepted) >= k, context
@@ -280,23 +288,7 @@ def test_killed_among_customer_and_label_puts(tmp_path: Path, k: int, backend: B
         )
         backend.prepare(root, recorded_state(server, list(range(1, COUNT + 1))))
         env = {**environment(server), **backend.env()}
-        answered = 0
-        lock = threading.Lock()
-        process: subprocess.Popen | None = None
-
-        def after(method: str, path: str, status: int) -> None:
-            nonlocal answered
-            if method != "PUT" or status != 200:
-                return
-            with lock:
-                answered += 1
-                if answered == k and process is not None:
-                    os.kill(process.pid, signal.SIGKILL)
-
-        server.on_answer = after
-        process = fluentcart(root, env, "apply", "--auto-approve", "--parallelism", "4")
-        stdout, stderr = process.communicate(timeout=60)
-        server.on_answer = None
+        process, stdout, stderr = _apply_signalled(root, env, server, k, signal.SIGKILL)
         context = f"{backend.name} k={k}\n{stdout}\n{stderr}"
         assert process.returncode == -signal.SIGKILL, context
         assert backend.stored(root) is not None, context

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from reconciler.apply import Applier, Outcome
+from reconciler.apply import Outcome
 from reconciler.client import ClientOptions, Credentials, FluentCartClient, TransportError
 from reconciler.declared import Rules, load_declared
 from reconciler.fmt import format_text
@@ -20,6 +20,7 @@ from reconciler.views.jsonplan import render_json
 from reconciler.views.markdown import render_markdown
 from reconciler.views.text import render_text
 from reconciler.workspace import NameMode
+from tests.backends import apply_changes
 from tests.conftest import PASSWORD, Workspace, as_recorded, make_state, observed, seed_customer
 
 RULES = Rules(("active", "inactive"), NameMode.FULL_NAME)
@@ -309,15 +310,9 @@ def test_a_labels_put_that_fails_after_the_customer_put_loses_nothing(
         plan = build_plan(declaration, stored, NameMode.FULL_NAME)
         client = client_class(server.url, Credentials("admin", PASSWORD), ClientOptions(retries=0))
         try:
-            with storage.lock("apply"):
-                on_disk, working, _ = storage.recover(stored)
-                recorder = storage.recorder()
-                try:
-                    applier = Applier(client, recorder, NameMode.FULL_NAME, declaration.customers)
-                    result = applier.run(list(plan.changes))
-                finally:
-                    recorder.close()
-                storage.persist(working, on_disk)
+            result = apply_changes(
+                storage, stored, client, NameMode.FULL_NAME, plan, declaration.customers
+            )
         finally:
             client.close()
         return plan, result
