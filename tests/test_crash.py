@@ -95,6 +95,18 @@ def _apply_signalled(
     return process, stdout, stderr
 
 
+def _rerun_converges(root: Path, env: dict[str, str], context: str) -> str:
+    """Apply again, which must succeed, then `plan --refresh --detailed-exitcode`, which must
+    find nothing to change; returns the rerun's stderr."""
+    rerun = fluentcart(root, env, "apply", "--auto-approve")
+    out, err = rerun.communicate(timeout=60)
+    assert rerun.returncode == 0, f"{context}\nrerun:\n{out}\n{err}"
+    check = fluentcart(root, env, "plan", "--refresh", "--detailed-exitcode")
+    plan_out, plan_err = check.communicate(timeout=60)
+    assert check.returncode == 0, f"{context}\nplan:\n{plan_out}\n{plan_err}"
+    return err
+
+
 def _one_run(root: Path, server: Sandbox, sig: int, k: int, backend: Backend) -> None:
     (root / "customers").mkdir(parents=True)
     (root / "customers" / "all.yaml").write_text(
@@ -127,14 +139,9 @@ def _one_run(root: Path, server: Sandbox, sig: int, k: int, backend: Backend) ->
             assert {f"intent for customer {i}" for i in unknown} <= set(backend.pending(root))
 
     # The rerun recovers the lock and what was pending, reconciles, and converges.
-    rerun = fluentcart(root, env, "apply", "--auto-approve")
-    out, err = rerun.communicate(timeout=60)
-    assert rerun.returncode == 0, f"{context}\nrerun:\n{out}\n{err}"
+    err = _rerun_converges(root, env, context)
     if sig == signal.SIGKILL:
         assert "released a lock left by a process that is gone" in err, f"{context}\n{err}"
-    check = fluentcart(root, env, "plan", "--refresh", "--detailed-exitcode")
-    out, err = check.communicate(timeout=60)
-    assert check.returncode == 0, f"{context}\nplan:\n{out}\n{err}"
     assert all(server.store.customers[i]["city"] == "Paris" for i in range(1, COUNT + 1))
     final = backend.stored(root)
     assert final is not None
@@ -204,12 +211,7 @@ def test_ctrl_c_twice_exits_at_once_and_the_rerun_recovers(
             intents = set(backend.pending(tmp_path))
             assert {f"intent for customer {i}" for i in accepted - recorded} <= intents, context
 
-        rerun = fluentcart(tmp_path, env, "apply", "--auto-approve")
-        out, err = rerun.communicate(timeout=60)
-        assert rerun.returncode == 0, f"{context}\nrerun:\n{out}\n{err}"
-        check = fluentcart(tmp_path, env, "plan", "--refresh", "--detailed-exitcode")
-        out, err = check.communicate(timeout=60)
-        assert check.returncode == 0, f"{context}\nplan:\n{out}\n{err}"
+        _rerun_converges(tmp_path, env, context)
         final = backend.stored(tmp_path)
         assert final is not None
         assert all(final.customers[i].observed["city"] == "Paris" for i in range(1, COUNT + 1))
@@ -256,12 +258,7 @@ def test_one_ctrl_c_waits_a_bounded_time_for_a_store_that_hangs(tmp_path: Path) 
         server.on_answer = None
         server.faults = Faults()
         env = environment(server)
-        rerun = fluentcart(tmp_path, env, "apply", "--auto-approve")
-        out, err = rerun.communicate(timeout=60)
-        assert rerun.returncode == 0, f"{context}\nrerun:\n{out}\n{err}"
-        check = fluentcart(tmp_path, env, "plan", "--refresh", "--detailed-exitcode")
-        out, err = check.communicate(timeout=60)
-        assert check.returncode == 0, f"{context}\nplan:\n{out}\n{err}"
+        _rerun_converges(tmp_path, env, context)
     finally:
         server.stop()
 
@@ -292,12 +289,7 @@ def test_killed_among_customer_and_label_puts(tmp_path: Path, k: int, backend: B
         context = f"{backend.name} k={k}\n{stdout}\n{stderr}"
         assert process.returncode == -signal.SIGKILL, context
         assert backend.stored(root) is not None, context
-        rerun = fluentcart(root, env, "apply", "--auto-approve")
-        out, err = rerun.communicate(timeout=60)
-        assert rerun.returncode == 0, f"{context}\nrerun:\n{out}\n{err}"
-        check = fluentcart(root, env, "plan", "--refresh", "--detailed-exitcode")
-        out, err = check.communicate(timeout=60)
-        assert check.returncode == 0, f"{context}\nplan:\n{out}\n{err}"
+        _rerun_converges(root, env, context)
         for i in range(1, COUNT + 1):
             assert store.customers[i]["city"] == "Paris", context
             assert [link["label_id"] for link in store._links(i)] == [1], context
