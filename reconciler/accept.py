@@ -18,7 +18,7 @@ from reconciler.diagnostics import short_repr
 from reconciler.errors import FluentCartError
 from reconciler.fields import MANAGED_FIELDS
 from reconciler.fmt import FormatBug, FormatError, with_values
-from reconciler.labels import MISSING_LABEL, Labels
+from reconciler.labels import Labels, existing
 from reconciler.rules import declarable
 from reconciler.state import StateFile
 
@@ -92,7 +92,7 @@ def to_accept(
             text = (
                 declarable(name, now, statuses, name_mode)
                 if isinstance(now, str)
-                else Labels(t for t in now if not MISSING_LABEL.fullmatch(t))
+                else existing(now)
                 if isinstance(now, Labels)
                 else now
             )

@@ -17,7 +17,7 @@ from reconciler import yamlsource
 from reconciler.customer import FieldValue, observed_value
 from reconciler.diagnostics import Severity
 from reconciler.fields import FIELDS
-from reconciler.labels import MISSING_LABEL, Labels
+from reconciler.labels import Labels, existing
 from reconciler.rules import check_field, declarable
 from reconciler.workspace import NameMode
 
@@ -39,15 +39,10 @@ def declared_fields(
         name = field.name
         value = observed_value(customer, name)
         if isinstance(value, Labels):
-            value = Labels(t for t in value if t not in _missing_titles(customer))
+            value = existing(value)
         if value:  # not "", 0, no labels, nor labels not read
             fields.append((name, value))
     return fields
-
-
-def _missing_titles(customer: Mapping[str, Any]) -> set[str]:
-    titles = customer.get("labels") or ()
-    return {t for t in titles if isinstance(t, str) and MISSING_LABEL.fullmatch(t)}
 
 
 def written_fields(

@@ -62,6 +62,12 @@ def missing_label(label_id: int) -> str:
 MISSING_LABEL = re.compile(r"\(label [0-9]+, which does not exist\)")
 
 
+def existing(titles: Iterable[str]) -> "Labels":
+    """The titles of labels that exist: what a declared file can hold of a customer's labels
+    (a relationship to a missing label is not one)."""
+    return Labels(title for title in titles if not MISSING_LABEL.fullmatch(title))
+
+
 @dataclass
 class Catalog:
     """The store's labels (`GET /labels`): id -> title."""

@@ -403,7 +403,7 @@ def _new_labels(
             wanted = [
                 title
                 for title in item.added
-                if (catalog.id_of(title) is None if catalog is not None else True)
+                if (catalog is None or catalog.id_of(title) is None)
                 and labels_key(title) not in known
             ]
             for title in wanted:

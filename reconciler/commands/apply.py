@@ -148,7 +148,8 @@ def _run(options: ApplyOptions, events: "ApplyEvents | None") -> int:
         state.name_mode = mode
         if live is not None:
             _record_live(state, live.found)
-            state.labels = live.labels or state.labels
+            if live.labels is not None:
+                state.labels = live.labels
         updates = sum(c.action is Action.UPDATE for c in plan.changes)
         if events is not None:
             events.start(client.site, updates, plan.sha256, plan.to_dict()["summary"])
