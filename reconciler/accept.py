@@ -12,7 +12,8 @@ from pathlib import Path
 from typing import Any
 
 from reconciler import yamlsource
-from reconciler.customer import FieldValue, observed_value
+from reconciler.addresses import Addresses, as_declared
+from reconciler.customer import FieldValue, observed_value, same, satisfies, value_from_json
 from reconciler.declared import Declaration
 from reconciler.diagnostics import short_repr
 from reconciler.errors import FluentCartError
@@ -77,11 +78,16 @@ def to_accept(
             wanted = declared.fields[name]
             was = observed_value(record.observed, name)
             now = observed_value(current, name)
-            if now is None or now == wanted:
-                continue  # (labels the store's answer did not carry: nothing to accept)
-            accepted_before = now == was and record.last_applied.get(name) == wanted
-            if not (was == wanted or accepted_before):
-                if now != was:
+            if now is None or satisfies(now, wanted):
+                continue  # (labels or addresses the answer did not carry: nothing to accept)
+            last = record.last_applied.get(name)
+            accepted_before = (
+                same(now, was, wanted)
+                and last is not None
+                and satisfies(value_from_json(name, last), wanted)
+            )
+            if not (satisfies(was, wanted) or accepted_before):
+                if not same(now, was, wanted):
                     acceptance.kept.append(
                         f"customer {customer_id} {name}: changed in the YAML ({declared.source})"
                         " and on the store; the YAML's value is kept (edit it to take the store's)"
@@ -94,6 +100,8 @@ def to_accept(
                 if isinstance(now, str)
                 else existing(now)
                 if isinstance(now, Labels)
+                else as_declared(now, wanted.kinds)
+                if isinstance(now, Addresses) and isinstance(wanted, Addresses)
                 else now
             )
             if text is None:

@@ -16,6 +16,8 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
+from reconciler import addresses
+from reconciler.addresses import AddressAction, Addresses
 from reconciler.breaker import Stop, StopKind
 from reconciler.client import (
     AuthFailed,
@@ -26,7 +28,7 @@ from reconciler.client import (
     PermissionDenied,
     ValidationFailed,
 )
-from reconciler.customer import FieldValue, is_linked, json_value, observed_value
+from reconciler.customer import FieldValue, is_linked, json_value, observed_value, same, satisfies
 from reconciler.declared import DeclaredCustomer
 from reconciler.diagnostics import short_repr
 from reconciler.errors import StateError
@@ -133,14 +135,21 @@ def conflicts(
     declared: Mapping[str, FieldValue],
 ) -> list[str]:
     """Declared fields whose live value moved since the plan (and not to the declared value).
-    Labels the plan did not know (not recorded) cannot have moved."""
+    Labels or addresses the plan did not know (not recorded) cannot have moved."""
     found = []
     for name, wanted in declared.items():
         before = expected.get(name)
         current = observed_value(live, name)
-        if BY_NAME[name].kind is Kind.TITLES and before is None:
+        if BY_NAME[name].kind in (Kind.TITLES, Kind.ADDRESSES) and before is None:
             continue
-        if current != before and current != wanted:
+        if (
+            isinstance(wanted, Addresses)
+            and isinstance(before, Addresses)
+            and isinstance(current, Addresses)
+            and addresses.progressed(before, current, wanted)
+        ):
+            continue  # part of the way there: an apply that was interrupted
+        if not same(current, before, wanted) and not satisfies(current, wanted):
             found.append(
                 f"{name} was {short_repr(before)} when planned and is now {short_repr(current)}"
             )
@@ -376,6 +385,32 @@ class Applier:
                 break
         yield from _batches([(customer_id, None) for customer_id in sorted(waiting)])
 
+    def _set_addresses(self, customer_id: int, live: Mapping[str, Any], wanted: Addresses) -> None:
+        """The address requests that make the customer's addresses the declared ones, from its
+        addresses as just read: creates, then updates (a new primary before the old one loses
+        its flag), then removes. Every address id sent is one of this customer's: FluentCart
+        acts on the id in the body whatever customer the route names (API-2.md B)."""
+        current = observed_value(live, "addresses")
+        assert isinstance(current, Addresses)  # checked by the caller
+        owned = {a.id for a in current.items}
+        for step in addresses.steps(current, wanted):
+            op = step.op
+            if op.action is AddressAction.CREATE:
+                assert step.wanted is not None
+                body = addresses.post_body(step.wanted, op.primary)
+                self._call(self.client.create_address, customer_id, body)
+                continue
+            if step.current is None or step.current.id not in owned:
+                raise AddressNotOwned(op.id, customer_id)
+            if op.action is AddressAction.UPDATE:
+                body = addresses.put_body(step.current, step.wanted, op.primary)
+                self._call(self.client.update_address, customer_id, body)
+                continue
+            if step.current.primary:  # the server refuses to delete a primary address
+                body = addresses.put_body(step.current, None, False)
+                self._call(self.client.update_address, customer_id, body)
+            self._call(self.client.delete_address, customer_id, step.current.id)
+
     def _call(self, function: Callable[..., Any], *args: Any) -> Any:
         self.limiter.wait()
         return function(*args)
@@ -456,7 +491,9 @@ class Applier:
         except NotResendable as exc:
             return CustomerResult(customer_id, Outcome.FAILED, str(exc), quoted=(exc.field,))
         pending = {
-            name: value for name, value in declared.items() if observed_value(live, name) != value
+            name: value
+            for name, value in declared.items()
+            if not satisfies(observed_value(live, name), value)
         }
         if not pending:
             self.recorder.record(customer_id, CustomerRecord(live, now(), _applied(declared)))
@@ -489,6 +526,13 @@ class Applier:
                 Outcome.FAILED,
                 "the store's answer did not carry the customer's labels; nothing was sent",
             )
+        wanted_addresses = pending.get("addresses")
+        if isinstance(wanted_addresses, Addresses) and observed_value(live, "addresses") is None:
+            return CustomerResult(  # never a whole-address request over addresses not known
+                customer_id,
+                Outcome.FAILED,
+                "the store's answer did not carry the customer's addresses; nothing was sent",
+            )
         label_ids: list[int] | None = None
         created: list[str] = []
         if isinstance(titles, Labels):
@@ -505,8 +549,9 @@ class Applier:
             except (AuthFailed, PermissionDenied, CustomerNotFound, ValidationFailed, NotSent):
                 self.recorder.release(customer_id)  # refused (4xx) or never sent: nothing changed
                 raise
-            # The PUT neither reads nor writes labels: the customer keeps the ones it had.
-            returned = {**answer, **({"labels": live["labels"]} if "labels" in live else {})}
+            # The PUT neither reads nor writes labels or addresses: the customer keeps them.
+            kept = {k: live[k] for k in ("labels", "addresses") if k in live}
+            returned = {**answer, **kept}
         if label_ids is not None:
             try:
                 self._call(self.client.set_labels, customer_id, label_ids)
@@ -528,14 +573,41 @@ class Applier:
                 )
             catalog = self.client.known_labels()
             returned = {**returned, "labels": list(Labels(map(catalog.title_of, label_ids)))}
+        if isinstance(wanted_addresses, Addresses):
+            try:
+                self._set_addresses(customer_id, live, wanted_addresses)
+                returned = {**returned, "addresses": self._call(self.client.addresses, customer_id)}
+            except (ClientError, AddressNotOwned) as exc:
+                # Which addresses the customer has now is not known: recorded as not read.
+                unknown = {k: v for k, v in returned.items() if k != "addresses"}
+                applied = {
+                    n: v
+                    for n, v in declared.items()
+                    if n != "addresses" and satisfies(observed_value(returned, n), v)
+                }
+                self.recorder.record(customer_id, CustomerRecord(unknown, now(), _applied(applied)))
+                if isinstance(exc, AuthFailed | PermissionDenied):
+                    self.stop.set()
+                others = [n for n in pending if n != "addresses"]
+                head = f"updated {', '.join(sorted(others))}; " if others else ""
+                return CustomerResult(
+                    customer_id,
+                    Outcome.FAILED,
+                    f"{head}addresses not all set: {exc}",
+                    ("addresses",),
+                )
         missed = tuple(
-            name for name, value in declared.items() if observed_value(returned, name) != value
+            name
+            for name, value in declared.items()
+            if not satisfies(observed_value(returned, name), value)
         )
         applied = {name: value for name, value in declared.items() if name not in missed}
         self.recorder.record(customer_id, CustomerRecord(returned, now(), _applied(applied)))
         if missed:
             details = ", ".join(
-                f"{name} (sent {short_repr(declared[name])}, the store kept {short_repr(observed_value(returned, name))})"
+                f"{name} (the store's addresses differ from the declared ones after the requests)"
+                if name == "addresses"
+                else f"{name} (sent {short_repr(declared[name])}, the store kept {short_repr(observed_value(returned, name))})"
                 for name in missed
             )
             return CustomerResult(
@@ -551,7 +623,15 @@ class Applier:
         return CustomerResult(customer_id, Outcome.CHANGED, f"updated {fields}{made}", (), quoted)
 
 
-def _applied(declared: Mapping[str, FieldValue]) -> dict[str, str | int | list[str]]:
+class AddressNotOwned(Exception):
+    def __init__(self, address_id: int | None, customer_id: int) -> None:
+        super().__init__(
+            f"address {address_id} is not one of customer {customer_id}'s addresses as just read;"
+            " nothing was sent for it (FluentCart would change it whatever customer it belongs to)"
+        )
+
+
+def _applied(declared: Mapping[str, FieldValue]) -> dict[str, Any]:
     return {name: json_value(value) for name, value in declared.items()}
 
 

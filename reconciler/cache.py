@@ -20,7 +20,7 @@ from typing import Any
 from reconciler import __version__
 from reconciler.atomicfile import write_atomic
 
-FORMAT = 3  # 2: declared customers carry `sent`; 3: labels
+FORMAT = 4  # 2: declared customers carry `sent`; 3: labels; 4: addresses
 MAX_ENTRIES = 20_000
 
 

@@ -16,7 +16,7 @@ import threading
 import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 from urllib.parse import urlencode, urlsplit
 
 import requests
@@ -31,7 +31,7 @@ from urllib3.exceptions import (
 )
 from urllib3.util.retry import Retry
 
-from reconciler import __version__, jsontext
+from reconciler import __version__, addresses, jsontext
 from reconciler.breaker import Breaker, RetryNotice, Stop
 from reconciler.errors import ANSWER_PREVIEW, FluentCartError
 from reconciler.labels import Catalog, Labels
@@ -302,8 +302,8 @@ class FluentCartClient:
         """The URL of a REST route such as `/fluent-cart/v2/customers/5`."""
         if self.options.rest_route:
             params = {"rest_route": route, **(query or {})}
-            return f"{self.site}/?{urlencode(params)}"
-        suffix = f"?{urlencode(query)}" if query else ""
+            return f"{self.site}/?{urlencode(params, doseq=True)}"
+        suffix = f"?{urlencode(query, doseq=True)}" if query else ""
         return f"{self.site}/wp-json{route}{suffix}"
 
     # ---- the API ------------------------------------------------------------------------------
@@ -314,12 +314,18 @@ class FluentCartClient:
         GET one adds `selected_labels` (label ids), left out here so that a record read one
         way and then the other does not look changed; `labels`, the relationship rows, become
         the titles of those labels (joined with GET /labels)."""
-        data = self._request("GET", f"{NAMESPACE}/customers/{customer_id}", customer_id=customer_id)
+        data = self._request(
+            "GET",
+            f"{NAMESPACE}/customers/{customer_id}",
+            query={"with[]": list(ADDRESS_RELATIONS)},
+            customer_id=customer_id,
+        )
         customer = data.get("customer") if isinstance(data, dict) else None
         record = _customer(customer, "GET /customers/{id}", customer_id)
         for key in GET_ONE_ONLY:
             record.pop(key, None)
         self._label_titles(record)
+        _addresses(record)
         return record
 
     # ---- labels ---------------------------------------------------------------------------
@@ -394,6 +400,53 @@ class FluentCartClient:
             catalog = self.labels()
         record["labels"] = list(Labels(catalog.title_of(i) for i in sorted(wanted)))
 
+    # ---- addresses ------------------------------------------------------------------------
+
+    def addresses(self, customer_id: int) -> list[dict[str, Any]]:
+        """GET /customers/{id}/address: the customer's billing and shipping addresses, in the
+        state's form (addresses.Address.to_json); those of other customers left out."""
+        data = self._request(
+            "GET", f"{NAMESPACE}/customers/{customer_id}/address", customer_id=customer_id
+        )
+        rows = data.get("addresses") if isinstance(data, dict) else None
+        if not isinstance(rows, list):
+            raise BadResponse(
+                "GET /customers/{id}/address answered JSON of an unexpected shape (no addresses)"
+            )
+        return _own_addresses(rows, customer_id)
+
+    def create_address(self, customer_id: int, body: Mapping[str, Any]) -> int:
+        """POST /customers/{id}/address: a new address of the customer; its id."""
+        data = self._request(
+            "POST",
+            f"{NAMESPACE}/customers/{customer_id}/address",
+            json_body=body,
+            customer_id=customer_id,
+        )
+        row = data.get("data") if isinstance(data, dict) else None
+        if not isinstance(row, dict) or not isinstance(row.get("id"), int):
+            raise BadResponse("POST /customers/{id}/address answered JSON of an unexpected shape")
+        return int(row["id"])
+
+    def update_address(self, customer_id: int, body: Mapping[str, Any]) -> None:
+        """PUT /customers/{id}/address: the whole address named by the body's `id` (the server
+        acts on that id whatever customer the route names: the caller checks ownership)."""
+        self._request(
+            "PUT",
+            f"{NAMESPACE}/customers/{customer_id}/address",
+            json_body=body,
+            customer_id=customer_id,
+        )
+
+    def delete_address(self, customer_id: int, address_id: int) -> None:
+        """DELETE /customers/{id}/address: a non-primary address (by the body's id)."""
+        self._request(
+            "DELETE",
+            f"{NAMESPACE}/customers/{customer_id}/address",
+            json_body={"address": {"id": address_id}},
+            customer_id=customer_id,
+        )
+
     def update_customer(self, customer_id: int, body: Mapping[str, Any]) -> dict[str, Any]:
         """PUT a full record; `body` must carry every writable field and `id`."""
         if body.get("id") != customer_id:
@@ -413,7 +466,7 @@ class FluentCartClient:
             "page": page,
             "sort_by": "id",
             "sort_type": "asc",
-            "with[]": "labels",
+            "with[]": ["labels", *ADDRESS_RELATIONS],
         }
         if search:
             query["search"] = search
@@ -426,6 +479,7 @@ class FluentCartClient:
         for item in paginator["data"]:
             _customer(item, "GET /customers", None)
             self._label_titles(item)
+            _addresses(item)
         return paginator
 
     def iter_customers(
@@ -632,6 +686,33 @@ class FluentCartClient:
         if code == "plugin_exception":
             raise ServerError(f"{what}: FluentCart raised a PHP error (HTTP {status}): {message}")
         raise ServerError(f"{what}: HTTP {status}: {message or code or 'no message'}")
+
+
+# The relations that carry a customer's billing and shipping addresses (API-2.md B).
+ADDRESS_RELATIONS = ("billing_address", "shipping_address")
+
+
+def _own_addresses(rows: list[Any], customer_id: int) -> list[dict[str, Any]]:
+    """Rows of this customer's billing and shipping addresses, in the state's form."""
+    mine = [
+        r for r in rows if isinstance(r, dict) and str(r.get("customer_id")) == str(customer_id)
+    ]
+    recorded = addresses.from_store(mine)
+    return cast(list[dict[str, Any]], recorded.to_json())
+
+
+def _addresses(record: dict[str, Any]) -> None:
+    """A customer's `billing_address` and `shipping_address` relations as one `addresses`
+    list (the state's form), in place; absent when the answer did not carry them."""
+    rows: list[Any] = []
+    carried = False
+    for name in ADDRESS_RELATIONS:
+        value = record.pop(name, None)
+        if isinstance(value, list):
+            rows.extend(value)
+            carried = True
+    if carried:
+        record["addresses"] = _own_addresses(rows, record["id"])
 
 
 def _customer(value: Any, what: str, customer_id: int | None) -> dict[str, Any]:

@@ -3,19 +3,25 @@
 from collections.abc import Mapping
 from typing import Any
 
+from reconciler import addresses
+from reconciler.addresses import Addresses
 from reconciler.fields import BY_NAME, Kind
 from reconciler.labels import Labels
 from reconciler.wordpress import joined_full_name
 
-FieldValue = str | int | Labels
+FieldValue = str | int | Labels | Addresses
 
 
 def observed_value(observed: Mapping[str, Any], name: str) -> FieldValue | None:
     """A managed field of a recorded customer, in the form declared values are compared in.
 
     None only for labels a record does not carry (recorded from a PUT answer by an older
-    fluentcart): not known, rather than none."""
-    if BY_NAME[name].kind is Kind.TITLES:
+    fluentcart): not known, rather than none; the same for addresses."""
+    kind = BY_NAME[name].kind
+    if kind is Kind.ADDRESSES:
+        rows = observed.get(name)
+        return addresses.from_store(rows) if isinstance(rows, list) else None
+    if kind is Kind.TITLES:
         titles = observed.get(name)
         return Labels(titles) if isinstance(titles, list) else None
     if name == "user_id":
@@ -34,14 +40,34 @@ def observed_value(observed: Mapping[str, Any], name: str) -> FieldValue | None:
 
 def value_from_json(name: str, value: Any) -> Any:
     """A field's value as a plan or cache holds it in JSON, in the form plans compare."""
-    if isinstance(value, list) and name in BY_NAME and BY_NAME[name].kind is Kind.TITLES:
+    kind = BY_NAME[name].kind if name in BY_NAME else None
+    if isinstance(value, list) and kind is Kind.TITLES:
         return Labels(value)
+    if isinstance(value, list | dict) and kind is Kind.ADDRESSES:
+        return Addresses.from_json(value)
     return value
 
 
-def json_value(value: FieldValue) -> str | int | list[str]:
+def json_value(value: FieldValue | None) -> Any:
     """A field's value as the state keeps it in JSON."""
+    if isinstance(value, Addresses):
+        return value.to_json()
     return list(value) if isinstance(value, Labels) else value
+
+
+def satisfies(current: FieldValue | None, declared: FieldValue) -> bool:
+    """Whether the store's value is the declared one (addresses: nothing left to send)."""
+    if isinstance(declared, Addresses):
+        return isinstance(current, Addresses) and addresses.satisfied(current, declared)
+    return current == declared
+
+
+def same(a: FieldValue | None, b: FieldValue | None, declared: FieldValue) -> bool:
+    """Whether two values of the store are one as far as a declaration looks at them (of
+    addresses, the types it writes)."""
+    if isinstance(declared, Addresses) and isinstance(a, Addresses) and isinstance(b, Addresses):
+        return a.only(declared.kinds) == b.only(declared.kinds)
+    return a == b
 
 
 def is_linked(observed: Mapping[str, Any]) -> bool:

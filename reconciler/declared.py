@@ -12,13 +12,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeGuard, cast
 
-from yaml.nodes import Node, ScalarNode
+from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
-from reconciler import jsonschemas, yamlsource
+from reconciler import addresses, jsonschemas, yamlsource
+from reconciler.addresses import Addresses
 from reconciler.customer import FieldValue, value_from_json
 from reconciler.diagnostics import Diagnostic, Severity, short_repr
 from reconciler.fields import BY_NAME, MANAGED_FIELDS, TEXT_FIELDS, Kind
-from reconciler.rules import check_field, check_labels
+from reconciler.rules import check_address, check_field, check_labels
 from reconciler.workspace import NameMode
 from reconciler.yamlsource import BOOL, FLOAT, INT, TIMESTAMP, Position, YamlDocument
 
@@ -54,7 +55,11 @@ class DeclaredCustomer:
         return {
             "id": self.id,
             "fields": {
-                name: list(value) if isinstance(value, tuple) else value
+                name: value.to_json(sent=True)
+                if isinstance(value, Addresses)
+                else list(value)
+                if isinstance(value, tuple)
+                else value
                 for name, value in self.fields.items()
             },
             "file": self.file,
@@ -358,6 +363,10 @@ def _load_customer(
             # Not in `broken`, so it passed the schema: an integer (never a bool or a float).
             fields[name] = cast(int, raw)
             continue
+        if BY_NAME[name].kind is Kind.ADDRESSES:
+            # Not in `broken`: type -> an address or a list of them, scalars as written.
+            fields[name] = _declared_addresses(cast(dict[str, object], raw), name, report)
+            continue
         if BY_NAME[name].kind is Kind.TITLES:
             # Not in `broken`: a list of scalars, each its written text (_hollow).
             titles = check_labels([str(title) for title in cast(list[object], raw)])
@@ -384,11 +393,79 @@ def _load_customer(
     return customer, valid
 
 
+def _declared_addresses(
+    raw: Mapping[str, object],
+    name: str,
+    report: Callable[[Severity, str, tuple[object, ...], str | None], None],
+) -> FieldValue:
+    """`addresses:` checked address by address; problems pinned to the field written."""
+    per_kind: dict[str, list[tuple[dict[str, str], dict[str, str]]]] = {}
+    for kind, entries in raw.items():
+        many = isinstance(entries, list)
+        items = cast(list[object], entries) if many else [entries]
+        per_kind[kind] = []
+        for index, entry in enumerate(items):
+            where: tuple[object, ...] = (name, kind, index) if many else (name, kind)
+            values = {
+                str(k): "" if v is None else str(v)
+                for k, v in cast(dict[object, object], entry or {}).items()
+            }
+            result = check_address(values)
+            for field_name, severity, message in result.problems:
+                path = (*where, field_name) if field_name else where
+                report(severity, message, path, name)
+            per_kind[kind].append((result.values, result.sent))
+    return addresses.declared(per_kind)
+
+
+def _written_mapping(node: Node | None, value: object) -> object:
+    """A mapping of scalars as written (`postcode: 01234` stays "01234"); nested values
+    emptied."""
+    if not isinstance(value, dict):
+        return [] if isinstance(value, list) else value
+    nodes: dict[object, Node] = {}
+    if isinstance(node, MappingNode):
+        nodes = {k.value: v for k, v in node.value if isinstance(k, ScalarNode)}
+    out: dict[object, object] = {}
+    for key, item in value.items():
+        child = nodes.get(key)
+        if isinstance(item, list | dict):
+            out[key] = [] if isinstance(item, list) else {}
+        elif isinstance(child, ScalarNode):
+            out[key] = written_scalar(child, item)
+        else:
+            out[key] = item
+    return out
+
+
+def _hollow_addresses(value: dict[object, object], node: Node) -> dict[object, object]:
+    """`addresses:` kept to the depth it has (type -> an address or a list of them), each
+    address's scalars as written; anything deeper emptied."""
+    nodes: dict[object, Node] = {}
+    if isinstance(node, MappingNode):
+        nodes = {k.value: v for k, v in node.value if isinstance(k, ScalarNode)}
+    out: dict[object, object] = {}
+    for kind, entries in value.items():
+        child = nodes.get(kind)
+        if isinstance(entries, list):
+            items = getattr(child, "value", []) if isinstance(child, SequenceNode) else []
+            out[kind] = [
+                _written_mapping(item_node, item)
+                for item_node, item in zip(items, entries, strict=False)
+            ]
+        else:
+            out[kind] = _written_mapping(child, entries)
+    return out
+
+
 def _hollow(name: object, value: object, nodes: tuple[Node, Node] | None) -> object:
     """A nested value emptied, but for a list of titles: its scalars as written (`- 010`
-    stays "010", `- yes` stays "yes"), anything nested in it emptied."""
+    stays "010", `- yes` stays "yes"), anything nested in it emptied; and addresses, to
+    the depth they have."""
+    field = BY_NAME.get(name) if isinstance(name, str) else None
+    if isinstance(value, dict) and field is not None and field.kind is Kind.ADDRESSES:
+        return _hollow_addresses(value, nodes[1]) if nodes is not None else {}
     if isinstance(value, list):
-        field = BY_NAME.get(name) if isinstance(name, str) else None
         if field is None or field.kind is not Kind.TITLES or nodes is None:
             return []
         items = getattr(nodes[1], "value", [])

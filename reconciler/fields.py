@@ -19,6 +19,7 @@ class Kind(StrEnum):
     INTEGER = "integer"
     DECIMAL = "decimal"  # aov: the server's, sent back as it is
     TITLES = "titles"  # labels: a set of titles, compared as the store's collation does
+    ADDRESSES = "addresses"  # billing and shipping addresses: a mapping of lists of mappings
 
 
 class Endpoint(StrEnum):
@@ -26,6 +27,7 @@ class Endpoint(StrEnum):
 
     CUSTOMER = "PUT /customers/{id}"
     LABELS = "PUT /customers/{id}/additional-info"
+    ADDRESSES = "POST|PUT|DELETE /customers/{id}/address"
 
 
 class Rule(StrEnum):
@@ -36,6 +38,9 @@ class Rule(StrEnum):
     REQUIRED_TEXT = "required-text"  # required (in its name mode), sanitizeText, 255 bytes
     EMAIL = "email"  # required, sanitizeText, is_email on the raw value, 255 bytes, unique
     LABEL = "label"  # each title: required, sanitizeText, unique ignoring case and accents
+    ADDRESS = "address"  # each address: its fields' rules (ADDRESS_FIELDS)
+    COUNTRY = "country"  # an upper-case code of the plugin's country list
+    STATE = "state"  # required unless the country's locale says not; a code of its list
 
 
 @dataclass(frozen=True)
@@ -67,6 +72,7 @@ FIELDS = (
     Field("country", Kind.TEXT, SHORT_COLUMN),
     Field("notes", Kind.TEXT),
     Field("labels", Kind.TITLES, LABEL_COLUMN, Rule.LABEL, endpoint=Endpoint.LABELS),
+    Field("addresses", Kind.ADDRESSES, rule=Rule.ADDRESS, endpoint=Endpoint.ADDRESSES),
     Field("aov", Kind.DECIMAL, declared=False, imported=False),
 )
 BY_NAME = {field.name: field for field in FIELDS}
@@ -77,3 +83,34 @@ TEXT_FIELDS = tuple(f.name for f in FIELDS if f.declared and f.kind is Kind.TEXT
 NAME_FIELDS = tuple(f.name for f in FIELDS if f.name_part)
 # What `PUT /customers/{id}` writes: every one of its bodies carries all of these.
 CUSTOMER_FIELDS = tuple(f for f in FIELDS if f.endpoint is Endpoint.CUSTOMER)
+
+
+@dataclass(frozen=True)
+class AddressField:
+    """One field of a customer address (CustomerAddressRequest.php, fct_customer_addresses)."""
+
+    name: str
+    width: int  # column width in characters (MySQL cuts longer values); 0: not cut
+    rule: Rule = Rule.NONE  # TEXT: nullable sanitizeText; REQUIRED_TEXT: required; NONE: cleaned
+    max_bytes: int | None = None  # the request's maxLength, in bytes (HTTP 422 beyond)
+    required: bool = False
+
+
+# The address fields in canonical order (API-2.md B, "Validation"). Every address PUT carries
+# all of them: the server replaces the whole address.
+ADDRESS_FIELDS = (
+    AddressField("name", NAME_COLUMN, Rule.REQUIRED_TEXT, 255, required=True),
+    AddressField("company_name", 0, Rule.TEXT, 255),  # kept in meta.other_data
+    AddressField("email", NAME_COLUMN, Rule.EMAIL, 255, required=True),
+    AddressField("phone", NAME_COLUMN),
+    AddressField("address_1", NAME_COLUMN, Rule.REQUIRED_TEXT, required=True),
+    AddressField("address_2", NAME_COLUMN, Rule.TEXT),
+    AddressField("city", NAME_COLUMN, Rule.REQUIRED_TEXT, 255, required=True),
+    AddressField("state", NAME_COLUMN, Rule.STATE),
+    AddressField("postcode", 32),
+    AddressField("country", 100, Rule.COUNTRY, required=True),
+    AddressField("label", 50, Rule.TEXT, 15),
+)
+ADDRESS_BY_NAME = {f.name: f for f in ADDRESS_FIELDS}
+# The address types a declared file manages, each a list whose first address is the primary.
+ADDRESS_KINDS = ("billing", "shipping")

@@ -34,14 +34,17 @@ from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 from yaml.tokens import AliasToken, AnchorToken, DirectiveToken, TagToken
 
 from reconciler import yamlsource
+from reconciler.addresses import Addresses, yaml_form
 from reconciler.customer import FieldValue
 from reconciler.declared import written_scalar, written_value
-from reconciler.fields import BY_NAME, MANAGED_FIELDS, Kind
-from reconciler.generate import scalar
+from reconciler.fields import ADDRESS_FIELDS, ADDRESS_KINDS, BY_NAME, MANAGED_FIELDS, Kind
+from reconciler.generate import address_lines, scalar
 from reconciler.yamlsource import MERGE
 
 FIELD_ORDER = ("id", *MANAGED_FIELDS)
 TITLE_FIELDS = frozenset(f.name for f in BY_NAME.values() if f.kind is Kind.TITLES)
+ADDRESS_FIELDS_NAMES = frozenset(f.name for f in BY_NAME.values() if f.kind is Kind.ADDRESSES)
+ADDRESS_ORDER = tuple(f.name for f in ADDRESS_FIELDS)
 _RANK = {name: rank for rank, name in enumerate(FIELD_ORDER)}
 _BREAK = re.compile(r"\r\n|[\r\n\x85\u2028\u2029]")
 _LIST_INDENT = "  "
@@ -80,7 +83,8 @@ class _Comment:
 @dataclass
 class _Field:
     name: str
-    value: str | int | list[str] | None  # a list: titles (labels)
+    # a list: titles (labels); a mapping: addresses, in their YAML form, canonically ordered
+    value: str | int | list[str] | dict[str, object] | None
     index: int
     end_line: int  # 0-based line where the value ends
     leading: list[_Comment] = field(default_factory=list)
@@ -149,7 +153,9 @@ def with_values(
             found = [item for item in customer.fields if item.name == name]
             if not found:
                 raise FormatError(f"customer {customer_id} does not declare {name} here")
-            if isinstance(value, tuple):
+            if isinstance(value, Addresses):
+                found[0].value = yaml_form(value)
+            elif isinstance(value, tuple):
                 found[0].value = list(value)
             else:
                 found[0].value = None if value == "" else value  # canonical: empty is null
@@ -230,6 +236,16 @@ def _customer(node: Node, entry: object) -> _Customer:
                 )
             )
             continue
+        if isinstance(value_node, MappingNode) and name in ADDRESS_FIELDS_NAMES:
+            fields.append(
+                _Field(
+                    name,
+                    _addresses(name, value_node, entry[name]),
+                    key_node.start_mark.index,
+                    value_node.end_mark.line,
+                )
+            )
+            continue
         if not isinstance(value_node, ScalarNode):
             raise FormatError(f"{key_node.value}: a field holds one value", *_where(value_node))
         value = written_value(name, value_node, entry[name])
@@ -266,6 +282,48 @@ def _titles(name: str, node: SequenceNode, values: object) -> list[str]:
             raise FormatError(f"{name}: {item.value!r} is not a title", *_where(item))
         titles.append(str(written))
     return titles
+
+
+def _addresses(name: str, node: MappingNode, values: object) -> dict[str, object]:
+    """`addresses:` in canonical order (billing, shipping; each address's fields in the
+    table's order), scalars as written; a list stays a list."""
+    by_kind: dict[str, object] = {}
+    for key, value_node in node.value:
+        kind = key.value if isinstance(key, ScalarNode) else None
+        if kind not in ADDRESS_KINDS:
+            raise FormatError(
+                f"{name}: only billing and shipping (run fluentcart validate)", *_where(key)
+            )
+        entry = cast(dict[str, object], values)[kind]
+        if isinstance(value_node, SequenceNode):
+            by_kind[kind] = [
+                _address(name, item, value)
+                for item, value in zip(value_node.value, cast(list[object], entry), strict=True)
+            ]
+        else:
+            by_kind[kind] = _address(name, value_node, entry)
+    return {kind: by_kind[kind] for kind in ADDRESS_KINDS if kind in by_kind}
+
+
+def _address(name: str, node: Node, value: object) -> dict[str, object]:
+    if isinstance(node, ScalarNode) and value is None:
+        return {}
+    if not isinstance(node, MappingNode) or not isinstance(value, dict):
+        raise FormatError(f"{name}: an address is a mapping of fields", *_where(node))
+    fields: dict[str, object] = {}
+    for key, item in node.value:
+        field_name = key.value if isinstance(key, ScalarNode) else None
+        if field_name not in ADDRESS_ORDER or not isinstance(item, ScalarNode):
+            raise FormatError(
+                f"{name}: not an address field (run fluentcart validate)", *_where(key)
+            )
+        written = written_scalar(item, value[field_name])
+        if isinstance(written, bool) or not isinstance(written, str | int | float | None):
+            raise FormatError(f"{name}: {item.value!r} is not text", *_where(item))
+        fields[field_name] = (
+            written if written is None or isinstance(written, str) else str(written)
+        )
+    return {k: fields[k] for k in ADDRESS_ORDER if k in fields}
 
 
 def _refuse_decorations(tokens: Sequence[yaml.Token]) -> None:
@@ -468,6 +526,13 @@ def _render_customer(out: list[str], customer: _Customer, outer: str, inner: str
         for comment in item.leading:
             out.append((outer if first else inner) + comment.text)
         prefix = (outer + "- " if outer else "") if first else inner
+        if isinstance(item.value, dict):
+            out.append(
+                _with_eol(f"{prefix}{item.name}:{' {}' if not item.value else ''}", item.eol)
+            )
+            out.extend(address_lines(item.value, inner + "  "))
+            _eol_rest(out, item.eol, inner)
+            continue
         if isinstance(item.value, list):
             out.append(
                 _with_eol(f"{prefix}{item.name}:{' []' if not item.value else ''}", item.eol)

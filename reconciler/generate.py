@@ -14,11 +14,12 @@ from typing import Any
 import yaml
 
 from reconciler import yamlsource
+from reconciler.addresses import Addresses, as_declared, yaml_form
 from reconciler.customer import FieldValue, observed_value
 from reconciler.diagnostics import Severity
 from reconciler.fields import FIELDS
 from reconciler.labels import Labels, existing
-from reconciler.rules import check_field, declarable
+from reconciler.rules import check_address, check_field, declarable
 from reconciler.workspace import NameMode
 
 
@@ -40,7 +41,11 @@ def declared_fields(
         value = observed_value(customer, name)
         if isinstance(value, Labels):
             value = existing(value)
-        if value:  # not "", 0, no labels, nor labels not read
+        if isinstance(value, Addresses):
+            value = as_declared(value)
+            if not value.kinds:
+                continue  # no addresses: nothing to declare
+        if value:  # not "", 0, no labels, nor labels or addresses not read
             fields.append((name, value))
     return fields
 
@@ -146,11 +151,19 @@ def field_comments(
     name: str, value: FieldValue, statuses: Sequence[str], mode: NameMode | None = None
 ) -> list[str]:
     """What `validate` will say about a stored value, as `# fluentcart:` comments."""
-    if not isinstance(value, str):
+    if isinstance(value, Addresses):
+        problems = [
+            (severity, f"{kind} address {index + 1}{f' {field}' if field else ''}: {message}")
+            for kind in value.kinds
+            for index, address in enumerate(value.of(kind))
+            for field, severity, message in check_address(dict(address.values)).problems
+        ]
+    elif isinstance(value, str):
+        problems = check_field(name, value, statuses, str(mode) if mode else None).problems
+    else:
         return []
-    result = check_field(name, str(value), statuses, str(mode) if mode else None)
     comments = []
-    for severity, message in result.problems:
+    for severity, message in problems:
         if severity is Severity.ERROR:
             comments.append(f"# fluentcart: fix this value before the next apply: {message}")
         else:
@@ -181,6 +194,9 @@ def render_file(
             if isinstance(value, Labels):
                 lines.append(f"{indent}{name}:")
                 lines.extend(f"{indent}  - {scalar(title, indent + '    ')}" for title in value)
+            elif isinstance(value, Addresses):
+                lines.append(f"{indent}{name}:")
+                lines.extend(address_lines(yaml_form(value), indent + "  "))
             else:
                 lines.append(f"{indent}{name}: {scalar(value, indent + '  ')}")
     text = "\n".join(lines) + "\n"
@@ -201,9 +217,35 @@ def _check_round_trip(
     if not isinstance(entries, list):
         raise AssertionError("generated YAML has no list of customers")
     for entry, customer in zip(entries, customers, strict=True):
-        expected = {"id": customer["id"], **dict(written_fields(customer, mode, statuses))}
+        expected = {
+            "id": customer["id"],
+            **{
+                name: yaml_form(value) if isinstance(value, Addresses) else value
+                for name, value in written_fields(customer, mode, statuses)
+            },
+        }
         if entry != expected:
             raise AssertionError(f"generated YAML does not read back for customer {customer['id']}")
+
+
+def address_lines(value: Mapping[str, Any], indent: str) -> list[str]:
+    """`billing:` and `shipping:` under `addresses:`, at `indent`, from their YAML form
+    (addresses.yaml_form): one address as a mapping, more as a list of mappings; an empty
+    value as `null`."""
+    lines = []
+    for kind, entries in value.items():
+        many = isinstance(entries, list)
+        lines.append(f"{indent}{kind}:{' []' if many and not entries else ''}")
+        for entry in entries if many else [entries]:
+            inner = indent + ("    " if many else "  ")
+            if not entry:
+                lines.append(f"{indent}  - {{}}" if many else f"{inner}{{}}")
+                continue
+            for position, (field, text) in enumerate(entry.items()):
+                lead = f"{indent}  - " if many and position == 0 else inner
+                shown = "null" if text is None else scalar(text, inner + "  ")
+                lines.append(f"{lead}{field}: {shown}")
+    return lines
 
 
 def file_name(ids: Sequence[int], per_file: int) -> str:

@@ -11,10 +11,19 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
-from reconciler import __version__
-from reconciler.customer import FieldValue, is_linked, observed_value, value_from_json
+from reconciler import __version__, addresses
+from reconciler.addresses import Addresses, AddressOp
+from reconciler.customer import (
+    FieldValue,
+    is_linked,
+    json_value,
+    observed_value,
+    same,
+    satisfies,
+    value_from_json,
+)
 from reconciler.declared import Declaration, DeclaredCustomer
-from reconciler.diagnostics import Diagnostic, Severity
+from reconciler.diagnostics import Diagnostic, Severity, short_repr
 from reconciler.fields import MANAGED_FIELDS
 from reconciler.labels import Catalog, Labels
 from reconciler.labels import key as labels_key
@@ -55,6 +64,8 @@ class FieldChange:
     recorded: FieldValue | None = None
     # The date a refresh accepted the store's change into the state, when applying reverts it.
     accepted_on: str | None = None
+    # For addresses: the requests apply sends, each with the fields it changes.
+    address_ops: tuple[AddressOp, ...] = ()
 
     @property
     def added(self) -> Labels | None:
@@ -205,7 +216,12 @@ class Plan:
                     "id": d.id,
                     "source": d.source,
                     "fields": [
-                        {"name": f.name, "recorded": f.recorded, "live": f.live} for f in d.fields
+                        {
+                            "name": f.name,
+                            "recorded": json_value(f.recorded),
+                            "live": json_value(f.live),
+                        }
+                        for f in d.fields
                     ],
                 }
                 for d in self.drift
@@ -218,15 +234,20 @@ class Plan:
                     "fields": [
                         {
                             "name": f.name,
-                            "before": f.before,
-                            "after": f.after,
+                            "before": json_value(f.before),
+                            "after": json_value(f.after),
                             "origin": str(f.origin),
-                            "live": f.live,
-                            "recorded": f.recorded,
+                            "live": json_value(f.live),
+                            "recorded": json_value(f.recorded),
                             **({"accepted_on": f.accepted_on} if f.accepted_on else {}),
                             **(
                                 {"added": list(f.added), "removed": list(f.removed or ())}
                                 if f.added is not None
+                                else {}
+                            ),
+                            **(
+                                {"addresses": [op.to_json() for op in f.address_ops]}
+                                if f.address_ops
                                 else {}
                             ),
                         }
@@ -258,6 +279,7 @@ class Plan:
                             value_from_json(f["name"], f.get("live")),
                             value_from_json(f["name"], f.get("recorded", f["before"])),
                             f.get("accepted_on"),
+                            tuple(map(AddressOp.from_json, f.get("addresses", ()))),
                         )
                         for f in c["fields"]
                     ),
@@ -434,7 +456,11 @@ def _drift(
         for name in MANAGED_FIELDS
         if name in declared.fields
         and observed_value(recorded, name) is not None  # labels never read: not drift
-        and observed_value(recorded, name) != observed_value(current, name)
+        and not same(
+            observed_value(recorded, name),
+            observed_value(current, name),
+            declared.fields[name],
+        )
     )
     return CustomerDrift(declared.id, declared.source, fields) if fields else None
 
@@ -454,12 +480,16 @@ def _diff_customer(
         after = declared.fields[name]
         was = observed_value(recorded, name)
         now = observed_value(store, name)
-        if now == after:
+        if satisfies(now, after):
             continue
-        if current is None or now == was:
+        if current is None or same(now, was, after):
             origin = Origin.CONFIG
         else:
-            origin = Origin.BOTH if after != was else Origin.DRIFT
+            origin = Origin.BOTH if not satisfies(was, after) else Origin.DRIFT
+        ops: tuple[AddressOp, ...] = ()
+        if isinstance(after, Addresses):
+            ops = addresses.diff(now if isinstance(now, Addresses) else Addresses(), after)
+            diagnostics.extend(_address_problems(declared, now, after))
         fields.append(
             FieldChange(
                 name,
@@ -468,7 +498,8 @@ def _diff_customer(
                 origin,
                 now if current is not None else None,
                 was,
-                _accepted_on(record, name, after) if now == was else None,
+                _accepted_on(record, name, after) if same(now, was, after) else None,
+                ops,
             )
         )
     if not fields:
@@ -506,11 +537,51 @@ def _diff_customer(
     )
 
 
+def _address_problems(
+    declared: DeclaredCustomer, store: FieldValue | None, wanted: Addresses
+) -> list[Diagnostic]:
+    """What the store refuses of an address change: clearing an address's company (its
+    setter ignores an empty value, so the plan would never converge), or removing a
+    customer's last address ("At least one address must remain")."""
+    problems = []
+
+    def error(message: str) -> None:
+        line = declared.field_lines.get("addresses", declared.line)
+        problems.append(
+            Diagnostic(Severity.ERROR, message, declared.file, line, None, declared.id, "addresses")
+        )
+
+    current = store if isinstance(store, Addresses) else Addresses()
+    for step in addresses.steps(current, wanted):
+        op, before, after = step.op, step.current, step.wanted
+        if (
+            before is not None
+            and after is not None
+            and after.declares("company_name")
+            and not after.value("company_name")
+            and before.value("company_name")
+        ):
+            error(
+                f"{op.kind} address {op.id} has company_name"
+                f" {short_repr(before.value('company_name'))}, which FluentCart cannot clear"
+                " (it ignores an empty company): declare it, or leave company_name out"
+            )
+    kept = current.only(k for k in current.kinds if k not in wanted.kinds).count()
+    if isinstance(store, Addresses) and store.count() and not kept + wanted.count():
+        error(
+            'removes every address of this customer; FluentCart keeps at least one ("At least'
+            ' one address must remain"): declare one, or leave `addresses` out'
+        )
+    return problems
+
+
 def _accepted_on(record: CustomerRecord, name: str, declared: FieldValue) -> str | None:
     """The date a refresh recorded a store's change of `name`, when the YAML still declares
     what fluentcart last applied (or found in effect at import): the recorded value can then
     only have come from the store, and applying the declared one reverts it."""
-    if name in record.last_applied and record.last_applied[name] == declared:
+    if name in record.last_applied and satisfies(
+        value_from_json(name, record.last_applied[name]), declared
+    ):
         return record.observed_at[:10]
     return None
 

@@ -9,16 +9,20 @@ CustomerRequest.php and CustomerResource.php): its rules check the raw value (42
 the cut. Where this tool is stricter than the server, the rule says so and why.
 """
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from reconciler.diagnostics import Severity, short_repr
 from reconciler.fields import (
+    ADDRESS_FIELDS,
     BY_NAME,
     NAME_COLUMN,
     NAME_FIELDS,
+    AddressField,
     Rule,
 )
+from reconciler.geo import is_country, is_state, state_required
+from reconciler.geodata import STATES
 from reconciler.labels import Labels
 from reconciler.labels import key as labels_key
 from reconciler.wordpress import (
@@ -318,3 +322,99 @@ def _split_stored(full_name: str) -> tuple[str, str] | None:
         return None
     first, last = split_full_name(php_trim(sanitize_text_field(full_name)))
     return first[:NAME_COLUMN], last[:NAME_COLUMN]
+
+
+@dataclass
+class AddressResult:
+    """A declared address as the store will keep it: its fields' stored values, the text apply
+    sends where the server cleans it, and per field (None: the address) what to report."""
+
+    values: dict[str, str] = field(default_factory=dict)
+    sent: dict[str, str] = field(default_factory=dict)
+    problems: list[tuple[str | None, Severity, str]] = field(default_factory=list)
+
+
+def check_address(declared: Mapping[str, str | None]) -> AddressResult:
+    """An address as CustomerAddressRequest.php and LocalizationManager take it (API-2.md B):
+    every rule on the value as sent (all failing fields answer one 422), then
+    sanitize_text_field, then the column's cut. The country and state rules are applied
+    always: the store skips them for some callers (#2.114), which would store an address the
+    checkout cannot use."""
+    result = AddressResult()
+    missing = [f.name for f in ADDRESS_FIELDS if f.required and f.name not in declared]
+    country = declared.get("country")
+    country = php_trim(country) if isinstance(country, str) else None
+    if "state" not in declared and country and is_country(country) and state_required(country):
+        missing.append("state")
+    if missing:
+        result.problems.append(
+            (
+                None,
+                Severity.ERROR,
+                f"an address needs {', '.join(missing)}: FluentCart refuses an address without"
+                " (HTTP 422), and every address request carries the whole address",
+            )
+        )
+    for spec in ADDRESS_FIELDS:
+        if spec.name not in declared:
+            continue
+        text = declared[spec.name] or ""
+        one = _address_field(spec, text, country)
+        result.problems.extend((spec.name, severity, message) for severity, message in one.problems)
+        result.values[spec.name] = one.value
+        if one.value != text:
+            result.sent[spec.name] = text
+    return result
+
+
+def _address_field(spec: AddressField, text: str, country: str | None) -> FieldResult:
+    trimmed = php_trim(text)
+    if spec.rule is Rule.EMAIL:
+        return _check_email(text)
+    if spec.rule is Rule.COUNTRY:
+        result = FieldResult(trimmed)
+        if not trimmed:
+            result.error("cannot be empty: FluentCart requires an address's country")
+        elif not is_country(text):
+            hint = f" (write {text.upper()!r})" if is_country(text.upper()) else ""
+            result.error(
+                f"{short_repr(text)} is not a country code FluentCart knows{hint}: an"
+                " upper-case ISO 3166-1 code such as US or GB (HTTP 422)"
+            )
+        return result
+    result = FieldResult(sanitize_text_field(text))
+    if spec.rule is Rule.REQUIRED_TEXT and not trimmed:
+        result.error(f"cannot be empty: FluentCart requires an address's {spec.name}")
+        return result
+    if spec.rule is Rule.STATE and country and is_country(country):
+        if trimmed in ("", "0") and state_required(country):
+            result.error(f"cannot be empty: FluentCart requires a state for country {country}")
+            return result
+        if trimmed not in ("", "0") and not is_state(country, text):
+            result.error(
+                f"{short_repr(text)} is not a state code of country {country} (for example"
+                f" {next(iter(STATES[country]))!r}); FluentCart rejects it (HTTP 422)"
+            )
+            return result
+    if spec.rule in (Rule.TEXT, Rule.REQUIRED_TEXT) and trimmed not in ("", "0"):
+        if _rejected_text(result, trimmed):
+            return result
+        size = len(trimmed.encode("utf-8"))
+        if spec.max_bytes is not None and size > spec.max_bytes:
+            result.error(
+                f"is {size} bytes long in UTF-8; FluentCart accepts at most {spec.max_bytes}"
+                " bytes (HTTP 422)"
+            )
+            return result
+    elif result.value != trimmed:
+        result.warn(
+            f"FluentCart cleans {short_repr(trimmed)} silently and will store"
+            f" {short_repr(result.value)} (WordPress's sanitize_text_field)"
+        )
+    if spec.width and len(result.value) > spec.width:
+        original, result.value = result.value, result.value[: spec.width]
+        result.warn(
+            f"is {len(original)} characters long; the address's {spec.name} column keeps"
+            f" {spec.width}, so it will be stored as {short_repr(result.value)}"
+        )
+    return result

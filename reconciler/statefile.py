@@ -16,13 +16,15 @@ from reconciler.labels import Catalog
 from reconciler.state import PLAN_FIELDS, CustomerRecord, StateFile
 from reconciler.workspace import NameMode
 
-# 2: labels (a catalog beside the customers, titles in records). A version 1 file reads as
-# a state that has not read labels yet, and is written back as version 2.
-FORMAT_VERSION = 2
+# 2: labels (a catalog beside the customers, titles in records); 3: addresses (in records).
+# An older file reads as a state that has not read labels or addresses yet, and is written
+# back as version 3.
+FORMAT_VERSION = 3
 
 
 def _slim_customer(obj: dict[str, Any]) -> dict[str, Any]:
-    if "id" in obj and "email" in obj and "observed" not in obj:
+    # A recorded customer, not one of its addresses (which have an id and an email too).
+    if "id" in obj and "email" in obj and "observed" not in obj and "primary" not in obj:
         return {key: obj[key] for key in PLAN_FIELDS if key in obj}
     return obj
 
@@ -87,6 +89,7 @@ _JSON_TYPES: dict[str, frozenset[type]] = {
     "integer": frozenset({int}),  # `type(x) is int` leaves out True and False, as the schema does
     "null": frozenset({type(None)}),
     "array": frozenset({list}),  # of strings, checked apart
+    "object": frozenset({dict}),  # last_applied addresses (type -> list), any content
 }
 
 
@@ -120,6 +123,7 @@ def surely_valid(document: Any) -> bool:
     if not jsonschemas.is_valid("state", {**head, "customers": {}}):
         return False
     keys, observed_types, applied_types = _record_rules()
+    address_rules = _address_rules()
     for cid, record in document["customers"].items():
         if not (cid.isascii() and cid.isdigit() and cid[0] != "0"):
             return False
@@ -134,6 +138,10 @@ def surely_valid(document: Any) -> bool:
         if type(customer_id) is not int or customer_id < 1:
             return False
         for key, allowed in observed_types.items():
+            if key == "addresses":
+                if key in observed and not _addresses(observed[key], address_rules):
+                    return False
+                continue
             if key in observed and (
                 type(observed[key]) not in allowed or not _strings(observed[key])
             ):
@@ -141,6 +149,28 @@ def surely_valid(document: Any) -> bool:
         if any(
             type(value) not in applied_types or not _strings(value) for value in applied.values()
         ):
+            return False
+    return True
+
+
+@cache
+def _address_rules() -> tuple[frozenset[str], frozenset[str]]:
+    """A recorded address's required keys and its allowed keys (the schema's)."""
+    address = jsonschemas.load_schema("state")["$defs"]["address"]
+    return frozenset(address["required"]), frozenset(address["properties"])
+
+
+def _addresses(rows: object, rules: tuple[frozenset[str], frozenset[str]]) -> bool:
+    """A record's addresses as the schema takes them: id, type, primary, status, and text."""
+    required, allowed = rules
+    if type(rows) is not list:
+        return False
+    for row in rows:
+        if type(row) is not dict or not required <= row.keys() or not row.keys() <= allowed:
+            return False
+        if type(row["id"]) is not int or row["id"] < 1 or type(row["primary"]) is not bool:
+            return False
+        if any(type(v) is not str for k, v in row.items() if k not in ("id", "primary")):
             return False
     return True
 

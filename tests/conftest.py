@@ -178,11 +178,15 @@ def seed_customer(customer_id: int, **fields: Any) -> dict[str, Any]:
 
 def as_recorded(server: Any, customer_id: int) -> dict[str, Any]:
     """A sandbox customer as fluentcart records it: the list page's shape, its labels as the
-    titles of its label rows (the client joins them with GET /labels)."""
+    titles of its label rows (the client joins them with GET /labels), its billing and
+    shipping addresses as one list."""
+    from reconciler.client import ADDRESS_RELATIONS, _addresses
     from reconciler.labels import Catalog, Labels
 
     store = server.store
-    customer = store.serialize(store.customers[customer_id], relations=["labels"])
+    relations = ["labels", *ADDRESS_RELATIONS]
+    customer = store.serialize(store.customers[customer_id], relations=relations)
+    _addresses(customer)
     catalog = Catalog({row["id"]: row["value"] for row in store.labels()[1]["labels"]})
     rows = customer["labels"]
     customer["labels"] = list(Labels(catalog.title_of(int(r["label_id"])) for r in rows))

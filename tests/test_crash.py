@@ -72,16 +72,22 @@ def test_interrupted_after_each_put(tmp_path: Path, signame: str, backend: Backe
 
 
 def _apply_signalled(
-    root: Path, env: dict[str, str], server: Sandbox, k: int, sig: int
+    root: Path,
+    env: dict[str, str],
+    server: Sandbox,
+    k: int,
+    sig: int,
+    methods: tuple[str, ...] = ("PUT",),
 ) -> tuple[subprocess.Popen, str, str]:
-    """`apply` in a child process, sent `sig` when the store has answered its k-th PUT."""
+    """`apply` in a child process, sent `sig` when the store has answered its k-th request
+    of `methods` (PUTs unless told)."""
     answered = 0
     lock = threading.Lock()
     process: subprocess.Popen | None = None
 
     def after(method: str, path: str, status: int) -> None:
         nonlocal answered
-        if method != "PUT" or status != 200:
+        if method not in methods or status != 200:
             return
         with lock:
             answered += 1
@@ -296,6 +302,66 @@ def test_killed_among_customer_and_label_puts(tmp_path: Path, k: int, backend: B
         final = backend.stored(root)
         assert final is not None
         assert all(final.customers[i].observed["labels"] == ["VIP"] for i in final.customers)
+        assert backend.holder(root) is None and backend.pending(root) == [], context
+    finally:
+        server.stop()
+
+
+ANN = {"name": "Ann Lee", "email": "ann@example.test"}
+
+
+@pytest.mark.parametrize("k", [1, 14, 43])
+def test_killed_among_address_requests(tmp_path: Path, k: int, backend: Backend) -> None:
+    """Each customer takes four address requests (create a shipping address, make another
+    billing address the primary, take the flag from the old one, delete it): a SIGKILL after
+    the k-th answer loses nothing and makes nothing twice: the rerun converges, and every
+    customer has exactly the declared addresses, on the store and in the state."""
+    server = start_sandbox()
+    try:
+        store = server.store
+        for i in range(1, COUNT + 1):
+            for kind, city in (("billing", "Dallas"), ("billing", "Austin"), ("shipping", "Lyon")):
+                country = {"country": "FR"} if city == "Lyon" else {"country": "US", "state": "TX"}
+                body = {**ANN, "address_1": "1 Main St", "city": city, **country, "type": kind}
+                store.create_address(str(i), body)
+        wanted = (
+            "      billing:\n"
+            "        {name: Ann Lee, email: ann@example.test, address_1: 1 Main St,"
+            " city: Austin, state: TX, country: US}\n"
+            "      shipping:\n"
+            "        - {name: Ann Lee, email: ann@example.test, address_1: 1 Main St,"
+            " city: Lyon, country: FR}\n"
+            "        - {name: Ann Lee, email: ann@example.test, address_1: 2 New Rd,"
+            " city: Leeds, country: GB}\n"
+        )
+        root = tmp_path / "ws"
+        (root / "customers").mkdir(parents=True)
+        (root / "customers" / "all.yaml").write_text(
+            "customers:\n"
+            + "".join(f"  - id: {i}\n    addresses:\n{wanted}" for i in range(1, COUNT + 1))
+        )
+        backend.prepare(root, recorded_state(server, list(range(1, COUNT + 1))))
+        env = {**environment(server), **backend.env()}
+        methods = ("POST", "PUT", "DELETE")
+        process, stdout, stderr = _apply_signalled(root, env, server, k, signal.SIGKILL, methods)
+        context = f"{backend.name} k={k}\n{stdout}\n{stderr}"
+        assert process.returncode == -signal.SIGKILL, context
+        _rerun_converges(root, env, context)
+        final = backend.stored(root)
+        assert final is not None
+        expected = [
+            ("billing", "Austin", "1"),
+            ("shipping", "Leeds", "0"),
+            ("shipping", "Lyon", "1"),
+        ]
+        for i in range(1, COUNT + 1):
+            _, body = store.addresses(str(i), {})
+            shown = sorted((a["type"], a["city"], a["is_primary"]) for a in body["addresses"])
+            assert shown == expected, context
+            recorded = final.customers[i].observed["addresses"]
+            assert sorted(
+                (a["type"], a["city"], "1" if a["primary"] else "0") for a in recorded
+            ) == (expected), context
         assert backend.holder(root) is None and backend.pending(root) == [], context
     finally:
         server.stop()

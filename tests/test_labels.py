@@ -15,7 +15,7 @@ from reconciler.fmt import format_text
 from reconciler.labels import Catalog, Labels, missing_label
 from reconciler.plan import build_plan
 from reconciler.state import CustomerRecord
-from reconciler.statefile import parse, serialize
+from reconciler.statefile import FORMAT_VERSION, parse, serialize
 from reconciler.views.jsonplan import render_json
 from reconciler.views.markdown import render_markdown
 from reconciler.views.text import render_text
@@ -164,7 +164,7 @@ def test_without_a_recorded_catalog_the_customers_labels_are_known(tmp_path: Pat
 # ---- the state --------------------------------------------------------------------------------
 
 
-def test_a_version_1_state_reads_and_is_written_as_version_2() -> None:
+def test_a_version_1_state_reads_and_is_written_as_the_current_version() -> None:
     state = make_state([observed(1)])
     old = json.loads(serialize(state))
     old["format_version"] = 1
@@ -173,7 +173,7 @@ def test_a_version_1_state_reads_and_is_written_as_version_2() -> None:
     read.labels = Catalog({3: "VIP"})
     read.customers[1] = CustomerRecord(observed(1, labels=["VIP"]), "t", {"labels": ["VIP"]})
     again = parse(serialize(read), "new.json")
-    assert json.loads(serialize(read))["format_version"] == 2
+    assert json.loads(serialize(read))["format_version"] == FORMAT_VERSION
     assert again.labels == Catalog({3: "VIP"})
     assert again.customers[1].observed["labels"] == ["VIP"]
 

@@ -2,8 +2,7 @@
 
 import pytest
 
-from reconciler import collation
-from reconciler.sandbox import geo
+from reconciler import collation, geo
 
 
 def test_ascii_is_mapped_as_pyuca_maps_it() -> None:

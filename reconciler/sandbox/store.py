@@ -22,6 +22,7 @@ from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Any, cast
 
 from reconciler import collation
+from reconciler.geo import country_name, is_country, is_state, state_name, state_required
 from reconciler.sandbox import phpjson
 from reconciler.sandbox.checkoutfields import (
     FIRST_LAST,
@@ -32,7 +33,6 @@ from reconciler.sandbox.checkoutfields import (
     option_for,
     saved_option,
 )
-from reconciler.sandbox.geo import country_name, is_country, is_state, state_name, state_required
 from reconciler.wordpress import (
     PHP_TRIM_CHARS,
     is_email,

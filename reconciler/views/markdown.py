@@ -11,7 +11,7 @@ import html
 
 from reconciler.diagnostics import Diagnostic, Severity
 from reconciler.plan import Action, CustomerChange, CustomerDrift, FieldChange, Plan
-from reconciler.views.text import format_value, label_delta, summary_line
+from reconciler.views.text import address_lines, format_value, label_delta, summary_line
 
 LIMIT = 60_000
 SUMMARY_OVER = 50
@@ -144,8 +144,12 @@ def _section(change: CustomerChange, refreshed: bool = False) -> str:
     if change.action is not Action.UPDATE:
         return f"- {title}\n"
     rows = [
-        f"| `{item.name}` | {_before(item)} |"
-        f" {cell(item.after)} |" + (f" {item.origin} |" if refreshed else "")
+        (
+            f"| `{item.name}` | {len(item.address_ops)} address request(s), below | |"
+            if item.address_ops
+            else f"| `{item.name}` | {_before(item)} | {cell(item.after)} |"
+        )
+        + (f" {item.origin} |" if refreshed else "")
         for item in change.fields
     ]
     reverts = [item for item in change.fields if item.accepted_on]
@@ -158,6 +162,11 @@ def _section(change: CustomerChange, refreshed: bool = False) -> str:
         f"\n> `{item.name}`: {html.escape(label_delta(item), quote=False)}\n"
         for item in change.fields
         if label_delta(item)
+    )
+    notes += "".join(
+        "\n<pre>" + html.escape("\n".join(address_lines(item.address_ops, ""))) + "</pre>\n"
+        for item in change.fields
+        if item.address_ops
     )
     notes += "".join(f"\n> {html.escape(w)}\n" for w in change.warnings)
     hidden = (

@@ -5,8 +5,9 @@ import json
 import re
 from collections.abc import Collection, Iterable, Mapping
 from dataclasses import replace
-from typing import Protocol, TypeVar
+from typing import Protocol, TypeVar, cast
 
+from reconciler.addresses import Addresses
 from reconciler.diagnostics import Diagnostic
 from reconciler.errors import ANSWER_PREVIEW
 from reconciler.plan import CustomerChange, CustomerDrift, FieldChange, FieldDrift, Plan
@@ -19,16 +20,24 @@ _EMAIL = re.compile(
 )
 
 
+# Personal data masked by --redact whatever `sensitive` says: addresses (with their phone
+# numbers).
+ALWAYS_SENSITIVE = frozenset({"addresses"})
+
+
 class Redactor:
-    """Masks the workspace's `sensitive` fields, and the local part of every email."""
+    """Masks the workspace's `sensitive` fields, addresses, and the local part of every
+    email."""
 
     def __init__(self, sensitive: Collection[str], enabled: bool) -> None:
-        self.sensitive = frozenset(sensitive)
+        self.sensitive = frozenset(sensitive) | ALWAYS_SENSITIVE
         self.enabled = enabled
 
     def value(self, name: str, value: _V) -> _V | str:
         if not self.enabled or value is None or value == "":
             return value
+        if isinstance(value, Addresses):  # the structure stays readable, every value masked
+            return cast(_V, value.masked(lambda text: MASK if text else text))
         if name in self.sensitive:
             return MASK
         if name == "email" and isinstance(value, str) and "@" in value:
@@ -39,13 +48,17 @@ class Redactor:
         return self.enabled and (name in self.sensitive or name == "email")
 
     def masked_values(self, change: CustomerChange) -> list[object]:
-        """Every value a change shows of its masked fields."""
-        return [
-            value
-            for item in change.fields
-            if self.masks(item.name)
-            for value in (item.before, item.after, item.live, item.recorded)
-        ]
+        """Every value a change shows of its masked fields (of addresses, their fields')."""
+        found: list[object] = []
+        for item in change.fields:
+            if not self.masks(item.name):
+                continue
+            for value in (item.before, item.after, item.live, item.recorded):
+                if isinstance(value, Addresses):
+                    found.extend(v for a in value.items for _, v in a.values)
+                else:
+                    found.append(value)
+        return found
 
     def message(self, text: str, quoted: Iterable[str] = (), values: Iterable[object] = ()) -> str:
         """A message of the tool or the store with what it may carry of masked values taken
@@ -90,12 +103,18 @@ def redact_plan(plan: Plan, redactor: Redactor) -> Plan:
         def mask(value: _V) -> _V | str:
             return redactor.value(item.name, value)
 
+        masked_ops = item.address_ops
+        if redactor.masks(item.name):
+            masked_ops = tuple(
+                op.masked(lambda text: MASK if text else text) for op in item.address_ops
+            )
         return replace(
             item,
             before=mask(item.before),
             after=mask(item.after),
             live=mask(item.live),
             recorded=mask(item.recorded),
+            address_ops=masked_ops,
         )
 
     def drift_field(item: FieldDrift) -> FieldDrift:

@@ -2,8 +2,12 @@
 
 import json
 from collections import defaultdict
+from collections.abc import Iterable
 
+from reconciler.addresses import AddressAction, Addresses, AddressOp, compare
+from reconciler.customer import json_value
 from reconciler.diagnostics import Diagnostic, Severity
+from reconciler.fields import ADDRESS_KINDS
 from reconciler.plan import (
     Action,
     CustomerChange,
@@ -34,7 +38,7 @@ class _Style:
 
 def format_value(value: object) -> str:
     """A value as plans print it: JSON strings and numbers, so whitespace is visible."""
-    return json.dumps(value, ensure_ascii=False)
+    return json.dumps(json_value(value), ensure_ascii=False)  # type: ignore[arg-type]
 
 
 def format_change(item: FieldChange) -> str:
@@ -43,6 +47,35 @@ def format_change(item: FieldChange) -> str:
     text = f"{before or format_value(item.before)} -> {format_value(item.after)}"
     delta = label_delta(item)
     return f"{text}  ({delta})" if delta else text
+
+
+_ADDRESS_SYMBOLS = {AddressAction.CREATE: "+", AddressAction.UPDATE: "~", AddressAction.REMOVE: "-"}
+
+
+def address_title(op: AddressOp) -> str:
+    """`billing address 14 (primary)`, `new shipping address`, with what changes its flag."""
+    name = f"{op.kind} address {op.id}" if op.id is not None else f"new {op.kind} address"
+    if op.action is AddressAction.UPDATE and op.was_primary != op.primary:
+        return f"{name} ({'becomes' if op.primary else 'no longer'} the primary)"
+    return f"{name} (primary)" if op.primary else name
+
+
+def address_lines(ops: Iterable[AddressOp], indent: str) -> list[str]:
+    """Address requests (or changes found on the store): one block per address."""
+    lines = []
+    for op in ops:
+        lines.append(f"{indent}{_ADDRESS_SYMBOLS[op.action]} {address_title(op)}")
+        width = max((len(name) for name, _, _ in op.fields), default=0)
+        for name, before, after in op.fields:
+            if op.action is AddressAction.CREATE:
+                lines.append(f"{indent}    {name.ljust(width)} = {format_value(after)}")
+            elif op.action is AddressAction.REMOVE:
+                lines.append(f"{indent}    {name.ljust(width)} = {format_value(before)}")
+            else:
+                lines.append(
+                    f"{indent}    {name.ljust(width)} = {format_value(before)} -> {format_value(after)}"
+                )
+    return lines
 
 
 def label_delta(item: FieldChange) -> str:
@@ -142,6 +175,11 @@ def _drift_section(
         lines.append(f"  # customer {customer.id}{source}")
         width = max(len(f.name) for f in customer.fields)
         for item in customer.fields:
+            if isinstance(item.recorded, Addresses) and isinstance(item.live, Addresses):
+                lines.append(f"  {style('~', '33')} {item.name}:")
+                changed = compare(item.recorded, item.live, ADDRESS_KINDS)
+                lines.extend(address_lines(changed, "      "))
+                continue
             recorded = format_value(item.recorded)
             live = format_value(item.live)
             lines.append(f"  {style('~', '33')} {item.name.ljust(width)} = {recorded} -> {live}")
@@ -158,6 +196,8 @@ def _origin_note(item: FieldChange) -> str:
             f"  # reverts a change made on the store (accepted by refresh on {item.accepted_on});"
             " `fluentcart refresh --update-yaml` keeps the store's value instead"
         )
+    if isinstance(item.after, Addresses) and item.origin is not Origin.CONFIG:
+        return "  # changed on the store since recorded; the declared addresses win"
     if item.origin is Origin.DRIFT:
         recorded = format_value(item.recorded)
         return f"  # drift: changed on the store (recorded {recorded}); the declared value wins"
@@ -198,6 +238,13 @@ def _block(change: CustomerChange, diagnostics: list[Diagnostic], style: _Style)
         width = max(len(f.name) for f in change.fields)
         for item in change.fields:
             note = _origin_note(item)
+            if item.address_ops:
+                known = (
+                    "" if item.before is not None else "  # not recorded: apply reads them first"
+                )
+                lines.append(f"      {symbol} {item.name}:{known}{note}")
+                lines.extend(address_lines(item.address_ops, "          "))
+                continue
             lines.append(f"      {symbol} {item.name.ljust(width)} = {format_change(item)}{note}")
         if change.unchanged_fields:
             noun = "field" if change.unchanged_fields == 1 else "fields"

@@ -3,7 +3,7 @@
 The tables are the plugin's own (`geodata.py`, generated from its i18n files).
 """
 
-from reconciler.sandbox.geodata import COUNTRIES, STATE_OPTIONAL, STATES
+from reconciler.geodata import COUNTRIES, STATE_OPTIONAL, STATES
 
 # getStateNameByCode without a country looks in every country's list, a later one winning.
 _ALL_STATES = {code: name for states in STATES.values() for code, name in states.items()}
