@@ -11,7 +11,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
@@ -37,7 +37,7 @@ from reconciler.labels import Labels
 from reconciler.labels import key as labels_key
 from reconciler.plan import Action, CustomerChange
 from reconciler.rules import NotResendable, resendable, resendable_full_name
-from reconciler.state import CustomerRecord
+from reconciler.state import CREATED_FROM, CustomerRecord
 from reconciler.storage import Recorder
 from reconciler.workspace import NameMode
 
@@ -65,6 +65,7 @@ class CustomerResult:
     message: str = ""
     not_applied: tuple[str, ...] = ()
     quoted: tuple[str, ...] = ()  # the fields whose values the message quotes (for --redact)
+    email: str = ""  # a customer to create: its declared email (its id is 0 until created)
 
 
 @dataclass
@@ -239,6 +240,8 @@ class Applier:
     stop: threading.Event = field(default_factory=threading.Event)
     interrupted: threading.Event = field(default_factory=threading.Event)
     new_labels: tuple[str, ...] = ()  # the labels the plan said apply creates
+    # Customers declared without an id, to create, by their email (lower-cased).
+    creates: Mapping[str, DeclaredCustomer] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.limiter = RateLimiter(self.rate)
@@ -278,6 +281,16 @@ class Applier:
         on_result: Callable[[CustomerResult], None] = lambda r: None,
     ) -> ApplyResult:
         result = ApplyResult()
+        # New customers first, one at a time: each is a POST that cannot be repeated safely.
+        for change in (c for c in changes if c.action is Action.CREATE):
+            if self.stopping():
+                outcome = CustomerResult(
+                    0, Outcome.NOT_STARTED, self._why_not_started(), email=change.email
+                )
+            else:
+                outcome = self._create(change)
+                on_result(outcome)
+            result.results.append(outcome)
         updates = [c for c in changes if c.action is Action.UPDATE]
         by_id = {c.id: c for c in updates}
         executor = ThreadPoolExecutor(
@@ -411,6 +424,103 @@ class Applier:
                 self._call(self.client.update_address, customer_id, body)
             self._call(self.client.delete_address, customer_id, step.current.id)
 
+    def _create(self, change: CustomerChange) -> CustomerResult:
+        """POST /customers with the declared fields, the new customer read and recorded at
+        once (its id against the email it was declared by), then its labels and addresses."""
+        declared = self.creates[change.email.lower()]
+        email = str(declared.fields["email"])
+        values = {**declared.fields, **declared.sent}
+        body = {n: v for n, v in values.items() if BY_NAME[n].endpoint is Endpoint.CUSTOMER}
+        if self.mode is NameMode.FIRST_LAST:
+            body.pop("full_name", None)
+        else:
+            body.pop("first_name", None)
+            body.pop("last_name", None)
+        with self._active_lock:
+            self._active += 1
+        outcome = Outcome.FAILED
+        try:
+            result = self._create_one(declared, email, body)
+            outcome = result.outcome
+            return result
+        except NotSent:
+            outcome = Outcome.NOT_STARTED
+            return CustomerResult(0, outcome, self._why_not_started(), email=email)
+        except (AuthFailed, PermissionDenied) as exc:
+            self.stop.set()
+            return CustomerResult(0, Outcome.FAILED, str(exc), email=email)
+        except ValidationFailed as exc:
+            return CustomerResult(
+                0, Outcome.FAILED, str(exc), quoted=tuple(exc.fields), email=email
+            )
+        except (ClientError, AddressNotOwned) as exc:
+            return CustomerResult(0, Outcome.FAILED, str(exc), email=email)
+        except StateError as exc:
+            self.stop.set()
+            return CustomerResult(0, Outcome.FAILED, str(exc), email=email)
+        finally:
+            with self._active_lock:
+                self._active -= 1
+                self._finished[outcome] += 1
+
+    def _create_one(
+        self, declared: DeclaredCustomer, email: str, body: dict[str, Any]
+    ) -> CustomerResult:
+        user_id = body.get("user_id")
+        if (
+            isinstance(user_id, int)
+            and user_id
+            and not self._call(self.client.wp_user_exists, user_id)
+        ):
+            return CustomerResult(
+                0,
+                Outcome.FAILED,
+                f"WordPress user {user_id} does not exist: a customer linked to it could never"
+                " be edited (every PUT fails). Fix user_id in the YAML; nothing was sent",
+                email=email,
+            )
+        try:
+            new_id = self._call(self.client.create_customer, body)
+        except ValidationFailed as exc:
+            refused = exc.fields.get("email")
+            if isinstance(refused, dict) and "exist" in refused:
+                holder = self._call(self.client.customer_with_email, email)
+                who = f"customer {holder}" if holder is not None else "a customer"
+                fix = (
+                    f"`fluentcart import {holder}` and write `id: {holder}` in {declared.file}"
+                    if holder is not None
+                    else "import it and write its id in the YAML"
+                )
+                return CustomerResult(
+                    0,
+                    Outcome.FAILED,
+                    f"{who} on the store already has this email (made outside fluentcart, or by"
+                    f" an apply interrupted before it recorded it); nothing was created. To manage"
+                    f" it here, {fix}",
+                    email=email,
+                )
+            raise
+        # Recorded at once, against the email: a later failure must not lose the new id.
+        live = self._call(self.client.get_customer, new_id)
+        fields = {
+            n: v for n, v in declared.fields.items() if BY_NAME[n].endpoint is Endpoint.CUSTOMER
+        }
+        kept = {n: v for n, v in fields.items() if satisfies(observed_value(live, n), v)}
+        self.recorder.record(new_id, CustomerRecord(live, now(), _applied(kept, email)))
+        rest = {
+            n: v for n, v in declared.fields.items() if not satisfies(observed_value(live, n), v)
+        }
+        if not rest:
+            return CustomerResult(
+                new_id, Outcome.CHANGED, f"created as customer {new_id}", email=email
+            )
+        expected = {n: observed_value(live, n) for n in declared.fields}
+        then = self._apply(new_id, declared.fields, expected, live, declared.sent, email)
+        message = f"created as customer {new_id}; then {then.outcome}: {then.message}"
+        done = (Outcome.CHANGED, Outcome.UNCHANGED)
+        outcome = Outcome.CHANGED if then.outcome in done else Outcome.FAILED
+        return replace(then, id=new_id, outcome=outcome, message=message, email=email)
+
     def _call(self, function: Callable[..., Any], *args: Any) -> Any:
         self.limiter.wait()
         return function(*args)
@@ -440,6 +550,7 @@ class Applier:
                 expected_values(change, declared),
                 live,
                 self.declared[customer_id].sent,
+                self.declared[customer_id].created_from,
             )
         except NotSent:
             return CustomerResult(customer_id, Outcome.NOT_STARTED, self._why_not_started())
@@ -469,6 +580,7 @@ class Applier:
         expected: Mapping[str, FieldValue | None],
         live: dict[str, Any] | None,
         sent: Mapping[str, FieldValue],
+        created_from: str | None = None,
     ) -> CustomerResult:
         """`declared`: the values the store should hold; `sent`: the declared text where the
         server cleans it into those (the PUT carries what the user wrote). The customer's
@@ -496,7 +608,9 @@ class Applier:
             if not satisfies(observed_value(live, name), value)
         }
         if not pending:
-            self.recorder.record(customer_id, CustomerRecord(live, now(), _applied(declared)))
+            self.recorder.record(
+                customer_id, CustomerRecord(live, now(), _applied(declared, created_from))
+            )
             return CustomerResult(
                 customer_id, Outcome.UNCHANGED, "already as declared on the store"
             )
@@ -564,7 +678,9 @@ class Applier:
                     for n, v in declared.items()
                     if n != "labels" and observed_value(returned, n) == v
                 }
-                self.recorder.record(customer_id, CustomerRecord(unknown, now(), _applied(applied)))
+                self.recorder.record(
+                    customer_id, CustomerRecord(unknown, now(), _applied(applied, created_from))
+                )
                 if isinstance(exc, AuthFailed | PermissionDenied):
                     self.stop.set()  # every other request would fail the same way
                 done = f"updated {', '.join(sorted(columns))}; " if columns else ""
@@ -585,7 +701,9 @@ class Applier:
                     for n, v in declared.items()
                     if n != "addresses" and satisfies(observed_value(returned, n), v)
                 }
-                self.recorder.record(customer_id, CustomerRecord(unknown, now(), _applied(applied)))
+                self.recorder.record(
+                    customer_id, CustomerRecord(unknown, now(), _applied(applied, created_from))
+                )
                 if isinstance(exc, AuthFailed | PermissionDenied):
                     self.stop.set()
                 others = [n for n in pending if n != "addresses"]
@@ -602,7 +720,9 @@ class Applier:
             if not satisfies(observed_value(returned, name), value)
         )
         applied = {name: value for name, value in declared.items() if name not in missed}
-        self.recorder.record(customer_id, CustomerRecord(returned, now(), _applied(applied)))
+        self.recorder.record(
+            customer_id, CustomerRecord(returned, now(), _applied(applied, created_from))
+        )
         if missed:
             details = ", ".join(
                 f"{name} (the store's addresses differ from the declared ones after the requests)"
@@ -631,8 +751,13 @@ class AddressNotOwned(Exception):
         )
 
 
-def _applied(declared: Mapping[str, FieldValue]) -> dict[str, Any]:
-    return {name: json_value(value) for name, value in declared.items()}
+def _applied(declared: Mapping[str, FieldValue], created_from: str | None = None) -> dict[str, Any]:
+    """A record's last_applied: the declared values sent, and for a customer created from a
+    declaration without an id, the email it was declared by (how later plans find it)."""
+    applied = {name: json_value(value) for name, value in declared.items()}
+    if created_from is not None:
+        applied[CREATED_FROM] = created_from
+    return applied
 
 
 def _batches(

@@ -447,6 +447,23 @@ class FluentCartClient:
             customer_id=customer_id,
         )
 
+    def create_customer(self, body: Mapping[str, Any]) -> int:
+        """POST /customers: a new customer; its id. The answer is the server's in-memory
+        model, not what GET reads (API-2.md C): the caller reads the customer again."""
+        data = self._request("POST", f"{NAMESPACE}/customers", json_body=body)
+        row = data.get("data") if isinstance(data, dict) else None
+        if not isinstance(row, dict) or not isinstance(row.get("id"), int):
+            raise BadResponse("POST /customers answered JSON of an unexpected shape (no customer)")
+        return int(row["id"])
+
+    def customer_with_email(self, email: str) -> int | None:
+        """The id of the store's customer with this email (compared ignoring case, as the
+        store's unique check does), or None."""
+        for item in self.iter_customers(search=email):
+            if str(item.get("email") or "").lower() == email.lower():
+                return int(item["id"])
+        return None
+
     def update_customer(self, customer_id: int, body: Mapping[str, Any]) -> dict[str, Any]:
         """PUT a full record; `body` must carry every writable field and `id`."""
         if body.get("id") != customer_id:

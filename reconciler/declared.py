@@ -33,6 +33,10 @@ _SHAPE_HINT = (
 )
 
 
+# The id of a customer declared without one (a customer to create).
+NEW = 0
+
+
 @dataclass(frozen=True, slots=True)
 class DeclaredCustomer:
     """One customer as declared: `fields` holds each value as the server will store it (what
@@ -46,10 +50,23 @@ class DeclaredCustomer:
     column: int
     field_lines: Mapping[str, int] = field(default_factory=dict)
     sent: Mapping[str, FieldValue] = field(default_factory=dict)
+    # The email it was declared by, for a customer fluentcart created from a declaration
+    # without an id (until the id is written in: `fmt --write-ids`).
+    created_from: str | None = None
 
     @property
     def source(self) -> str:
         return f"{self.file}:{self.line}"
+
+    @property
+    def new(self) -> bool:
+        """Declared without an id: created by apply, known by its email until then."""
+        return self.id == NEW
+
+    @property
+    def email_key(self) -> str:
+        """Its email as the store tells emails apart (case ignored)."""
+        return str(self.fields.get("email") or "").lower()
 
     def to_dict(self) -> dict[str, object]:
         return {
@@ -87,6 +104,8 @@ class Declaration:
     """Everything declared in a workspace, or in the files given to `validate`."""
 
     customers: dict[int, DeclaredCustomer] = field(default_factory=dict)
+    # Customers declared without an id, to create; by their email, lower-cased.
+    creates: dict[str, DeclaredCustomer] = field(default_factory=dict)
     file_hashes: dict[str, str] = field(default_factory=dict)
     diagnostics: list[Diagnostic] = field(default_factory=list)
 
@@ -118,7 +137,7 @@ def load_declared(
     seen_emails: dict[str, DeclaredCustomer] = {}
     for path, display in files:
         for customer, valid in _load_file(path, display, rules, declaration, cache):
-            earlier = seen_ids.get(customer.id)
+            earlier = seen_ids.get(customer.id) if not customer.new else None
             if earlier is not None:
                 declaration.diagnostics.append(
                     _at(
@@ -145,7 +164,9 @@ def load_declared(
                     )
                 else:
                     seen_emails[email.lower()] = customer
-            if valid:
+            if valid and customer.new:
+                declaration.creates.setdefault(customer.email_key, customer)
+            elif valid:
                 declaration.customers[customer.id] = customer
     order: dict[str | None, int] = {display: index for index, (_, display) in enumerate(files)}
     declaration.diagnostics.sort(
@@ -383,8 +404,13 @@ def _load_customer(
         if result.sent is not None and result.sent != result.value:
             sent[name] = result.sent
     _check_names(fields, rules.name_mode, lambda m: report(Severity.ERROR, m, (), None))
+    new = "id" not in entry
+    if new:
+        _check_new(fields, rules.name_mode, lambda m: report(Severity.ERROR, m, (), None))
     problems.extend(found)
     valid = not any(d.severity is Severity.ERROR for d in found)
+    if new:
+        known_id = NEW  # a customer to create: found by its email
     if known_id is None:
         return None, False
     customer = DeclaredCustomer(
@@ -530,6 +556,31 @@ def written_value(name: object, node: Node, value: object) -> object:
     ):
         return node.value
     return value
+
+
+def _check_new(
+    fields: dict[str, FieldValue], mode: NameMode | None, error: Callable[[str], None]
+) -> None:
+    """A customer declared without an id is one to create (`POST /customers`), known by its
+    email until the id is written in: it needs what the store requires of a new customer."""
+    if not fields.get("email"):
+        error(
+            "a customer without an id is one to create, known by its email: declare email"
+            " (or the id of an existing customer)"
+        )
+    problem = missing_name(fields, mode)
+    if problem:
+        error(problem)
+
+
+def missing_name(fields: Mapping[str, FieldValue], mode: NameMode | None) -> str | None:
+    """What a customer to create lacks of the name its store's mode requires (None: the
+    mode is not known yet: the plan checks it)."""
+    if mode is NameMode.FIRST_LAST and not fields.get("first_name"):
+        return "creating a customer in first/last-name mode needs first_name (HTTP 422)"
+    if mode is NameMode.FULL_NAME and not fields.get("full_name"):
+        return "creating a customer in full-name mode needs full_name (HTTP 422)"
+    return None
 
 
 def _check_names(

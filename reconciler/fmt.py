@@ -118,12 +118,20 @@ class _Layout:
         return [{f.name: f.value for f in c.fields} for c in self.customers]
 
 
-def format_text(text: str, document: yamlsource.YamlDocument | None = None) -> str:
+def format_text(
+    text: str,
+    document: yamlsource.YamlDocument | None = None,
+    ids: Mapping[str, int] | None = None,
+) -> str:
     """`text` in canonical form; FormatError when it cannot be, FormatBug on a bug here.
 
-    `document` is `text` already parsed, when the caller has it.
+    `document` is `text` already parsed, when the caller has it. `ids` (email, lower-cased
+    -> id: the customers apply created) gives each customer declared without an id whose
+    email is among them its id (`fmt --write-ids`).
     """
     layout = _read_layout(text, document)
+    if ids:
+        _write_ids(layout, ids)
     result = _render(layout)
     if result != text:
         _check_same_meaning(layout, result)
@@ -162,6 +170,16 @@ def with_values(
     result = _render(layout)
     _check_same_meaning(layout, result)
     return result
+
+
+def _write_ids(layout: _Layout, ids: Mapping[str, int]) -> None:
+    for customer in layout.customers:
+        if any(f.name == "id" for f in customer.fields):
+            continue
+        email = next((f.value for f in customer.fields if f.name == "email"), None)
+        customer_id = ids.get(str(email).lower()) if isinstance(email, str) else None
+        if customer_id is not None:
+            customer.fields.insert(0, _Field("id", customer_id, customer.index, customer.line))
 
 
 def _check_same_meaning(layout: _Layout, result: str) -> None:

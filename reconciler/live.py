@@ -24,6 +24,8 @@ class LiveRead:
     found: dict[int, dict[str, Any]] = field(default_factory=dict)
     gone: set[int] = field(default_factory=set)
     labels: Catalog | None = None  # the store's labels (GET /labels), read after the customers
+    # Customers to create whose email a store customer has: email (lower-cased) -> its id.
+    emails: dict[str, int] = field(default_factory=dict)
 
 
 def read_customers(client: FluentCartClient, ids: Collection[int]) -> LiveRead:

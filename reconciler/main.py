@@ -260,8 +260,16 @@ def validate(ctx: click.Context, paths: tuple[Path, ...]) -> None:
     help="Change nothing: list the files that are not in canonical form and exit 1 if any.",
 )
 @click.option("--diff", is_flag=True, help="Show the changes as a unified diff.")
+@click.option(
+    "--write-ids",
+    is_flag=True,
+    help="Write the id of each customer that apply created from a declaration without an id"
+    " (found by its email in the state) into its file.",
+)
 @click.pass_context
-def fmt_command(ctx: click.Context, paths: tuple[Path, ...], check: bool, diff: bool) -> None:
+def fmt_command(
+    ctx: click.Context, paths: tuple[Path, ...], check: bool, diff: bool, write_ids: bool
+) -> None:
     """Rewrite declared files in canonical form, keeping comments (default: the workspace's).
 
     Canonical form is what `import --generate-yaml` writes: fields in a fixed order, values
@@ -269,7 +277,7 @@ def fmt_command(ctx: click.Context, paths: tuple[Path, ...], check: bool, diff: 
     """
     from reconciler.commands import fmt as command
 
-    ctx.exit(command.run(paths, check, diff))
+    ctx.exit(command.run(paths, check, diff, write_ids))
 
 
 @cli.command(epilog=_env_help(_REFRESH_ENV, _STATE_ENV, _CACHE_ENV, _COLOR_ENV, _DEBUG_ENV))

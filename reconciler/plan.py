@@ -7,7 +7,7 @@ A plan is a plain value. The text, JSON and Markdown views render it and compute
 import hashlib
 import json
 from collections.abc import Collection, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
@@ -22,7 +22,7 @@ from reconciler.customer import (
     satisfies,
     value_from_json,
 )
-from reconciler.declared import Declaration, DeclaredCustomer
+from reconciler.declared import NEW, Declaration, DeclaredCustomer, missing_name
 from reconciler.diagnostics import Diagnostic, Severity, short_repr
 from reconciler.fields import MANAGED_FIELDS
 from reconciler.labels import Catalog, Labels
@@ -37,6 +37,7 @@ FORMAT_VERSION = 1
 
 
 class Action(StrEnum):
+    CREATE = "create"  # declared without an id: POST /customers
     UPDATE = "update"
     NO_OP = "no-op"
     NOT_IN_STATE = "not-in-state"
@@ -107,6 +108,11 @@ class CustomerChange:
     unchanged_fields: int = 0
     warnings: tuple[str, ...] = ()
 
+    @property
+    def email(self) -> str:
+        """The declared email: what names a customer to create."""
+        return next((str(f.after) for f in self.fields if f.name == "email"), "")
+
 
 @dataclass(frozen=True)
 class Summary:
@@ -120,12 +126,13 @@ class Summary:
     drifted: int = 0
     refresh_only: bool = False
     refreshed: bool = False  # the store was read (plan --refresh)
+    create: int = 0
 
     @property
     def has_changes(self) -> bool:
         if self.refresh_only:
             return bool(self.drifted or self.gone)
-        return bool(self.update or self.not_in_state or self.forget or self.gone)
+        return bool(self.create or self.update or self.not_in_state or self.forget or self.gone)
 
 
 @dataclass(frozen=True)
@@ -184,6 +191,7 @@ class Plan:
             drifted=len(self.drift),
             refresh_only=self.refresh_only,
             refreshed=self.refreshed,
+            create=counts[Action.CREATE],
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -202,6 +210,7 @@ class Plan:
             "not_planned": self.not_planned,
             **({"new_labels": list(self.new_labels)} if self.new_labels else {}),
             "summary": {
+                "create": summary.create,
                 "update": summary.update,
                 "no_op": summary.no_op,
                 "not_in_state": summary.not_in_state,
@@ -228,7 +237,7 @@ class Plan:
             ],
             "changes": [
                 {
-                    "id": c.id,
+                    "id": c.id if c.action is not Action.CREATE else None,
                     "action": str(c.action),
                     "source": c.source,
                     "fields": [
@@ -267,7 +276,7 @@ class Plan:
         return cls(
             changes=tuple(
                 CustomerChange(
-                    id=c["id"],
+                    id=c["id"] or NEW,
                     action=Action(c["action"]),
                     source=c.get("source"),
                     fields=tuple(
@@ -333,6 +342,7 @@ def build_plan(
     the store's (an offline plan). `create_labels` False (the workspace's `create_labels:
     false`) makes a declared label the store does not have an error.
     """
+    declaration = resolve_created(declaration, state)
     recorded = state.customers if state is not None else {}
     wanted = set(targets)
 
@@ -374,6 +384,11 @@ def build_plan(
             unchanged += 1
         else:
             changes.append(change)
+    if not refresh_only:  # (the caller leaves out creates a --target does not name)
+        creates = [_create_change(c) for c in declaration.creates.values()]
+        for new in declaration.creates.values():
+            diagnostics.extend(_create_problems(new, recorded, live, name_mode))
+        changes[:0] = creates
     new_labels: tuple[str, ...] = ()
     if not refresh_only:
         diagnostics.extend(_email_collisions(declaration, recorded, changes))
@@ -431,7 +446,10 @@ def _new_labels(
             for title in wanted:
                 new.setdefault(labels_key(title), title)
             if wanted and not create_labels:
-                declared = declaration.customers[change.id]
+                declared = (
+                    declaration.customers.get(change.id)
+                    or declaration.creates[change.email.lower()]
+                )
                 problems.append(
                     Diagnostic(
                         Severity.ERROR,
@@ -446,6 +464,115 @@ def _new_labels(
                     )
                 )
     return tuple(Labels(new.values())), problems
+
+
+def resolve_created(declaration: Declaration, state: StateFile | None) -> Declaration:
+    """The declaration with each customer declared without an id that apply has created (the
+    state says which, by its email) declared under its new id."""
+    created = state.created() if state is not None and declaration.creates else {}
+    if not created:
+        return declaration
+    customers = dict(declaration.customers)
+    creates: dict[str, DeclaredCustomer] = {}
+    problems: list[Diagnostic] = []
+    for key, new in declaration.creates.items():
+        customer_id = created.get(key)
+        if customer_id is None:
+            creates[key] = new
+            continue
+        other = customers.get(customer_id)
+        if other is not None:
+            problems.append(
+                Diagnostic(
+                    Severity.ERROR,
+                    f"apply created customer {customer_id} from this declaration, and"
+                    f" {other.source} declares customer {customer_id} too: keep one",
+                    new.file,
+                    new.line,
+                    new.column,
+                )
+            )
+            continue
+        customers[customer_id] = replace(new, id=customer_id, created_from=str(new.fields["email"]))
+        problems.append(
+            Diagnostic(
+                Severity.WARNING,
+                f"created as customer {customer_id}: `fluentcart fmt --write-ids` writes its id"
+                " into this file",
+                new.file,
+                new.line,
+                new.column,
+                customer_id,
+            )
+        )
+    return replace(
+        declaration,
+        customers=customers,
+        creates=creates,
+        diagnostics=[*declaration.diagnostics, *problems],
+    )
+
+
+def _create_change(new: DeclaredCustomer) -> CustomerChange:
+    fields = tuple(
+        FieldChange(
+            name,
+            None,
+            value,
+            address_ops=addresses.diff(Addresses(), value) if isinstance(value, Addresses) else (),
+        )
+        for name in MANAGED_FIELDS
+        if name in new.fields
+        for value in (new.fields[name],)
+    )
+    return CustomerChange(NEW, Action.CREATE, new.source, fields)
+
+
+def _create_problems(
+    new: DeclaredCustomer,
+    recorded: Mapping[int, CustomerRecord],
+    live: "LiveRead | None",
+    name_mode: NameMode | None,
+) -> list[Diagnostic]:
+    """What would make FluentCart refuse to create the customer: the name its mode requires,
+    or an email a customer already has (422 `exist`, ignoring case)."""
+    problems: list[str] = []
+    missing = missing_name(new.fields, name_mode)
+    if missing:
+        problems.append(missing)
+    holder = next(
+        (
+            customer_id
+            for customer_id, record in sorted(recorded.items())
+            if str(observed_value(record.observed, "email")).lower() == new.email_key
+        ),
+        None,
+    )
+    where = new.file
+    if holder is not None:
+        problems.append(
+            f"customer {holder} has this email (it is in the state): FluentCart refuses a second"
+            f" customer with it. To manage customer {holder} here, write `id: {holder}` in {where}"
+        )
+    elif live is not None and new.email_key in live.emails:
+        found = live.emails[new.email_key]
+        problems.append(
+            f"customer {found} on the store has this email: FluentCart refuses a second customer"
+            f" with it. To manage it here, `fluentcart import {found}` and write `id: {found}`"
+            f" in {where}"
+        )
+    return [
+        Diagnostic(
+            Severity.ERROR,
+            message,
+            new.file,
+            new.field_lines.get("email", new.line) if "email" in message else new.line,
+            None,
+            None,
+            "email" if "email" in message else None,
+        )
+        for message in problems
+    ]
 
 
 def _drift(
@@ -593,7 +720,11 @@ def _email_collisions(
 ) -> list[Diagnostic]:
     """An email change to an address another recorded customer keeps is a 422 `exist`."""
     changing = {
-        c.id: str(f.after) for c in changes for f in c.fields if f.name == "email" and f.after
+        c.id: str(f.after)
+        for c in changes
+        if c.action is Action.UPDATE  # a create's email: _create_problems
+        for f in c.fields
+        if f.name == "email" and f.after
     }
     if not changing:
         return []

@@ -355,6 +355,10 @@ def check_address(declared: Mapping[str, str | None]) -> AddressResult:
                 " (HTTP 422), and every address request carries the whole address",
             )
         )
+    if "state" not in declared and country and is_country(country):
+        # A state belongs to its country: one left out is empty, not the store's (which may
+        # be a state of another country, refused for this one: HTTP 422 "Invalid state").
+        result.values["state"] = ""
     for spec in ADDRESS_FIELDS:
         if spec.name not in declared:
             continue

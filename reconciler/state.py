@@ -15,12 +15,21 @@ from reconciler.fields import MANAGED_FIELDS
 from reconciler.labels import Catalog
 from reconciler.workspace import NameMode
 
+# In a record's last_applied: the email of the declaration without an id that apply created
+# the customer from (`fluentcart fmt --write-ids` writes the id into it).
+CREATED_FROM = "fluentcart:created"
+
 
 @dataclass
 class CustomerRecord:
     observed: dict[str, Any]
     observed_at: str
-    last_applied: dict[str, str | int | list[str]] = field(default_factory=dict)
+    last_applied: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def created_from(self) -> str | None:
+        value = self.last_applied.get(CREATED_FROM)
+        return value if isinstance(value, str) else None
 
 
 @dataclass
@@ -33,6 +42,15 @@ class StateFile:
     tool_version: str = __version__
     sha256: str | None = field(default=None, compare=False)  # of the bytes it was read from
     labels: Catalog | None = None  # the store's labels when last read; None: never read
+
+    def created(self) -> dict[str, int]:
+        """Customers apply created from declarations without an id: their email
+        (lower-cased) -> id."""
+        return {
+            email.lower(): customer_id
+            for customer_id, record in self.customers.items()
+            if (email := record.created_from)
+        }
 
     def content(self) -> dict[str, Any]:
         """The state as written, serial and tool version aside (they do not make a change)."""

@@ -203,7 +203,8 @@ def _lines(fields: dict) -> tuple[list[str], list[tuple[int, dict]]]:
         for kind, entries in fields["addresses"].items():
             lines.append(f"  {kind}:" + ("" if entries else " []"))
             for entry in entries:
-                starts.append((len(lines) + 1, entry))
+                # A value of several lines is one item of `lines`: count the real lines.
+                starts.append((sum(line.count("\n") + 1 for line in lines) + 1, entry))
                 items = list(entry.items()) or [("", "")]
                 if not entry:
                     lines.append("    - {}")

@@ -22,7 +22,12 @@ BAD_CASES = [
     ("top-level-scalar", "just text\n", 1, "at the top"),
     ("customers-not-list", "customers:\n  id: 1\n", 2, "'customers' must be a list"),
     ("entry-not-mapping", "customers:\n  - 42\n", 2, "must be a mapping"),
-    ("missing-id", "customers:\n  - email: a@example.org\n", 2, "missing required field 'id'"),
+    (
+        "missing-id-and-email",
+        "customers:\n  - full_name: Ann Lee\n",
+        2,
+        "a customer without an id is one to create, known by its email",
+    ),
     ("id-zero", "id: 0\n", 1, "id: 0 is less than 1"),
     ("id-negative", "id: -4\n", 1, "id: -4 is less than 1"),
     ("id-huge", "id: 99999999999999999999999\n", 1, "is greater than 18446744073709551615"),

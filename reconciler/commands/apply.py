@@ -7,7 +7,7 @@ import signal
 import sys
 import threading
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import FrameType
 
@@ -27,10 +27,10 @@ from reconciler.commands.context import (
     resolve_name_mode,
     use_color,
 )
-from reconciler.declared import Declaration, DeclaredCustomer
+from reconciler.declared import Declaration
 from reconciler.errors import FluentCartError
 from reconciler.gitinfo import files_differing_from, head_commit
-from reconciler.plan import Action, CustomerChange, Plan, build_plan
+from reconciler.plan import Action, CustomerChange, Plan, build_plan, resolve_created
 from reconciler.planfile import SavedPlan, load_plan, stale_reasons
 from reconciler.state import StateFile
 from reconciler.storage import StateStorage
@@ -123,6 +123,8 @@ def _run(options: ApplyOptions, events: "ApplyEvents | None") -> int:
             )
         declaration = offline if mode == offline_mode else declare(workspace, mode)
         require_valid(declaration, "nothing was applied", redactor)
+        if targets:  # --target names ids: no customer to create is one of them
+            declaration = replace(declaration, creates={})
         live = None
         if saved is not None:
             _check_saved(saved, on_disk, declaration, client.site, mode)
@@ -150,7 +152,7 @@ def _run(options: ApplyOptions, events: "ApplyEvents | None") -> int:
             _record_live(state, live.found)
             if live.labels is not None:
                 state.labels = live.labels
-        updates = sum(c.action is Action.UPDATE for c in plan.changes)
+        updates = sum(c.action in (Action.CREATE, Action.UPDATE) for c in plan.changes)
         if events is not None:
             events.start(client.site, updates, plan.sha256, plan.to_dict()["summary"])
         if not plan.summary.has_changes:
@@ -164,10 +166,11 @@ def _run(options: ApplyOptions, events: "ApplyEvents | None") -> int:
             if answer.strip() != "yes":
                 click.echo("Apply cancelled.")
                 return 1
+        declaration = resolve_created(declaration, on_disk)
         mask = ResultMask(redactor, plan, {i: c.fields for i, c in declaration.customers.items()})
         result = _apply(
             plan,
-            declaration.customers,
+            declaration,
             mode,
             client,
             parallelism,
@@ -197,7 +200,7 @@ def _record_live(state: StateFile, found: Mapping[int, dict]) -> None:
 
 def _apply(
     plan: Plan,
-    declared: Mapping[int, DeclaredCustomer],
+    declaration: Declaration,
     mode: NameMode,
     client: FluentCartClient,
     parallelism: int,
@@ -209,17 +212,18 @@ def _apply(
 ) -> ApplyResult:
     """`create_labels` False (the workspace's setting now): no label is created, whatever a
     saved plan announced."""
-    updates = [c for c in plan.changes if c.action is Action.UPDATE]
+    updates = [c for c in plan.changes if c.action in (Action.CREATE, Action.UPDATE)]
     recorder = storage.recorder(max(1, min(parallelism, len(updates))))
     applier = Applier(
         client,
         recorder,
         mode,
-        declared,
+        declaration.customers,
         parallelism,
         options.rate,
         options.force,
         new_labels=plan.new_labels if create_labels else (),
+        creates=declaration.creates,
     )
     previous = signal.getsignal(signal.SIGINT)
     interrupts = Interrupts(applier, events)
@@ -255,7 +259,7 @@ def _run_applier(
             done += 1
             outcome = mask.result(outcome)
             events.customer(
-                outcome.id,
+                outcome.id or None,
                 str(outcome.outcome),
                 outcome.message,
                 outcome.not_applied,
@@ -410,7 +414,8 @@ def _print_result(outcome: CustomerResult) -> None:
         Outcome.FAILED: "!",
         Outcome.SKIPPED: "-",
     }[outcome.outcome]
-    click.echo(f"  {marker} customer {outcome.id}: {outcome.outcome}: {outcome.message}")
+    who = f"new customer {json.dumps(outcome.email)}" if outcome.email else f"customer {outcome.id}"
+    click.echo(f"  {marker} {who}: {outcome.outcome}: {outcome.message}")
 
 
 class Interrupts:

@@ -243,12 +243,22 @@ def read_live(
     """The live records of the recorded customers a plan compares (all recorded ones with
     `everything_recorded`, as refresh needs)."""
     from reconciler.live import read_customers
+    from reconciler.plan import resolve_created
 
+    declaration = resolve_created(declaration, state)
     recorded = set(state.customers) if state is not None else set()
     ids = recorded if everything_recorded else recorded & set(declaration.customers)
     if targets:
         ids &= set(targets)
-    return read_customers(client, ids)
+    live = read_customers(client, ids)
+    if not targets:
+        # A customer to create whose email the store has is refused (422 `exist`): the plan
+        # names the customer that has it.
+        for key, new in declaration.creates.items():
+            found = client.customer_with_email(str(new.fields["email"]))
+            if found is not None:
+                live.emails[key] = found
+    return live
 
 
 def require_valid(

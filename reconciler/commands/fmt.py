@@ -3,6 +3,7 @@
 import difflib
 import hashlib
 import stat
+from collections.abc import Mapping
 from pathlib import Path
 
 import click
@@ -15,20 +16,25 @@ from reconciler.commands.validate import chosen_files, offline_rules
 from reconciler.declared import Rules, check_file
 from reconciler.diagnostics import Diagnostic, Severity
 from reconciler.fmt import FormatBug, FormatError, format_text
+from reconciler.storage import open_storage
 from reconciler.workspace import load_workspace
 
 
-def run(paths: tuple[Path, ...], check: bool, diff: bool) -> int:
+def run(paths: tuple[Path, ...], check: bool, diff: bool, write_ids: bool = False) -> int:
     workspace = load_workspace(Path.cwd())
     files, missing = chosen_files(workspace, paths)
     echo_diagnostics(missing)
     rules = offline_rules(workspace)
-    cache = open_cache()
+    ids: dict[str, int] = {}
+    if write_ids:
+        state, _ = open_storage(workspace).read(slim=True)
+        ids = state.created() if state is not None else {}
+    cache = open_cache() if not ids else None  # ids make a file's canonical form differ
     changed = unchanged = 0
     failed = len(missing)
     for path in files:
         display = workspace.display(path)
-        outcome = _format_file(path, display, rules, check, diff, cache)
+        outcome = _format_file(path, display, rules, check, diff, cache, ids)
         if outcome is None:
             failed += 1
         elif outcome:
@@ -42,7 +48,13 @@ def run(paths: tuple[Path, ...], check: bool, diff: bool) -> int:
 
 
 def _format_file(
-    path: Path, display: str, rules: Rules, check: bool, diff: bool, cache: ParseCache | None
+    path: Path,
+    display: str,
+    rules: Rules,
+    check: bool,
+    diff: bool,
+    cache: ParseCache | None,
+    ids: Mapping[str, int] | None = None,
 ) -> bool | None:
     """Whether the file changes (or would, with `check`); None when it cannot be formatted.
 
@@ -68,7 +80,7 @@ def _format_file(
         return None
     text = yamlsource.decode(data)
     try:
-        result = format_text(text, document)
+        result = format_text(text, document, ids)
     except FormatError as exc:
         echo_diagnostics([Diagnostic(Severity.ERROR, exc.message, display, exc.line, exc.column)])
         return None

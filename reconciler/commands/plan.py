@@ -20,7 +20,7 @@ from reconciler.commands.context import (
 )
 from reconciler.errors import FluentCartError
 from reconciler.gitinfo import changed_since, head_commit, is_dirty, would_commit
-from reconciler.plan import build_plan
+from reconciler.plan import Action, build_plan
 from reconciler.planfile import SavedPlan, base_of, pins_of, save_plan
 from reconciler.views import render
 from reconciler.views.redact import Redactor, redact_plan
@@ -56,9 +56,10 @@ def run(options: PlanOptions) -> int:
     return _plan(options, loaded, None)
 
 
-def _changed_scope(loaded: Loaded, ref: str) -> tuple[tuple[int, ...], int]:
+def _changed_scope(loaded: Loaded, ref: str) -> tuple[tuple[int, ...], int, set[str]]:
     """The customers declared in files changed since `ref`, plus recorded ones no longer
-    declared (their file changed too); and how many declared customers that leaves out."""
+    declared (their file changed too); how many declared customers that leaves out; and the
+    changed files (customers to create are planned when theirs is one)."""
     workspace, declaration = loaded.workspace, loaded.declaration
     changed = changed_since(workspace.root, ref)
     if changed is None:
@@ -67,7 +68,7 @@ def _changed_scope(loaded: Loaded, ref: str) -> tuple[tuple[int, ...], int]:
     ids = {c.id for c in declaration.customers.values() if c.file in files}
     recorded = set(loaded.state.customers) if loaded.state is not None else set()
     forgotten = recorded - set(declaration.customers)
-    return tuple(sorted(ids | forgotten)), len(declaration.customers) - len(ids)
+    return tuple(sorted(ids | forgotten)), len(declaration.customers) - len(ids), files
 
 
 def _plan(options: PlanOptions, loaded: Loaded, client: "FluentCartClient | None") -> int:
@@ -94,8 +95,12 @@ def _plan(options: PlanOptions, loaded: Loaded, client: "FluentCartClient | None
             )
 
     targets, not_planned = options.targets, 0
+    if targets:  # --target names ids: no customer to create is one of them
+        declaration = replace(declaration, creates={})
     if options.changed_since is not None:
-        targets, not_planned = _changed_scope(loaded, options.changed_since)
+        targets, not_planned, files = _changed_scope(loaded, options.changed_since)
+        creates = {k: c for k, c in declaration.creates.items() if c.file in files}
+        declaration = replace(declaration, creates=creates)
     if client is not None:
         live = read_live(client, declaration, loaded.state, targets, options.refresh_only)
     plan = build_plan(
@@ -109,7 +114,8 @@ def _plan(options: PlanOptions, loaded: Loaded, client: "FluentCartClient | None
     )
     if options.changed_since is not None:
         if not targets:  # nothing changed: an empty plan, not a plan of everything
-            plan = replace(plan, changes=(), unchanged=0, drift=())
+            new = tuple(c for c in plan.changes if c.action is Action.CREATE)
+            plan = replace(plan, changes=new, unchanged=0, drift=())
         plan = replace(plan, changed_since=options.changed_since, not_planned=not_planned)
     commit = head_commit(workspace.root)
     if commit is not None:

@@ -37,7 +37,7 @@ class ApplyEvents:
 
     def customer(
         self,
-        customer_id: int,
+        customer_id: int | None,
         outcome: str,
         message: str,
         not_applied: tuple[str, ...],

@@ -16,12 +16,19 @@ from reconciler.views.text import address_lines, format_value, label_delta, summ
 LIMIT = 60_000
 SUMMARY_OVER = 50
 _TITLES = {
+    Action.CREATE: "create",
     Action.UPDATE: "update",
     Action.NOT_IN_STATE: "not in state: run `fluentcart import` first",
     Action.FORGET: "forget: stop managing (nothing is deleted)",
     Action.GONE: "gone: the store no longer has it",
 }
-_SYMBOLS = {Action.UPDATE: "~", Action.NOT_IN_STATE: "?", Action.FORGET: "-", Action.GONE: "x"}
+_SYMBOLS = {
+    Action.CREATE: "+",
+    Action.UPDATE: "~",
+    Action.NOT_IN_STATE: "?",
+    Action.FORGET: "-",
+    Action.GONE: "x",
+}
 
 
 def cell(value: object) -> str:
@@ -51,6 +58,7 @@ def render_markdown(plan: Plan, limit: int = LIMIT, summary_over: int = SUMMARY_
     head += [
         "| Change | Customers |",
         "|---|---:|",
+        *([f"| `+` create | {summary.create} |"] if summary.create else []),
         f"| `~` update | {summary.update} |",
         f"| unchanged | {summary.no_op} |",
         f"| `?` not in state | {summary.not_in_state} |",
@@ -140,8 +148,9 @@ def _before(item: FieldChange) -> str:
 
 def _section(change: CustomerChange, refreshed: bool = False) -> str:
     where = f" ({html.escape(change.source)})" if change.source else ""
-    title = f"<code>{_SYMBOLS[change.action]} customer {change.id}</code> {_TITLES[change.action]}{where}"
-    if change.action is not Action.UPDATE:
+    who = f"customer {change.id}" if change.action is not Action.CREATE else "new customer"
+    title = f"<code>{_SYMBOLS[change.action]} {who}</code> {_TITLES[change.action]}{where}"
+    if change.action not in (Action.UPDATE, Action.CREATE):
         return f"- {title}\n"
     rows = [
         (

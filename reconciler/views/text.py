@@ -18,9 +18,22 @@ from reconciler.plan import (
     Summary,
 )
 
-_SYMBOLS = {Action.UPDATE: "~", Action.NOT_IN_STATE: "?", Action.FORGET: "-", Action.GONE: "x"}
-_COLORS = {Action.UPDATE: "33", Action.NOT_IN_STATE: "36", Action.FORGET: "35", Action.GONE: "31"}
+_SYMBOLS = {
+    Action.CREATE: "+",
+    Action.UPDATE: "~",
+    Action.NOT_IN_STATE: "?",
+    Action.FORGET: "-",
+    Action.GONE: "x",
+}
+_COLORS = {
+    Action.CREATE: "32",
+    Action.UPDATE: "33",
+    Action.NOT_IN_STATE: "36",
+    Action.FORGET: "35",
+    Action.GONE: "31",
+}
 _LEGEND = {
+    Action.CREATE: "create (POST /customers; nothing is ever deleted)",
     Action.UPDATE: "update in place",
     Action.NOT_IN_STATE: "declared but not in the state: run `fluentcart import` first",
     Action.FORGET: "no longer declared: stop managing it (nothing is deleted)",
@@ -158,7 +171,8 @@ def summary_line(summary: Summary) -> str:
     if not summary.has_changes:
         return "No changes. Customers match the declared state."
     return (
-        f"Plan: {summary.update} to change, {summary.no_op} unchanged,"
+        f"Plan: {f'{summary.create} to create, ' if summary.create else ''}"
+        f"{summary.update} to change, {summary.no_op} unchanged,"
         f" {summary.not_in_state} not in state, {summary.forget} to forget.{gone}"
     )
 
@@ -230,26 +244,19 @@ def _block(change: CustomerChange, diagnostics: list[Diagnostic], style: _Style)
             f"  {symbol} customer {change.id}: deleted outside fluentcart{where}, or restore it in"
             " wp-admin; `fluentcart refresh` drops it from the state",
         ]
+    elif change.action is Action.CREATE:
+        lines = [
+            f"  # a new customer will be created{source}",
+            f"  {symbol} customer {format_value(change.email)} {{",
+        ]
+        lines.extend(_field_lines(change, symbol))
     else:
         lines = [
             f"  # customer {change.id} will be updated{source}",
             f"  {symbol} customer {change.id} {{",
         ]
-        width = max(len(f.name) for f in change.fields)
-        for item in change.fields:
-            note = _origin_note(item)
-            if item.address_ops:
-                known = (
-                    "" if item.before is not None else "  # not recorded: apply reads them first"
-                )
-                lines.append(f"      {symbol} {item.name}:{known}{note}")
-                lines.extend(address_lines(item.address_ops, "          "))
-                continue
-            lines.append(f"      {symbol} {item.name.ljust(width)} = {format_change(item)}{note}")
-        if change.unchanged_fields:
-            noun = "field" if change.unchanged_fields == 1 else "fields"
-            lines.append(f"        # ({change.unchanged_fields} unchanged {noun} hidden)")
-        lines.append("    }")
+        lines.extend(_field_lines(change, symbol))
+
     lines.extend(f"    # note: {warning}" for warning in change.warnings)
     for diagnostic in diagnostics:
         text = diagnostic.format()
@@ -258,3 +265,26 @@ def _block(change: CustomerChange, diagnostics: list[Diagnostic], style: _Style)
         else:
             lines.append(f"    # {text}")
     return lines
+
+
+def _field_lines(change: CustomerChange, symbol: str) -> list[str]:
+    """A create's or an update's fields, between its braces."""
+    out: list[str] = []
+    width = max(len(f.name) for f in change.fields)
+    for item in change.fields:
+        note = _origin_note(item)
+        new = change.action is Action.CREATE
+        if item.address_ops:
+            known = (
+                "" if item.before is not None or new else "  # not recorded: apply reads them first"
+            )
+            out.append(f"      {symbol} {item.name}:{known}{note}")
+            out.extend(address_lines(item.address_ops, "          "))
+            continue
+        shown = format_value(item.after) if new else format_change(item)
+        out.append(f"      {symbol} {item.name.ljust(width)} = {shown}{note}")
+    if change.unchanged_fields:
+        noun = "field" if change.unchanged_fields == 1 else "fields"
+        out.append(f"        # ({change.unchanged_fields} unchanged {noun} hidden)")
+    out.append("    }")
+    return out
