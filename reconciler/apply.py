@@ -21,11 +21,14 @@ from reconciler.addresses import AddressAction, Addresses
 from reconciler.breaker import Stop, StopKind
 from reconciler.client import (
     AuthFailed,
+    BadResponse,
     ClientError,
     CustomerNotFound,
     FluentCartClient,
     NotSent,
     PermissionDenied,
+    ServerError,
+    TransportError,
     ValidationFailed,
 )
 from reconciler.customer import FieldValue, is_linked, json_value, observed_value, same, satisfies
@@ -483,23 +486,35 @@ class Applier:
             new_id = self._call(self.client.create_customer, body)
         except ValidationFailed as exc:
             refused = exc.fields.get("email")
-            if isinstance(refused, dict) and "exist" in refused:
+            if not (isinstance(refused, dict) and "exist" in refused):
+                raise
+            holder = self._call(self.client.customer_with_email, email)
+            who = f"customer {holder}" if holder is not None else "a customer"
+            return CustomerResult(
+                0,
+                Outcome.FAILED,
+                f"{who} on the store"
+                " already has this email (made outside fluentcart, or by an apply interrupted"
+                " before it recorded it); nothing was created. To manage it here,"
+                f" {_import_hint(holder, declared.file)}",
+                email=email,
+            )
+        except (ServerError, BadResponse, TransportError) as exc:
+            # No answer, or not one that says: the customer may have been made.
+            try:
                 holder = self._call(self.client.customer_with_email, email)
-                who = f"customer {holder}" if holder is not None else "a customer"
-                fix = (
-                    f"`fluentcart import {holder}` and write `id: {holder}` in {declared.file}"
-                    if holder is not None
-                    else "import it and write its id in the YAML"
-                )
-                return CustomerResult(
-                    0,
-                    Outcome.FAILED,
-                    f"{who} on the store already has this email (made outside fluentcart, or by"
-                    f" an apply interrupted before it recorded it); nothing was created. To manage"
-                    f" it here, {fix}",
-                    email=email,
-                )
-            raise
+            except ClientError:
+                holder = None
+            if holder is None:
+                raise
+            return CustomerResult(
+                0,
+                Outcome.FAILED,
+                f"{exc}; customer {holder} now has this email: the request was probably made"
+                f" and its answer lost. If it is the one this apply created,"
+                f" {_import_hint(holder, declared.file)}",
+                email=email,
+            )
         # Recorded at once, against the email: a later failure must not lose the new id.
         live = self._call(self.client.get_customer, new_id)
         fields = {
@@ -749,6 +764,12 @@ class AddressNotOwned(Exception):
             f"address {address_id} is not one of customer {customer_id}'s addresses as just read;"
             " nothing was sent for it (FluentCart would change it whatever customer it belongs to)"
         )
+
+
+def _import_hint(holder: int | None, file: str) -> str:
+    if holder is None:
+        return "import it and write its id in the YAML"
+    return f"`fluentcart import {holder}` and write `id: {holder}` in {file}"
 
 
 def _applied(declared: Mapping[str, FieldValue], created_from: str | None = None) -> dict[str, Any]:

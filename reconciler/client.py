@@ -151,6 +151,12 @@ class _Retry(Retry):
     max_retry_after: float = MAX_RETRY_AFTER
     breaker: Breaker | None = None
 
+    def is_retry(self, method: str, status_code: int, has_retry_after: bool = False) -> bool:
+        # 429 refuses a request before it is handled: even one that creates is sent again.
+        if status_code == 429 and self.total and not self._is_method_retryable(method):
+            return True
+        return bool(super().is_retry(method, status_code, has_retry_after))
+
     def get_retry_after(self, response: Any) -> float | None:
         value = super().get_retry_after(response)
         return None if value is None else min(value, self.max_retry_after)
@@ -251,10 +257,27 @@ class FluentCartClient:
         self.site = check_site(site, options.insecure_http)
         self.options = options
         self.credentials = credentials
-        self.session = requests.Session()
-        self.session.auth = (credentials.username, credentials.password)
-        self.session.trust_env = False  # no .netrc credentials, no proxy surprises
-        self.session.headers.update(
+        self.breaker = Breaker(options.unreachable_after, options.deadline)
+        # A request that creates something (an address, a customer) is sent again only when it
+        # could not connect: after a lost answer or a 5xx it may have been made, and sending it
+        # again would make it twice (FluentCart has no idempotency keys).
+        self.session = self._session(frozenset({"GET", "PUT", "POST"}))
+        self._once = self._session(frozenset({"GET", "PUT"}))
+        self._lock = threading.Lock()
+        self.requests_sent = 0
+        self.retries = 0
+        self._catalog: Catalog | None = None
+        self._unknown_labels: set[int] = set()
+        self._created: dict[int, str] = {}
+
+    def _session(self, retried: frozenset[str]) -> requests.Session:
+        """A session with this client's credentials and headers that retries `retried`
+        methods on read errors and retryable statuses (any method when it cannot connect)."""
+        options = self.options
+        session = requests.Session()
+        session.auth = (self.credentials.username, self.credentials.password)
+        session.trust_env = False  # no .netrc credentials, no proxy surprises
+        session.headers.update(
             {"User-Agent": f"fluentcart-reconciler/{__version__}", "Accept": "application/json"}
         )
         retry = _Retry(
@@ -264,7 +287,7 @@ class FluentCartClient:
             status=options.retries,
             other=0,
             redirect=0,
-            allowed_methods=frozenset({"GET", "PUT", "POST"}),
+            allowed_methods=retried,
             status_forcelist=RETRY_STATUSES,
             backoff_factor=options.backoff,
             backoff_max=options.backoff_max,
@@ -273,22 +296,17 @@ class FluentCartClient:
             raise_on_redirect=False,
         )
         retry.max_retry_after = options.max_retry_after
-        self.breaker = Breaker(options.unreachable_after, options.deadline)
         retry.breaker = self.breaker
         adapter = HTTPAdapter(
             max_retries=retry, pool_connections=options.pool_size, pool_maxsize=options.pool_size
         )
-        self.session.mount("http://", adapter)
-        self.session.mount("https://", adapter)
-        self._lock = threading.Lock()
-        self.requests_sent = 0
-        self.retries = 0
-        self._catalog: Catalog | None = None
-        self._unknown_labels: set[int] = set()
-        self._created: dict[int, str] = {}
+        session.mount("http://", adapter)
+        session.mount("https://", adapter)
+        return session
 
     def close(self) -> None:
         self.session.close()
+        self._once.close()
 
     def __enter__(self) -> "FluentCartClient":
         return self
@@ -422,6 +440,7 @@ class FluentCartClient:
             f"{NAMESPACE}/customers/{customer_id}/address",
             json_body=body,
             customer_id=customer_id,
+            once=True,
         )
         row = data.get("data") if isinstance(data, dict) else None
         if not isinstance(row, dict) or not isinstance(row.get("id"), int):
@@ -450,7 +469,7 @@ class FluentCartClient:
     def create_customer(self, body: Mapping[str, Any]) -> int:
         """POST /customers: a new customer; its id. The answer is the server's in-memory
         model, not what GET reads (API-2.md C): the caller reads the customer again."""
-        data = self._request("POST", f"{NAMESPACE}/customers", json_body=body)
+        data = self._request("POST", f"{NAMESPACE}/customers", json_body=body, once=True)
         row = data.get("data") if isinstance(data, dict) else None
         if not isinstance(row, dict) or not isinstance(row.get("id"), int):
             raise BadResponse("POST /customers answered JSON of an unexpected shape (no customer)")
@@ -550,7 +569,10 @@ class FluentCartClient:
         json_body: Mapping[str, Any] | None = None,
         customer_id: int | None = None,
         wp_user: int | None = None,
+        once: bool = False,
     ) -> Any:
+        """`once`: a request that creates something, not sent again after it may have been
+        received (see __init__)."""
         url = self.url(route, query)
         headers = {}
         data = None
@@ -565,7 +587,7 @@ class FluentCartClient:
             raise NotSent(what, stop)
         started = time.monotonic()
         try:
-            response = self.session.request(
+            response = (self._once if once else self.session).request(
                 method,
                 url,
                 data=data,

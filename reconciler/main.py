@@ -151,7 +151,8 @@ _store_options = _options(
         type=click.IntRange(0, 50),
         default=10,
         show_default=True,
-        help="Retries of a request on connection errors, 429, 502, 503, 504.",
+        help="Retries of a request on connection errors, 429, 502, 503, 504 (a request that"
+        " creates an address or a customer: only when it could not connect, or on 429).",
     ),
     click.option(
         "--unreachable-after",

@@ -150,3 +150,21 @@ def test_a_saved_plan_creates_as_planned(workspace: Workspace, run, sandbox) -> 
     targeted = run(workspace, "apply", "--target", "1", "-auto-approve")
     assert targeted.exit_code == 0, targeted.output
     assert len(server.store.customers) == 2
+
+
+def test_a_lost_create_answer_is_not_sent_again(workspace: Workspace, run, sandbox) -> None:
+    """POST /customers made but its answer lost: not sent again (a second would be refused,
+    or with a store that allowed it, make two); the failure names the customer that now has
+    the email and how to take it over."""
+    server = sandbox([seed_customer(1)])
+    workspace.declare("a.yaml", "customers:\n  - email: lost@example.test\n    full_name: Lo St\n")
+    assert run(workspace, "import").exit_code == 0
+    server.lose_answer = lambda method, path: method == "POST" and path.endswith("/customers")
+    applied = run(workspace, "apply", "-auto-approve")
+    server.lose_answer = None
+    assert applied.exit_code == 1, applied.output
+    posts = [p for m, p in server.requests if m == "POST" and p.endswith("/customers")]
+    assert len(posts) == 1, server.requests
+    assert "customer 2 now has this email: the request was probably made" in applied.output
+    assert "`fluentcart import 2` and write `id: 2` in customers/a.yaml" in applied.output
+    assert [c["email"] for c in server.store.customers.values()].count("lost@example.test") == 1

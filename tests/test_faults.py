@@ -160,3 +160,44 @@ def test_hostile_servers(
     finally:
         hostile.close()
         other.close()
+
+
+def test_creating_requests_are_never_sent_twice(
+    workspace: Workspace, run, sandbox, backend: Backend
+) -> None:
+    """An address POST whose answer is lost, or that gets a 5xx, may have been made: it is
+    never sent again (FluentCart would keep two). The apply fails for that customer, records
+    its addresses as not read, and the rerun finds what was made and converges."""
+    count = 60
+    faults = Faults(fail_rate=0.15, drop_rate=0.25, seed=5)
+    server = sandbox([seed_customer(i) for i in range(1, count + 1)], faults=faults)
+    address = (
+        "        name: Ann Lee\n        email: ann@example.test\n        address_1: 1 Main St\n"
+        "        city: Leeds\n        country: GB\n"
+    )
+    workspace.declare(
+        "a.yaml",
+        "customers:\n"
+        + "".join(
+            f"  - id: {i}\n    addresses:\n      billing:\n{address}      shipping:\n{address}"
+            for i in range(1, count + 1)
+        ),
+    )
+    backend.prepare(workspace.root, recorded_state(server, list(range(1, count + 1))))
+    first = run(workspace, "apply", "--auto-approve", "--retries", "4")
+    posts = [p for m, p in server.requests if m == "POST" and p.endswith("/address")]
+    assert len(posts) >= count  # every customer's creates were tried
+    for i in range(1, count + 1):
+        _, body = server.store.addresses(str(i), {})
+        kinds = sorted(a["type"] for a in body["addresses"])
+        assert kinds in ([], ["billing"], ["shipping"], ["billing", "shipping"]), (i, kinds)
+    assert "failed" in first.stdout and first.exit_code != 0, first.output[-3000:]
+    server.faults = Faults()
+    rerun = run(workspace, "apply", "--auto-approve")
+    assert rerun.exit_code == 0, rerun.output[-3000:]
+    again = run(workspace, "plan", "--refresh", "--detailed-exitcode")
+    assert again.exit_code == 0, again.output[-3000:]
+    for i in range(1, count + 1):
+        _, body = server.store.addresses(str(i), {})
+        shown = sorted((a["type"], a["city"], a["is_primary"]) for a in body["addresses"])
+        assert shown == [("billing", "Leeds", "1"), ("shipping", "Leeds", "1")], (i, shown)

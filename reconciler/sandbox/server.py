@@ -152,7 +152,9 @@ class _Handler(BaseHTTPRequestHandler):
             # whoever runs the sandbox sees why, not only the client.
             sys.stderr.write(f"{exc}\n")
             answer = Answer(500, {"code": "sandbox_data_file", "message": str(exc), "data": None})
-        if dropped:
+        if dropped or (
+            sandbox.lose_answer is not None and sandbox.lose_answer(self.command, self.path)
+        ):
             self._drop()  # handled, but the answer never arrives
             return
         self._send(answer)
@@ -221,6 +223,8 @@ class Sandbox:
         self.user_agents: set[str] = set()
         # Called after each answer is sent (tests use it to kill a client at a precise point).
         self.on_answer: Callable[[str, str, int], None] | None = None
+        # Whether to handle a request and then lose its answer (tests of lost answers).
+        self.lose_answer: Callable[[str, str], bool] | None = None
         self.counter_lock = threading.Lock()
         self._thread: threading.Thread | None = None
         self._route_table = self._routes()
