@@ -289,8 +289,11 @@ def _alike(declared_address: Address, recorded: Address) -> int:
 
 def steps(recorded: Addresses, wanted: Addresses) -> list[Step]:
     """What makes the store's addresses of the declared types `wanted`, in the order apply
-    sends it: creates, updates that make a primary, the other updates, then removes (so a
-    type never lacks a primary it should have, and a customer keeps at least one address)."""
+    sends it: creates of a primary, updates that make a primary, the other creates (the
+    store makes a type's first address primary whatever the request says), the other
+    updates, then removes (so a type never lacks a primary it should have, and a customer
+    keeps at least one address)."""
+    firsts: list[Step] = []
     creates: list[Step] = []
     promotions: list[Step] = []
     updates: list[Step] = []
@@ -306,7 +309,7 @@ def steps(recorded: Addresses, wanted: Addresses) -> list[Step]:
                     (n, None, v) for n, v in address.values
                 )
                 op = AddressOp(AddressAction.CREATE, kind, None, primary, fields)
-                creates.append(Step(op, address, None))
+                (firsts if primary else creates).append(Step(op, address, None))
                 continue
             changed = tuple(
                 (n, current.value(n), v) for n, v in address.values if current.value(n) != v
@@ -327,7 +330,7 @@ def steps(recorded: Addresses, wanted: Addresses) -> list[Step]:
                 )
                 op = AddressOp(AddressAction.REMOVE, kind, current.id, current.primary, gone)
                 removes.append(Step(op, None, current))
-    return creates + promotions + updates + removes
+    return firsts + promotions + creates + updates + removes
 
 
 def diff(recorded: Addresses, wanted: Addresses) -> tuple[AddressOp, ...]:

@@ -409,7 +409,16 @@ class Applier:
         current = observed_value(live, "addresses")
         assert isinstance(current, Addresses)  # checked by the caller
         owned = {a.id for a in current.items}
-        for step in addresses.steps(current, wanted):
+        planned = addresses.steps(current, wanted)
+        removes = sum(s.op.action is AddressAction.REMOVE for s in planned)
+        if removes:
+            # Counted with every type (the plan sees only billing and shipping): a DELETE of
+            # the last one is refused, after its primary flag was taken away.
+            creates = sum(s.op.action is AddressAction.CREATE for s in planned)
+            total = self._call(self.client.address_count, customer_id)
+            if total + creates - removes < 1:
+                raise LastAddress(customer_id)
+        for step in planned:
             op = step.op
             if op.action is AddressAction.CREATE:
                 assert step.wanted is not None
@@ -422,10 +431,21 @@ class Applier:
                 body = addresses.put_body(step.current, step.wanted, op.primary)
                 self._call(self.client.update_address, customer_id, body)
                 continue
-            if step.current.primary:  # the server refuses to delete a primary address
-                body = addresses.put_body(step.current, None, False)
-                self._call(self.client.update_address, customer_id, body)
-            self._call(self.client.delete_address, customer_id, step.current.id)
+            if not step.current.primary:
+                self._call(self.client.delete_address, customer_id, step.current.id)
+                continue
+            # The server refuses to delete a primary address: its flag goes first. When the
+            # DELETE is then refused and no declared address took the flag over, it comes
+            # back (the type is not left without a primary).
+            demote = addresses.put_body(step.current, None, False)
+            self._call(self.client.update_address, customer_id, demote)
+            try:
+                self._call(self.client.delete_address, customer_id, step.current.id)
+            except (ValidationFailed, ServerError):
+                if not wanted.of(op.kind):
+                    restore = addresses.put_body(step.current, None, True)
+                    self._call(self.client.update_address, customer_id, restore)
+                raise
 
     def _create(self, change: CustomerChange) -> CustomerResult:
         """POST /customers with the declared fields, the new customer read and recorded at
@@ -456,7 +476,7 @@ class Applier:
             return CustomerResult(
                 0, Outcome.FAILED, str(exc), quoted=tuple(exc.fields), email=email
             )
-        except (ClientError, AddressNotOwned) as exc:
+        except (ClientError, AddressNotOwned, LastAddress) as exc:
             return CustomerResult(0, Outcome.FAILED, str(exc), email=email)
         except StateError as exc:
             self.stop.set()
@@ -708,7 +728,7 @@ class Applier:
             try:
                 self._set_addresses(customer_id, live, wanted_addresses)
                 returned = {**returned, "addresses": self._call(self.client.addresses, customer_id)}
-            except (ClientError, AddressNotOwned) as exc:
+            except (ClientError, AddressNotOwned, LastAddress) as exc:
                 # Which addresses the customer has now is not known: recorded as not read.
                 unknown = {k: v for k, v in returned.items() if k != "addresses"}
                 applied = {
@@ -756,6 +776,15 @@ class Applier:
         )
         quoted = ("labels",) if created else ()
         return CustomerResult(customer_id, Outcome.CHANGED, f"updated {fields}{made}", (), quoted)
+
+
+class LastAddress(Exception):
+    def __init__(self, customer_id: int) -> None:
+        super().__init__(
+            f"these requests would remove every address of customer {customer_id} (counted with"
+            " the types fluentcart leaves alone); FluentCart keeps at least one, so nothing was"
+            " sent: declare one, or leave `addresses` out"
+        )
 
 
 class AddressNotOwned(Exception):

@@ -433,6 +433,20 @@ class FluentCartClient:
             )
         return _own_addresses(rows, customer_id)
 
+    def address_count(self, customer_id: int) -> int:
+        """How many addresses the customer has, of every type (FluentCart refuses to delete
+        the last one, whatever its type)."""
+        data = self._request(
+            "GET", f"{NAMESPACE}/customers/{customer_id}/address", customer_id=customer_id
+        )
+        rows = data.get("addresses") if isinstance(data, dict) else None
+        if not isinstance(rows, list):
+            raise BadResponse(
+                "GET /customers/{id}/address answered JSON of an unexpected shape (no addresses)"
+            )
+        mine = [r for r in rows if isinstance(r, dict)]
+        return sum(str(r.get("customer_id")) == str(customer_id) for r in mine)
+
     def create_address(self, customer_id: int, body: Mapping[str, Any]) -> int:
         """POST /customers/{id}/address: a new address of the customer; its id."""
         data = self._request(

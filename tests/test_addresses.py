@@ -478,3 +478,96 @@ def test_refresh_update_yaml_takes_the_stores_addresses(workspace: Workspace, ru
     assert run(workspace, "validate").exit_code == 0
     assert run(workspace, "plan", "--refresh", "--detailed-exitcode").exit_code == 0
     assert shipping["city"] == "London"
+
+
+def _apply_addresses(server: Any, root: Path, backend: Any, declaration: Any, client_class: Any):
+    """One apply of `declaration` as the apply command makes it (with --force: the store's
+    addresses may have moved since they were recorded), through `client_class`."""
+    from reconciler.apply import Applier
+    from reconciler.client import ClientOptions, Credentials
+    from reconciler.plan import build_plan
+    from tests.conftest import PASSWORD
+
+    storage = backend.storage(root)
+    stored = backend.stored(root)
+    plan = build_plan(declaration, stored, NameMode.FULL_NAME)
+    client = client_class(server.url, Credentials("admin", PASSWORD), ClientOptions(retries=0))
+    try:
+        with storage.lock("apply"):
+            on_disk, working, _ = storage.recover(stored)
+            recorder = storage.recorder()
+            try:
+                applier = Applier(
+                    client, recorder, NameMode.FULL_NAME, declaration.customers, force=True
+                )
+                result = applier.run(list(plan.changes))
+            finally:
+                recorder.close()
+            storage.persist(working, on_disk)
+        return result
+    finally:
+        client.close()
+
+
+def test_apply_never_leaves_a_type_without_its_primary(tmp_path: Path, sandbox, backend) -> None:
+    """Promotions go before the creates that are not primaries (the store makes a type's
+    first address primary whatever the request says); removing the last address of every
+    type is refused before anything is sent; a primary whose DELETE is refused gets its
+    flag back when no declared address took it over."""
+    from reconciler.apply import Outcome
+    from reconciler.client import FluentCartClient, ServerError
+    from tests.conftest import as_recorded, make_state
+
+    server = sandbox([seed_customer(1), seed_customer(2), seed_customer(3)])
+    store = server.store
+    # 1: a billing address without the primary flag (an outside make-primary that failed).
+    _, made = store.create_address("1", {**DALLAS, "type": "billing"})
+    store.update_address({**DALLAS, "id": made["data"]["id"], "type": "billing", "is_primary": 0})
+    # 2: billing and shipping; the billing one goes outside fluentcart after the record.
+    _, billing = store.create_address("2", {**DALLAS, "type": "billing"})
+    store.create_address("2", {**LONDON, "type": "shipping"})
+    # 3: billing and shipping.
+    store.create_address("3", {**DALLAS, "type": "billing"})
+    store.create_address("3", {**LONDON, "type": "shipping"})
+    state = make_state([as_recorded(server, i) for i in (1, 2, 3)])
+    state.site = server.url
+    root = tmp_path / "ws"
+    backend.prepare(root, state)
+    store.update_address(
+        {**DALLAS, "id": billing["data"]["id"], "type": "billing"} | {"is_primary": 0}
+    )
+    store.delete_address({"address": {"id": billing["data"]["id"]}})
+    declaration = _declare(
+        tmp_path,
+        "customers:\n  - id: 1\n    addresses:\n      billing:\n        - "
+        + _address_text(DALLAS, "          ").lstrip()
+        + "        - "
+        + _address_text(LONDON, "          ").lstrip()
+        + "  - id: 2\n    addresses:\n      shipping: []\n"
+        + "  - id: 3\n    addresses:\n      billing: []\n",
+    )
+
+    class RefusedOnce(FluentCartClient):
+        def delete_address(self, customer_id: int, address_id: int) -> None:
+            if customer_id == 3:
+                raise ServerError("DELETE /customers/3/address: HTTP 500: refused (a race)")
+            super().delete_address(customer_id, address_id)
+
+    sent_before = len(server.requests)
+    results = {
+        r.id: r for r in _apply_addresses(server, root, backend, declaration, RefusedOnce).results
+    }
+    assert [(a["city"], a["is_primary"]) for a in _rows(server, 1, "billing")] == [
+        ("Dallas", "1"),
+        ("London", "0"),
+    ]
+    assert results[1].outcome is Outcome.CHANGED, results[1].message
+    assert results[2].outcome is Outcome.FAILED
+    assert "would remove every address of customer 2" in results[2].message
+    assert [(a["city"], a["is_primary"]) for a in _rows(server, 2)] == [("London", "1")]
+    sent_for_2 = [
+        (m, p) for m, p in server.requests[sent_before:] if "/customers/2/" in p and m != "GET"
+    ]
+    assert sent_for_2 == []
+    assert results[3].outcome is Outcome.FAILED
+    assert [(a["city"], a["is_primary"]) for a in _rows(server, 3, "billing")] == [("Dallas", "1")]
