@@ -368,6 +368,15 @@ def check_address(declared: Mapping[str, str | None]) -> AddressResult:
         result.values[spec.name] = one.value
         if one.value != text:
             result.sent[spec.name] = text
+    if result.values.get("company_name") == "0":
+        result.problems.append(
+            (
+                "company_name",
+                Severity.ERROR,
+                '"0" is a company FluentCart never stores (PHP counts "0" as empty, and the'
+                " address keeps its company): write it another way, or leave company_name out",
+            )
+        )
     return result
 
 
@@ -394,7 +403,8 @@ def _address_field(spec: AddressField, text: str, country: str | None) -> FieldR
         if trimmed in ("", "0") and state_required(country):
             result.error(f"cannot be empty: FluentCart requires a state for country {country}")
             return result
-        if trimmed not in ("", "0") and not is_state(country, text):
+        # The list check runs on the value as sent: only PHP's empty ("" and "0") skips it.
+        if text not in ("", "0") and not is_state(country, text):
             result.error(
                 f"{short_repr(text)} is not a state code of country {country} (for example"
                 f" {next(iter(STATES[country]))!r}); FluentCart rejects it (HTTP 422)"

@@ -571,3 +571,52 @@ def test_apply_never_leaves_a_type_without_its_primary(tmp_path: Path, sandbox, 
     assert sent_for_2 == []
     assert results[3].outcome is Outcome.FAILED
     assert [(a["city"], a["is_primary"]) for a in _rows(server, 3, "billing")] == [("Dallas", "1")]
+
+
+ADDRESS_CASES = [
+    ("state", "TX", "US"),
+    ("state", " TX", "US"),
+    ("state", " ", "US"),
+    ("state", "\n", "US"),
+    ("state", "0", "US"),
+    ("state", "0 ", "DE"),
+    ("state", " ", "DE"),
+    ("state", "", "DE"),
+    ("state", "0", "DE"),
+    ("state", "BE", "DE"),
+    ("state", "<b>BE</b>", "DE"),
+    ("state", "Kent", "GB"),
+    ("state", " ", "GB"),
+    ("state", "<em>Kent</em>", "GB"),
+    ("company_name", "0", "GB"),
+    ("company_name", " 0 ", "GB"),
+    ("company_name", "00", "GB"),
+    ("company_name", "ACME <b>Ltd</b>", "GB"),
+    ("postcode", "<i>SW1A</i> 1AA", "GB"),
+    ("label", "0123456789abcdef", "GB"),
+    ("address_2", "a  b", "GB"),
+    ("city", "0", "GB"),
+    ("name", " ", "GB"),
+]
+
+
+@pytest.mark.parametrize(("name", "value", "country"), ADDRESS_CASES)
+def test_validate_agrees_with_the_store_on_address_values(
+    sandbox, name: str, value: str, country: str
+) -> None:
+    """What validate refuses, the store refuses (422); what it takes, the store keeps as the
+    plan predicts (company_name "0": the store answers 200 and keeps none, so it is refused)."""
+    from reconciler.rules import check_address
+
+    server = sandbox([seed_customer(1)])
+    address = {**LONDON, "country": country, "state": "TX" if country == "US" else "", name: value}
+    checked = check_address(address)
+    errors = [m for field, severity, m in checked.problems if severity.name == "ERROR"]
+    status, body = server.store.create_address("1", {**address, "type": "billing"})
+    if name == "company_name" and checked.values.get(name) == "0":
+        assert errors and status == 200 and body["data"]["company_name"] == "", (errors, body)
+        return
+    assert bool(errors) == (status == 422), (errors, status, body)
+    if status == 200:
+        (row,) = _rows(server, 1)
+        assert row[name] == checked.values[name], (row[name], checked.values)

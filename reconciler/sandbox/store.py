@@ -1163,7 +1163,7 @@ class Store:
         row = dict(old)
         for key in ADDRESS_SANITIZED:
             if key == "company_name":
-                if data[key]:
+                if not _falsy(data[key]):
                     meta = row["meta"] if isinstance(row["meta"], dict) else {}
                     row["meta"] = {**meta, "other_data": {**meta.get("other_data", {}),
                                                         "company_name": data[key]}}  # fmt: skip
@@ -1193,7 +1193,7 @@ class Store:
             address_id = self.counters[ADDRESS]
             stamp = self._stamp()
             memory: dict[str, Any] = {k: data[k] for k in ADDRESS_SANITIZED if k != "company_name"}
-            if data["company_name"]:
+            if not _falsy(data["company_name"]):
                 memory["meta"] = {"other_data": {"company_name": data["company_name"]}}
             memory.update(customer_id=route_id, updated_at=stamp, created_at=stamp, id=address_id)
             memory["formatted_address"] = _formatted_address({"meta": [], **memory})
