@@ -370,12 +370,20 @@ def progressed(before: Addresses, live: Addresses, wanted: Addresses) -> bool:
     """Whether the store's addresses are `before` with some of the requests that lead to
     `wanted` made (an apply that was interrupted): every address of the declared types is
     either one recorded, unchanged, or one declared; every recorded one missing is one those
-    requests remove. Primary flags are not compared: requests move them."""
-    planned = {id(s.current) for s in steps(before, wanted) if s.op.action is AddressAction.REMOVE}
-    removable = {a.id for a in before.items if id(a) in planned}
+    requests remove; a recorded one whose primary flag moved got the flag those requests
+    give it (an outside make-primary is a change, not progress)."""
+    planned = steps(before, wanted)
+    removable = {s.current.id for s in planned if s.current and s.op.action is AddressAction.REMOVE}
+    flags = {s.current.id: s.op.primary for s in planned if s.current and s.wanted}
+    was_primary = {a.id: a.primary for a in before.items}
     known = {a.id: a.values for a in before.only(wanted.kinds).items}
     declared_list = [a for k in wanted.kinds for a in wanted.of(k)]
     for address in live.only(wanted.kinds).items:
+        flag = was_primary.get(address.id)
+        if flag is not None and address.primary != flag:
+            demoted = address.id in removable and not address.primary
+            if flags.get(address.id) != address.primary and not demoted:
+                return False
         if known.get(address.id) == address.values:
             continue
         if not any(d.kind == address.kind and d.matches(address) for d in declared_list):

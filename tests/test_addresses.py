@@ -620,3 +620,33 @@ def test_validate_agrees_with_the_store_on_address_values(
     if status == 200:
         (row,) = _rows(server, 1)
         assert row[name] == checked.values[name], (row[name], checked.values)
+
+
+def test_an_outside_make_primary_is_a_change_not_progress() -> None:
+    """apply goes on over a state that its own interrupted requests made, and skips one that
+    somebody else made: a primary flag moved outside fluentcart is not reverted unasked."""
+    before = _recorded(
+        {"id": 7, "type": "billing", "primary": True, **DALLAS},
+        {"id": 8, "type": "billing", "primary": False, **LONDON},
+    )
+    swapped = _recorded(
+        {"id": 7, "type": "billing", "primary": False, **DALLAS},
+        {"id": 8, "type": "billing", "primary": True, **LONDON},
+    )
+    keep_dallas = _wanted(billing=[{**DALLAS, "city": "Austin"}, LONDON])
+    assert not addresses.progressed(before, swapped, keep_dallas)
+    # The plan's own first request (London becomes the primary) half made: progress.
+    london_first = _wanted(billing=[LONDON, DALLAS])
+    both = _recorded(
+        {"id": 7, "type": "billing", "primary": True, **DALLAS},
+        {"id": 8, "type": "billing", "primary": True, **LONDON},
+    )
+    assert addresses.progressed(before, both, london_first)
+    assert addresses.progressed(before, swapped, london_first)
+    # A primary demoted before its DELETE: progress of a plan that removes it.
+    only_london = _wanted(billing=[LONDON])
+    demoted = _recorded(
+        {"id": 7, "type": "billing", "primary": False, **DALLAS},
+        {"id": 8, "type": "billing", "primary": True, **LONDON},
+    )
+    assert addresses.progressed(before, demoted, only_london)
