@@ -650,3 +650,27 @@ def test_an_outside_make_primary_is_a_change_not_progress() -> None:
         {"id": 8, "type": "billing", "primary": True, **LONDON},
     )
     assert addresses.progressed(before, demoted, only_london)
+
+
+def test_a_plan_over_addresses_not_recorded_says_what_apply_may_do(tmp_path: Path) -> None:
+    """Not recorded (an older state, a failed request): the plan cannot list the requests and
+    says so in every view, also when the declaration alone makes none (`billing: []`)."""
+    from reconciler.plan import build_plan
+    from reconciler.views.markdown import render_markdown
+    from reconciler.views.text import render_text
+    from tests.conftest import make_state, observed
+
+    state = make_state([observed(1), observed(2)])
+    declaration = _declare(
+        tmp_path,
+        "customers:\n  - id: 1\n    addresses:\n      billing: []\n"
+        "  - id: 2\n    addresses:\n      billing:\n" + _address_text(DALLAS, "        "),
+    )
+    plan = build_plan(declaration, state, NameMode.FULL_NAME)
+    text = render_text(plan)
+    assert "null ->" not in text, text
+    assert text.count("~ addresses:  # not recorded: apply reads them first and may also") == 2
+    assert "+ new billing address (primary)" in text
+    markdown = render_markdown(plan)
+    assert "| `addresses` | not recorded, see below | |" in markdown, markdown
+    assert markdown.count("may also update or remove some") == 2

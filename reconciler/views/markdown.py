@@ -9,9 +9,16 @@ reads the shape of a bulk change, and the full plan is one `fluentcart show` awa
 
 import html
 
+from reconciler.addresses import Addresses
 from reconciler.diagnostics import Diagnostic, Severity
 from reconciler.plan import Action, CustomerChange, CustomerDrift, FieldChange, Plan
-from reconciler.views.text import address_lines, format_value, label_delta, summary_line
+from reconciler.views.text import (
+    UNRECORDED_ADDRESSES,
+    address_lines,
+    format_value,
+    label_delta,
+    summary_line,
+)
 
 LIMIT = 60_000
 SUMMARY_OVER = 50
@@ -140,6 +147,13 @@ def _drift_section(drift: tuple[CustomerDrift, ...], listed: int) -> str:
     )
 
 
+def _address_cell(item: FieldChange) -> str:
+    count = len(item.address_ops)
+    if count:
+        return f"{count} address request{'s' if count > 1 else ''}, below"
+    return "not recorded, see below" if item.before is None else "no address request"
+
+
 def _before(item: FieldChange) -> str:
     if item.before is None and item.added is not None:
         return "<em>(not recorded)</em>"  # labels a record never read
@@ -154,8 +168,8 @@ def _section(change: CustomerChange, refreshed: bool = False) -> str:
         return f"- {title}\n"
     rows = [
         (
-            f"| `{item.name}` | {len(item.address_ops)} address request(s), below | |"
-            if item.address_ops
+            f"| `{item.name}` | {_address_cell(item)} | |"
+            if isinstance(item.after, Addresses)
             else f"| `{item.name}` | {_before(item)} | {cell(item.after)} |"
         )
         + (f" {item.origin} |" if refreshed else "")
@@ -176,6 +190,13 @@ def _section(change: CustomerChange, refreshed: bool = False) -> str:
         "\n<pre>" + html.escape("\n".join(address_lines(item.address_ops, ""))) + "</pre>\n"
         for item in change.fields
         if item.address_ops
+    )
+    notes += "".join(
+        f"\n> `{item.name}`: {html.escape(UNRECORDED_ADDRESSES, quote=False)}\n"
+        for item in change.fields
+        if isinstance(item.after, Addresses)
+        and item.before is None
+        and change.action is not Action.CREATE
     )
     notes += "".join(f"\n> {html.escape(w)}\n" for w in change.warnings)
     hidden = (

@@ -65,6 +65,12 @@ def format_change(item: FieldChange) -> str:
 _ADDRESS_SYMBOLS = {AddressAction.CREATE: "+", AddressAction.UPDATE: "~", AddressAction.REMOVE: "-"}
 
 
+UNRECORDED_ADDRESSES = (
+    "not recorded: apply reads them first and may also update or remove some;"
+    " `fluentcart plan --refresh` shows each request"
+)
+
+
 def address_title(op: AddressOp) -> str:
     """`billing address 14 (primary)`, `new shipping address`, with what changes its flag."""
     name = f"{op.kind} address {op.id}" if op.id is not None else f"new {op.kind} address"
@@ -274,10 +280,8 @@ def _field_lines(change: CustomerChange, symbol: str) -> list[str]:
     for item in change.fields:
         note = _origin_note(item)
         new = change.action is Action.CREATE
-        if item.address_ops:
-            known = (
-                "" if item.before is not None or new else "  # not recorded: apply reads them first"
-            )
+        if isinstance(item.after, Addresses):
+            known = "" if item.before is not None or new else f"  # {UNRECORDED_ADDRESSES}"
             out.append(f"      {symbol} {item.name}:{known}{note}")
             out.extend(address_lines(item.address_ops, "          "))
             continue
