@@ -7,6 +7,7 @@ whose declared fields changed on the store since the plan is skipped, not overwr
 answer is recorded the moment it arrives, so an interruption loses nothing the server took.
 """
 
+import logging
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -51,6 +52,9 @@ PREFETCH_MIN = 3
 # customers each: a run killed part-way leaves at most about this many intents more than it
 # had PUTs in flight, each read from the store again by the next run.
 INTENT_BATCH = 200
+
+
+log = logging.getLogger(__name__)
 
 
 class Outcome(StrEnum):
@@ -253,6 +257,8 @@ class Applier:
         self._active = 0
         self._active_lock = threading.Lock()
         self._finished = dict.fromkeys(Outcome, 0)  # fixed keys: read without the lock
+        self._relink_lock = threading.Lock()
+        self._relink: tuple[str | None] | None = None  # (why address requests are refused,)
 
     @property
     def in_flight(self) -> int:
@@ -446,6 +452,42 @@ class Applier:
                     restore = addresses.put_body(step.current, None, True)
                     self._call(self.client.update_address, customer_id, restore)
                 raise
+
+    def _relinks(self) -> str | None:
+        """Why no address request may be sent, or None. FluentCart links the customer whose
+        email is the signed-in WordPress user's to that user on every address POST and PUT,
+        whichever customer the request is for (API-2.md B; CustomerResource.php 385-417):
+        an address request would silently change another record. Read once per run."""
+        with self._relink_lock:
+            if self._relink is None:
+                self._relink = (self._relink_reason(),)
+            (reason,) = self._relink
+        return reason
+
+    def _relink_reason(self) -> str | None:
+        try:
+            caller, email = self._call(self.client.caller)
+            holder = self._call(self.client.customer_with_email, email) if email else None
+            if holder is None:
+                return None
+            linked = observed_value(self._call(self.client.get_customer, holder), "user_id")
+        except (NotSent, AuthFailed, PermissionDenied):
+            raise
+        except ClientError as exc:
+            log.warning(
+                "cannot tell whether an address request would link a customer to the WordPress"
+                " user fluentcart signs in as (%s); sending address requests anyway",
+                exc,
+            )
+            return None
+        if linked == caller:
+            return None
+        return (
+            f"customer {holder} has the email of WordPress user {caller}, whom fluentcart signs"
+            f" in as, and FluentCart links that customer to this user on every address request;"
+            f" none was sent. Sign in as a WordPress user whose email no customer has, or link"
+            f" customer {holder} to user {caller} first (user_id: {caller})"
+        )
 
     def _create(self, change: CustomerChange) -> CustomerResult:
         """POST /customers with the declared fields, the new customer read and recorded at
@@ -682,6 +724,10 @@ class Applier:
                 Outcome.FAILED,
                 "the store's answer did not carry the customer's addresses; nothing was sent",
             )
+        if isinstance(wanted_addresses, Addresses):
+            refused = self._relinks()
+            if refused is not None:
+                return CustomerResult(customer_id, Outcome.FAILED, refused, quoted=("addresses",))
         label_ids: list[int] | None = None
         created: list[str] = []
         if isinstance(titles, Labels):

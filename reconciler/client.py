@@ -269,6 +269,7 @@ class FluentCartClient:
         self._catalog: Catalog | None = None
         self._unknown_labels: set[int] = set()
         self._created: dict[int, str] = {}
+        self._caller: tuple[int, str] | None = None
 
     def _session(self, retried: frozenset[str]) -> requests.Session:
         """A session with this client's credentials and headers that retries `retried`
@@ -561,6 +562,15 @@ class FluentCartClient:
         except (KeyError, TypeError, AttributeError):
             return None
         return NameMode.FIRST_LAST if "yes" in enabled else NameMode.FULL_NAME
+
+    def caller(self) -> tuple[int, str]:
+        """The WordPress user fluentcart signs in as: (its id, its email), read once."""
+        if self._caller is None:
+            data = self._request("GET", "/wp/v2/users/me", query={"context": "edit"})
+            if not isinstance(data, dict) or not isinstance(data.get("id"), int):
+                raise BadResponse("GET /wp/v2/users/me answered JSON of an unexpected shape")
+            self._caller = (data["id"], str(data.get("email") or ""))
+        return self._caller
 
     def wp_user_exists(self, user_id: int) -> bool:
         """Whether WordPress user `user_id` exists (WordPress core's users endpoint)."""

@@ -674,3 +674,31 @@ def test_a_plan_over_addresses_not_recorded_says_what_apply_may_do(tmp_path: Pat
     markdown = render_markdown(plan)
     assert "| `addresses` | not recorded, see below | |" in markdown, markdown
     assert markdown.count("may also update or remove some") == 2
+
+
+def test_no_address_request_while_one_would_link_the_signed_in_users_customer(
+    workspace: Workspace, run, sandbox
+) -> None:
+    """The store links the customer whose email is the signed-in user's to that user on
+    every address POST and PUT, for whichever customer (API-2.md B): apply sends none and
+    says how to fix it; once that customer is linked, addresses go through."""
+    server = sandbox([seed_customer(1, email="admin@example.test"), seed_customer(2)])
+    workspace.declare(
+        "a.yaml",
+        "customers:\n  - id: 2\n    addresses:\n      billing:\n"
+        + _address_text(DALLAS, "        "),
+    )
+    assert run(workspace, "import").exit_code == 0
+    refused = run(workspace, "apply", "-auto-approve")
+    assert refused.exit_code == 1, refused.output
+    assert "customer 1 has the email of WordPress user 1, whom fluentcart signs in as" in (
+        refused.output
+    ), refused.output
+    assert [m for m, p in server.requests if p.endswith("/address") and m != "GET"] == []
+    assert server.store.customers[1]["user_id"] in ("0", "", None, 0)
+    assert _rows(server, 2) == []
+    # Linked to the signed-in user (as FluentCart would), nothing changes another record.
+    server.store.customers[1]["user_id"] = "1"
+    applied = run(workspace, "apply", "-auto-approve")
+    assert applied.exit_code == 0, applied.output
+    assert [a["city"] for a in _rows(server, 2)] == ["Dallas"]

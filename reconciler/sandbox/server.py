@@ -403,6 +403,8 @@ class Sandbox:
                 return handler, ", ".join(methods), permission, match.groupdict()
         if route.startswith("/wp/v2/users/") and lookup == "GET":
             tail = route[len("/wp/v2/users/") :]
+            if tail == "me":  # the signed-in user (WP_REST_Users_Controller::get_current_item)
+                return self._wp_user, "GET, POST, PUT, PATCH, DELETE", None, {"user_id": 0}
             if tail.isdigit():
                 return self._wp_user, "GET, POST, PUT, PATCH, DELETE", None, {"user_id": int(tail)}
         return None
@@ -537,6 +539,7 @@ class Sandbox:
     def _wp_user(
         self, params: dict[str, Any], *, user_id: int, user: WpUser, **_: Any
     ) -> tuple[int, Any]:
+        user_id = user_id or user.id  # /users/me
         if params.get("context") == "edit" and user.role != "administrator" and user.id != user_id:
             return 403, {
                 "code": "rest_forbidden_context",
