@@ -9,7 +9,9 @@ Pure: text in, text out. The canonical form is the one `import --generate-yaml` 
 - two spaces of indentation, list items as `  - `, one blank line between customers;
 - every comment kept: a comment line moves with the field or customer below it (or stays
   at the end of the customer above when indented like its fields), a comment at the end of
-  a line stays on that field's line, two spaces after the value.
+  a line stays on that field's line, two spaces after the value. Inside `labels:` and
+  `addresses:`, whose entries are reordered, a comment has no field of its own to go with:
+  fmt refuses the file (FormatError at the comment) rather than move it.
 
 Comments are found between the values: what stands between two scalars the parser saw is
 structure (indentation, `-`, `:`, brackets) or a comment, and a block scalar's header line
@@ -89,6 +91,8 @@ class _Field:
     end_line: int  # 0-based line where the value ends
     leading: list[_Comment] = field(default_factory=list)
     eol: list[_Comment] = field(default_factory=list)
+    # A block value (labels, addresses) on lines below its key: the last line it holds.
+    inner_lines: tuple[int, int] | None = None
 
 
 @dataclass
@@ -251,6 +255,7 @@ def _customer(node: Node, entry: object) -> _Customer:
                     _titles(name, value_node, entry[name]),
                     key_node.start_mark.index,
                     value_node.end_mark.line,
+                    inner_lines=(key_node.start_mark.line, _last_line(value_node)),
                 )
             )
             continue
@@ -261,6 +266,7 @@ def _customer(node: Node, entry: object) -> _Customer:
                     _addresses(name, value_node, entry[name]),
                     key_node.start_mark.index,
                     value_node.end_mark.line,
+                    inner_lines=(key_node.start_mark.line, _last_line(value_node)),
                 )
             )
             continue
@@ -287,6 +293,15 @@ def _customer(node: Node, entry: object) -> _Customer:
     return _Customer(
         node.start_mark.index, first_key.start_mark.line, first_key.start_mark.column, fields
     )
+
+
+def _last_line(node: Node) -> int:
+    """The last line (0-based) that holds part of a value."""
+    if isinstance(node, MappingNode):
+        return max((_last_line(v) for _, v in node.value), default=node.start_mark.line)
+    if isinstance(node, SequenceNode):
+        return max((_last_line(v) for v in node.value), default=node.start_mark.line)
+    return int(node.end_mark.line)
 
 
 def _titles(name: str, node: SequenceNode, values: object) -> list[str]:
@@ -462,7 +477,25 @@ def _attach(layout: _Layout, text: str) -> None:
     anchors.sort(key=lambda pair: pair[0])  # stable: a customer before its first field
     positions = [index for index, _ in anchors]
     owner = {id(f): c for c in layout.customers for f in c.fields}
+    blocks = [f for c in layout.customers for f in c.fields if f.inner_lines]
     for comment in layout.comments:
+        inside = next(
+            (
+                f
+                for f in blocks
+                if f.inner_lines and f.inner_lines[0] < comment.line <= f.inner_lines[1]
+            ),
+            None,
+        )
+        if inside is not None:
+            # Its fields are put in canonical order, and a comment among them has no field
+            # of its own to go with: refused rather than moved where it no longer means it.
+            raise FormatError(
+                f"fmt does not keep comments inside `{inside.name}:` (its entries are reordered):"
+                f" move the comment above `{inside.name}:` or to the end of its line",
+                comment.line + 1,
+                comment.column + 1,
+            )
         at = bisect.bisect_left(positions, comment.index)
         previous = anchors[at - 1][1] if at else None
         following = anchors[at][1] if at < len(anchors) else None

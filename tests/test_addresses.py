@@ -702,3 +702,30 @@ def test_no_address_request_while_one_would_link_the_signed_in_users_customer(
     applied = run(workspace, "apply", "-auto-approve")
     assert applied.exit_code == 0, applied.output
     assert [a["city"] for a in _rows(server, 2)] == ["Dallas"]
+
+
+@pytest.mark.parametrize(
+    ("text", "line"),
+    [
+        ("id: 1\naddresses:\n  # ours\n  shipping:\n    city: London\n", 3),
+        ("id: 1\naddresses:\n  shipping:\n    city: London  # moved\n    name: Ann\n", 4),
+        ("id: 1\naddresses:\n  shipping:\n    city: London\n    # last\n    name: Ann\n", 5),
+        ("id: 1\nlabels:\n  - VIP  # since May\n  - B2B\n", 3),
+    ],
+)
+def test_fmt_refuses_comments_it_would_move_inside_addresses_and_labels(
+    text: str, line: int
+) -> None:
+    """Entries of `addresses:` and `labels:` are reordered; a comment among them is refused
+    at its line rather than moved away from what it says (it may stay above the key, or at
+    the end of the key's line)."""
+    from reconciler.fmt import FormatError, format_text
+
+    with pytest.raises(FormatError) as caught:
+        format_text(text)
+    assert caught.value.line == line
+    assert "fmt does not keep comments inside" in caught.value.message
+    kept = (
+        "id: 1\n# ours\naddresses:  # shipping only\n  shipping:\n    city: London\nemail: a@b.co\n"
+    )
+    assert "# ours\n" in format_text(kept) and "addresses:  # shipping only\n" in format_text(kept)
