@@ -562,15 +562,13 @@ def _check_new(
     fields: dict[str, FieldValue], mode: NameMode | None, error: Callable[[str], None]
 ) -> None:
     """A customer declared without an id is one to create (`POST /customers`), known by its
-    email until the id is written in: it needs what the store requires of a new customer."""
+    email until the id is written in. The name the store requires of a new customer is the
+    plan's to check: once apply has created it (the state says so), it is an update."""
     if not fields.get("email"):
         error(
             "a customer without an id is one to create, known by its email: declare email"
             " (or the id of an existing customer)"
         )
-    problem = missing_name(fields, mode)
-    if problem:
-        error(problem)
 
 
 def missing_name(fields: Mapping[str, FieldValue], mode: NameMode | None) -> str | None:

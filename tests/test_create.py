@@ -112,16 +112,40 @@ def test_an_email_recorded_in_the_state_is_an_error_offline(
 
 
 def test_a_new_customer_needs_its_email_and_the_name_its_mode_requires(tmp_path: Path) -> None:
+    """The email when the file is read; the name by the plan, which knows from the state
+    whether apply created the customer already (then it is an update, and needs no name)."""
+    from reconciler.diagnostics import Severity
+    from reconciler.plan import build_plan, resolve_created
+    from reconciler.state import CREATED_FROM, CustomerRecord
+    from tests.conftest import make_state, observed
+
+    def errors(plan):
+        return [d for d in plan.diagnostics if d.severity is Severity.ERROR]
+
     path = tmp_path / "c.yaml"
     path.write_text("customers:\n  - full_name: No Email\n  - email: a@example.test\n")
     declaration = load_declared([(path, "c.yaml")], RULES)
-    messages = [d.message for d in declaration.errors]
-    assert any("declare email" in m for m in messages), messages
-    assert any("needs full_name" in m for m in messages), messages
+    (error,) = declaration.errors
+    assert "declare email" in error.message
+    plan = build_plan(declaration, make_state([]), NameMode.FULL_NAME)
+    assert [(d.line, d.message) for d in errors(plan)][-1:] == [
+        (3, "creating a customer in full-name mode needs full_name (HTTP 422)")
+    ]
     first_last = Rules(("active",), NameMode.FIRST_LAST)
     path.write_text("email: a@example.test\nlast_name: Only\n")
-    (error,) = load_declared([(path, "c.yaml")], first_last).errors
+    declaration = load_declared([(path, "c.yaml")], first_last)
+    assert declaration.errors == []
+    (error,) = errors(build_plan(declaration, make_state([]), NameMode.FIRST_LAST))
     assert "needs first_name" in error.message
+    # Created already: the state knows it by its email, and the plan is an update.
+    state = make_state([])
+    state.customers[5] = CustomerRecord(
+        observed(5, email="a@example.test"),
+        "2026-12-01T00:00:00Z",
+        {CREATED_FROM: "a@example.test"},
+    )
+    plan = build_plan(resolve_created(declaration, state), state, NameMode.FIRST_LAST)
+    assert errors(plan) == [], plan.diagnostics
 
 
 def test_the_readme_says_why_nothing_is_deleted() -> None:
