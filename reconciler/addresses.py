@@ -330,6 +330,9 @@ def steps(recorded: Addresses, wanted: Addresses) -> list[Step]:
                 )
                 op = AddressOp(AddressAction.REMOVE, kind, current.id, current.primary, gone)
                 removes.append(Step(op, None, current))
+    # A type's primary goes last: when a DELETE is refused part of the way, the type still
+    # has its primary.
+    removes.sort(key=lambda s: s.op.primary)
     return firsts + promotions + creates + updates + removes
 
 

@@ -7,7 +7,7 @@ whose declared fields changed on the store since the plan is skipped, not overwr
 answer is recorded the moment it arrives, so an interruption loses nothing the server took.
 """
 
-import logging
+import contextlib
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -52,9 +52,6 @@ PREFETCH_MIN = 3
 # customers each: a run killed part-way leaves at most about this many intents more than it
 # had PUTs in flight, each read from the store again by the next run.
 INTENT_BATCH = 200
-
-
-log = logging.getLogger(__name__)
 
 
 class Outcome(StrEnum):
@@ -296,9 +293,27 @@ class Applier:
                 outcome = CustomerResult(
                     0, Outcome.NOT_STARTED, self._why_not_started(), email=change.email
                 )
+            elif change.email.lower() not in self.creates:
+                # A saved plan applied again: this one was created by an earlier apply of it
+                # (the state knows it by its email), and is not created twice.
+                outcome = CustomerResult(
+                    0,
+                    Outcome.UNCHANGED,
+                    "created by an earlier apply of this plan; `fluentcart plan` shows what is"
+                    " left to change",
+                    email=change.email,
+                )
+                on_result(outcome)
             else:
                 outcome = self._create(change)
                 on_result(outcome)
+                if (
+                    outcome.outcome is Outcome.FAILED
+                    and self.stop.is_set()
+                    and not self.interrupted.is_set()
+                    and result.fatal is None
+                ):
+                    result.fatal = outcome.message
             result.results.append(outcome)
         updates = [c for c in changes if c.action is Action.UPDATE]
         by_id = {c.id: c for c in updates}
@@ -332,7 +347,7 @@ class Applier:
             # when that takes fewer requests than one GET per customer; a customer the pages
             # did not show is read with its own GET by its worker. Each batch's intents are
             # recorded in one step before any of its PUTs can be sent.
-            for batch in self._prefetch(sorted(by_id)):
+            for batch in self._prefetch(sorted(by_id) if not self.stopping() else []):
                 while len(pending) > 2 * self.parallelism and not self.stopping():
                     collect(0.2)  # the workers still have enough; intents stay few
                 if self.stopping():
@@ -447,9 +462,12 @@ class Applier:
             self._call(self.client.update_address, customer_id, demote)
             try:
                 self._call(self.client.delete_address, customer_id, step.current.id)
-            except (ValidationFailed, ServerError):
-                if not wanted.of(op.kind):
-                    restore = addresses.put_body(step.current, None, True)
+            except ClientError as exc:
+                if isinstance(exc, NotSent) or wanted.of(op.kind):
+                    raise
+                # Harmless if the DELETE went through after all (the PUT then fails).
+                restore = addresses.put_body(step.current, None, True)
+                with contextlib.suppress(ClientError):  # the DELETE's error is the one to report
                     self._call(self.client.update_address, customer_id, restore)
                 raise
 
@@ -457,29 +475,34 @@ class Applier:
         """Why no address request may be sent, or None. FluentCart links the customer whose
         email is the signed-in WordPress user's to that user on every address POST and PUT,
         whichever customer the request is for (API-2.md B; CustomerResource.php 385-417):
-        an address request would silently change another record. Read once per run."""
+        an address request would silently change another record. Read once per run; when it
+        cannot be read, no address request is sent (a transient failure is tried again for
+        the next customer)."""
         with self._relink_lock:
             if self._relink is None:
-                self._relink = (self._relink_reason(),)
-            (reason,) = self._relink
-        return reason
+                try:
+                    self._relink = (self._relink_reason(),)
+                except NotSent:
+                    raise
+                except ClientError as exc:
+                    reason = (
+                        "cannot tell whether an address request would link a customer to the"
+                        f" WordPress user fluentcart signs in as ({exc}); no address request"
+                        " was sent"
+                    )
+                    lasting = isinstance(exc, AuthFailed | PermissionDenied | CustomerNotFound)
+                    if lasting:
+                        self._relink = (reason,)
+                    return reason
+            (known,) = self._relink
+        return known
 
     def _relink_reason(self) -> str | None:
-        try:
-            caller, email = self._call(self.client.caller)
-            holder = self._call(self.client.customer_with_email, email) if email else None
-            if holder is None:
-                return None
-            linked = observed_value(self._call(self.client.get_customer, holder), "user_id")
-        except (NotSent, AuthFailed, PermissionDenied):
-            raise
-        except ClientError as exc:
-            log.warning(
-                "cannot tell whether an address request would link a customer to the WordPress"
-                " user fluentcart signs in as (%s); sending address requests anyway",
-                exc,
-            )
+        caller, email = self._call(self.client.caller)
+        holder = self._call(self.client.customer_with_email, email) if email else None
+        if holder is None:
             return None
+        linked = observed_value(self._call(self.client.get_customer, holder), "user_id")
         if linked == caller:
             return None
         return (
@@ -578,7 +601,20 @@ class Applier:
                 email=email,
             )
         # Recorded at once, against the email: a later failure must not lose the new id.
-        live = self._call(self.client.get_customer, new_id)
+        # First what the POST answered (its id and email), then the customer as GET reads it.
+        self.recorder.record(
+            new_id, CustomerRecord({"id": new_id, "email": email}, now(), _applied({}, email))
+        )
+        try:
+            live = self.client.get_customer(new_id)  # not rate-limited: it must not wait
+        except ClientError as exc:
+            return CustomerResult(
+                new_id,
+                Outcome.FAILED,
+                f"created as customer {new_id}; reading it back failed: {exc}. `fluentcart plan"
+                " --refresh` reads it",
+                email=email,
+            )
         fields = {
             n: v for n, v in declared.fields.items() if BY_NAME[n].endpoint is Endpoint.CUSTOMER
         }
@@ -592,7 +628,14 @@ class Applier:
                 new_id, Outcome.CHANGED, f"created as customer {new_id}", email=email
             )
         expected = {n: observed_value(live, n) for n in declared.fields}
-        then = self._apply(new_id, declared.fields, expected, live, declared.sent, email)
+        try:
+            then = self._apply(new_id, declared.fields, expected, live, declared.sent, email)
+        except (ClientError, AddressNotOwned, LastAddress) as exc:
+            if isinstance(exc, AuthFailed | PermissionDenied):
+                self.stop.set()
+            return CustomerResult(
+                new_id, Outcome.FAILED, f"created as customer {new_id}; then {exc}", email=email
+            )
         message = f"created as customer {new_id}; then {then.outcome}: {then.message}"
         done = (Outcome.CHANGED, Outcome.UNCHANGED)
         outcome = Outcome.CHANGED if then.outcome in done else Outcome.FAILED
@@ -775,8 +818,11 @@ class Applier:
                 self._set_addresses(customer_id, live, wanted_addresses)
                 returned = {**returned, "addresses": self._call(self.client.addresses, customer_id)}
             except (ClientError, AddressNotOwned, LastAddress) as exc:
-                # Which addresses the customer has now is not known: recorded as not read.
+                # Which addresses the customer has now is not known: recorded as not read
+                # (refused before any address request: as just read).
                 unknown = {k: v for k, v in returned.items() if k != "addresses"}
+                if isinstance(exc, LastAddress) and "addresses" in live:
+                    unknown["addresses"] = live["addresses"]
                 applied = {
                     n: v
                     for n, v in declared.items()

@@ -91,7 +91,8 @@ class _Field:
     end_line: int  # 0-based line where the value ends
     leading: list[_Comment] = field(default_factory=list)
     eol: list[_Comment] = field(default_factory=list)
-    # A block value (labels, addresses) on lines below its key: the last line it holds.
+    # A block value (labels, addresses) on lines below its key: the key's line and the last
+    # line the value holds.
     inner_lines: tuple[int, int] | None = None
 
 
@@ -301,7 +302,10 @@ def _last_line(node: Node) -> int:
         return max((_last_line(v) for _, v in node.value), default=node.start_mark.line)
     if isinstance(node, SequenceNode):
         return max((_last_line(v) for v in node.value), default=node.start_mark.line)
-    return int(node.end_mark.line)
+    line = int(node.end_mark.line)
+    # A block scalar (`|`, `>`) ends at the start of the line after its text.
+    block = isinstance(node, ScalarNode) and node.style in ("|", ">")
+    return line - 1 if block and node.end_mark.column == 0 else line
 
 
 def _titles(name: str, node: SequenceNode, values: object) -> list[str]:

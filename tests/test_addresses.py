@@ -512,13 +512,14 @@ def _apply_addresses(server: Any, root: Path, backend: Any, declaration: Any, cl
 def test_apply_never_leaves_a_type_without_its_primary(tmp_path: Path, sandbox, backend) -> None:
     """Promotions go before the creates that are not primaries (the store makes a type's
     first address primary whatever the request says); removing the last address of every
-    type is refused before anything is sent; a primary whose DELETE is refused gets its
-    flag back when no declared address took it over."""
+    type is refused before anything is sent; a type's primary is removed after its other
+    addresses, and when its DELETE fails, gets its flag back if no declared address took it
+    over."""
     from reconciler.apply import Outcome
-    from reconciler.client import FluentCartClient, ServerError
+    from reconciler.client import BadResponse, FluentCartClient, ServerError
     from tests.conftest import as_recorded, make_state
 
-    server = sandbox([seed_customer(1), seed_customer(2), seed_customer(3)])
+    server = sandbox([seed_customer(i) for i in (1, 2, 3, 4)])
     store = server.store
     # 1: a billing address without the primary flag (an outside make-primary that failed).
     _, made = store.create_address("1", {**DALLAS, "type": "billing"})
@@ -529,7 +530,10 @@ def test_apply_never_leaves_a_type_without_its_primary(tmp_path: Path, sandbox, 
     # 3: billing and shipping.
     store.create_address("3", {**DALLAS, "type": "billing"})
     store.create_address("3", {**LONDON, "type": "shipping"})
-    state = make_state([as_recorded(server, i) for i in (1, 2, 3)])
+    store.create_address("4", {**DALLAS, "type": "billing"})
+    store.create_address("4", {**LONDON, "type": "billing"})
+    store.create_address("4", {**LONDON, "type": "shipping"})
+    state = make_state([as_recorded(server, i) for i in (1, 2, 3, 4)])
     state.site = server.url
     root = tmp_path / "ws"
     backend.prepare(root, state)
@@ -544,13 +548,19 @@ def test_apply_never_leaves_a_type_without_its_primary(tmp_path: Path, sandbox, 
         + "        - "
         + _address_text(LONDON, "          ").lstrip()
         + "  - id: 2\n    addresses:\n      shipping: []\n"
-        + "  - id: 3\n    addresses:\n      billing: []\n",
+        + "  - id: 3\n    addresses:\n      billing: []\n"
+        + "  - id: 4\n    addresses:\n      billing: []\n",
     )
+
+    deletes: list[int] = []
 
     class RefusedOnce(FluentCartClient):
         def delete_address(self, customer_id: int, address_id: int) -> None:
             if customer_id == 3:
-                raise ServerError("DELETE /customers/3/address: HTTP 500: refused (a race)")
+                raise BadResponse("DELETE /customers/3/address: an HTML page (a gateway)")
+            if customer_id == 4 and deletes.count(4):
+                raise ServerError("DELETE /customers/4/address: HTTP 500: refused (a race)")
+            deletes.append(customer_id)
             super().delete_address(customer_id, address_id)
 
     sent_before = len(server.requests)
@@ -571,6 +581,12 @@ def test_apply_never_leaves_a_type_without_its_primary(tmp_path: Path, sandbox, 
     assert sent_for_2 == []
     assert results[3].outcome is Outcome.FAILED
     assert [(a["city"], a["is_primary"]) for a in _rows(server, 3, "billing")] == [("Dallas", "1")]
+    # The primary goes last (the other went first); its DELETE refused, it keeps its flag.
+    assert results[4].outcome is Outcome.FAILED
+    assert [(a["city"], a["is_primary"]) for a in _rows(server, 4, "billing")] == [("Dallas", "1")]
+    # Refused before any request: the addresses stay recorded as just read.
+    stored = backend.stored(root)
+    assert [a["city"] for a in stored.customers[2].observed["addresses"]] == ["London"]
 
 
 ADDRESS_CASES = [
@@ -729,3 +745,41 @@ def test_fmt_refuses_comments_it_would_move_inside_addresses_and_labels(
         "id: 1\n# ours\naddresses:  # shipping only\n  shipping:\n    city: London\nemail: a@b.co\n"
     )
     assert "# ours\n" in format_text(kept) and "addresses:  # shipping only\n" in format_text(kept)
+
+
+def test_fmt_keeps_a_comment_after_a_block_that_ends_in_a_block_scalar() -> None:
+    from reconciler.fmt import format_text
+
+    text = (
+        "id: 1\naddresses:\n  shipping:\n    address_1: |\n      1 Main St\n"
+        "# about email\nemail: a@b.co\n"
+    )
+    assert "# about email\nemail: a@b.co\n" in format_text(text)
+
+
+def test_no_address_request_when_the_signed_in_user_cannot_be_read(
+    tmp_path: Path, sandbox, backend
+) -> None:
+    """Fails closed: while the signed-in user cannot be read, the customers that declare
+    addresses fail with nothing sent for them, and the run goes on to the next."""
+    from reconciler.apply import Outcome
+    from reconciler.client import FluentCartClient, ServerError
+    from tests.conftest import as_recorded, make_state
+
+    class NoUsersRoute(FluentCartClient):
+        def caller(self) -> tuple[int, str]:
+            raise ServerError("GET /wp/v2/users/me: HTTP 500: no")
+
+    server = sandbox([seed_customer(1), seed_customer(2)])
+    state = make_state([as_recorded(server, 1), as_recorded(server, 2)])
+    state.site = server.url
+    root = tmp_path / "ws"
+    backend.prepare(root, state)
+    text = "  - id: {}\n    city: Oslo\n    addresses:\n      billing:\n" + _address_text(
+        DALLAS, "        "
+    )
+    declaration = _declare(tmp_path, "customers:\n" + text.format(1) + text.format(2))
+    results = _apply_addresses(server, root, backend, declaration, NoUsersRoute).results
+    assert [r.outcome for r in results] == [Outcome.FAILED, Outcome.FAILED]
+    assert all("no address request was sent" in r.message for r in results), results
+    assert _rows(server, 1) == [] and _rows(server, 2) == []

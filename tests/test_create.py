@@ -192,3 +192,67 @@ def test_a_lost_create_answer_is_not_sent_again(workspace: Workspace, run, sandb
     assert "customer 2 now has this email: the request was probably made" in applied.output
     assert "`fluentcart import 2` and write `id: 2` in customers/a.yaml" in applied.output
     assert [c["email"] for c in server.store.customers.values()].count("lost@example.test") == 1
+
+
+def test_a_saved_plan_applied_again_creates_nothing_twice(
+    workspace: Workspace, run, sandbox
+) -> None:
+    server = sandbox([seed_customer(1)])
+    workspace.declare(
+        "a.yaml",
+        "customers:\n  - id: 1\n    city: Oslo\n  - email: again@example.test\n    full_name: A B\n",
+    )
+    assert run(workspace, "import").exit_code == 0
+    assert run(workspace, "plan", "-out", "p.plan").exit_code == 0
+    server.store.customers[1]["city"] = "Bergen"  # changed outside: apply skips customer 1
+    first = run(workspace, "apply", "p.plan")
+    assert "created as customer 2" in first.output, first.output
+    server.store.customers[1]["city"] = ""
+    again = run(workspace, "apply", "p.plan")
+    assert "Traceback" not in again.output and "internal error" not in again.output, again.output
+    assert "created by an earlier apply of this plan" in again.output, again.output
+    posts = [p for m, p in server.requests if m == "POST" and p.endswith("/customers")]
+    assert len(posts) == 1
+
+
+def test_a_created_customer_is_recorded_even_when_reading_it_back_fails(
+    tmp_path: Path, sandbox, backend
+) -> None:
+    """The POST answered; the GET that follows fails (interrupted, a timeout): the new id is
+    in the state at once, and the failure says which customer was created."""
+    from reconciler.apply import Applier, Outcome
+    from reconciler.client import ClientOptions, Credentials, FluentCartClient, TransportError
+    from reconciler.plan import build_plan
+    from tests.conftest import PASSWORD, make_state
+
+    class ReadFails(FluentCartClient):
+        def get_customer(self, customer_id: int):
+            raise TransportError("GET /customers/2: the store did not answer in time")
+
+    server = sandbox([seed_customer(1)])
+    path = tmp_path / "c.yaml"
+    path.write_text("email: lost.read@example.test\nfull_name: Lo Read\n")
+    declaration = load_declared([(path, "c.yaml")], RULES)
+    state = make_state([])
+    state.site = server.url
+    root = tmp_path / "ws"
+    backend.prepare(root, state)
+    storage = backend.storage(root)
+    plan = build_plan(declaration, backend.stored(root), NameMode.FULL_NAME)
+    client = ReadFails(server.url, Credentials("admin", PASSWORD), ClientOptions(retries=0))
+    with storage.lock("apply"):
+        on_disk, working, _ = storage.recover(backend.stored(root))
+        recorder = storage.recorder()
+        try:
+            applier = Applier(
+                client, recorder, NameMode.FULL_NAME, {}, creates=dict(declaration.creates)
+            )
+            (result,) = applier.run(list(plan.changes)).results
+        finally:
+            recorder.close()
+        storage.persist(working, on_disk)
+    client.close()
+    assert result.outcome is Outcome.FAILED and result.id == 2, result
+    assert result.message.startswith("created as customer 2; reading it back failed"), result
+    stored = backend.stored(root)
+    assert stored is not None and stored.created() == {"lost.read@example.test": 2}
