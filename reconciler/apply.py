@@ -307,13 +307,7 @@ class Applier:
             else:
                 outcome = self._create(change)
                 on_result(outcome)
-                if (
-                    outcome.outcome is Outcome.FAILED
-                    and self.stop.is_set()
-                    and not self.interrupted.is_set()
-                    and result.fatal is None
-                ):
-                    result.fatal = outcome.message
+                self._note_fatal(result, outcome)
             result.results.append(outcome)
         updates = [c for c in changes if c.action is Action.UPDATE]
         by_id = {c.id: c for c in updates}
@@ -334,13 +328,7 @@ class Applier:
                 result.results.append(outcome)
                 if outcome.outcome is not Outcome.NOT_STARTED:  # counted in the summary
                     on_result(outcome)
-                if (
-                    outcome.outcome is Outcome.FAILED
-                    and self.stop.is_set()
-                    and not self.interrupted.is_set()
-                    and result.fatal is None
-                ):
-                    result.fatal = outcome.message
+                self._note_fatal(result, outcome)
 
         try:
             # The live records that guard the PUTs: read page by page just ahead of the PUTs
@@ -384,6 +372,16 @@ class Applier:
         if stop is not None and stop.kind is not StopKind.INTERRUPTED and cut_short:
             result.stop = stop  # a deadline that passed after the last customer stops nothing
         return result
+
+    def _note_fatal(self, result: ApplyResult, outcome: CustomerResult) -> None:
+        """The first failure that stopped the run (not an interrupt) is the run's error."""
+        if (
+            outcome.outcome is Outcome.FAILED
+            and self.stop.is_set()
+            and not self.interrupted.is_set()
+            and result.fatal is None
+        ):
+            result.fatal = outcome.message
 
     def _why_not_started(self) -> str:
         stop = self.breaker.stopped

@@ -424,19 +424,16 @@ class FluentCartClient:
     def addresses(self, customer_id: int) -> list[dict[str, Any]]:
         """GET /customers/{id}/address: the customer's billing and shipping addresses, in the
         state's form (addresses.Address.to_json); those of other customers left out."""
-        data = self._request(
-            "GET", f"{NAMESPACE}/customers/{customer_id}/address", customer_id=customer_id
-        )
-        rows = data.get("addresses") if isinstance(data, dict) else None
-        if not isinstance(rows, list):
-            raise BadResponse(
-                "GET /customers/{id}/address answered JSON of an unexpected shape (no addresses)"
-            )
-        return _own_addresses(rows, customer_id)
+        return _own_addresses(self._address_rows(customer_id), customer_id)
 
     def address_count(self, customer_id: int) -> int:
         """How many addresses the customer has, of every type (FluentCart refuses to delete
         the last one, whatever its type)."""
+        rows = [r for r in self._address_rows(customer_id) if isinstance(r, dict)]
+        return sum(str(r.get("customer_id")) == str(customer_id) for r in rows)
+
+    def _address_rows(self, customer_id: int) -> list[Any]:
+        """GET /customers/{id}/address: every address row it answers, of every type."""
         data = self._request(
             "GET", f"{NAMESPACE}/customers/{customer_id}/address", customer_id=customer_id
         )
@@ -445,8 +442,7 @@ class FluentCartClient:
             raise BadResponse(
                 "GET /customers/{id}/address answered JSON of an unexpected shape (no addresses)"
             )
-        mine = [r for r in rows if isinstance(r, dict)]
-        return sum(str(r.get("customer_id")) == str(customer_id) for r in mine)
+        return rows
 
     def create_address(self, customer_id: int, body: Mapping[str, Any]) -> int:
         """POST /customers/{id}/address: a new address of the customer; its id."""

@@ -13,6 +13,7 @@ from reconciler.addresses import Addresses
 from reconciler.diagnostics import Diagnostic, Severity
 from reconciler.plan import Action, CustomerChange, CustomerDrift, FieldChange, Plan
 from reconciler.views.text import (
+    SYMBOLS,
     UNRECORDED_ADDRESSES,
     address_lines,
     format_value,
@@ -28,13 +29,6 @@ _TITLES = {
     Action.NOT_IN_STATE: "not in state: run `fluentcart import` first",
     Action.FORGET: "forget: stop managing (nothing is deleted)",
     Action.GONE: "gone: the store no longer has it",
-}
-_SYMBOLS = {
-    Action.CREATE: "+",
-    Action.UPDATE: "~",
-    Action.NOT_IN_STATE: "?",
-    Action.FORGET: "-",
-    Action.GONE: "x",
 }
 
 
@@ -163,7 +157,7 @@ def _before(item: FieldChange) -> str:
 def _section(change: CustomerChange, refreshed: bool = False) -> str:
     where = f" ({html.escape(change.source)})" if change.source else ""
     who = f"customer {change.id}" if change.action is not Action.CREATE else "new customer"
-    title = f"<code>{_SYMBOLS[change.action]} {who}</code> {_TITLES[change.action]}{where}"
+    title = f"<code>{SYMBOLS[change.action]} {who}</code> {_TITLES[change.action]}{where}"
     if change.action not in (Action.UPDATE, Action.CREATE):
         return f"- {title}\n"
     rows = [

@@ -18,7 +18,7 @@ from reconciler.plan import (
     Summary,
 )
 
-_SYMBOLS = {
+SYMBOLS = {  # one per action, in every view
     Action.CREATE: "+",
     Action.UPDATE: "~",
     Action.NOT_IN_STATE: "?",
@@ -127,11 +127,11 @@ def render_text(plan: Plan, color: bool = False) -> str:
     lines: list[str] = []
     if plan.drift:
         lines.extend(_drift_section(plan.drift, style, bool(plan.changes)))
-    used = [action for action in _SYMBOLS if any(c.action is action for c in plan.changes)]
+    used = [action for action in SYMBOLS if any(c.action is action for c in plan.changes)]
     if used:
         lines.append("fluentcart will make these changes. Symbols:")
         for action in used:
-            lines.append(f"  {style(_SYMBOLS[action], _COLORS[action])} {_LEGEND[action]}")
+            lines.append(f"  {style(SYMBOLS[action], _COLORS[action])} {_LEGEND[action]}")
         lines.append("")
     lines.extend(new_labels_lines(plan))
     for change in plan.changes:
@@ -231,7 +231,7 @@ def _origin_note(item: FieldChange) -> str:
 
 
 def _block(change: CustomerChange, diagnostics: list[Diagnostic], style: _Style) -> list[str]:
-    symbol = style(_SYMBOLS[change.action], _COLORS[change.action])
+    symbol = style(SYMBOLS[change.action], _COLORS[change.action])
     source = f" ({change.source})" if change.source else ""
     if change.action is Action.NOT_IN_STATE:
         lines = [
