@@ -553,11 +553,7 @@ class Applier:
         self, declared: DeclaredCustomer, email: str, body: dict[str, Any]
     ) -> CustomerResult:
         user_id = body.get("user_id")
-        if (
-            isinstance(user_id, int)
-            and user_id
-            and not self._call(self.client.wp_user_exists, user_id)
-        ):
+        if self._no_such_user(user_id):
             return CustomerResult(
                 0,
                 Outcome.FAILED,
@@ -618,10 +614,7 @@ class Applier:
         }
         kept = {n: v for n, v in fields.items() if satisfies(observed_value(live, n), v)}
         self.recorder.record(new_id, CustomerRecord(live, now(), _applied(kept, email)))
-        rest = {
-            n: v for n, v in declared.fields.items() if not satisfies(observed_value(live, n), v)
-        }
-        if not rest:
+        if all(satisfies(observed_value(live, n), v) for n, v in declared.fields.items()):
             return CustomerResult(
                 new_id, Outcome.CHANGED, f"created as customer {new_id}", email=email
             )
@@ -638,6 +631,15 @@ class Applier:
         done = (Outcome.CHANGED, Outcome.UNCHANGED)
         outcome = Outcome.CHANGED if then.outcome in done else Outcome.FAILED
         return replace(then, id=new_id, outcome=outcome, message=message, email=email)
+
+    def _no_such_user(self, user_id: object) -> bool:
+        """Whether `user_id` names a WordPress user the store does not have: linking a
+        customer to one makes it uneditable (every later PUT fails, API-2.md D)."""
+        return (
+            isinstance(user_id, int)
+            and user_id != 0
+            and not self._call(self.client.wp_user_exists, user_id)
+        )
 
     def _call(self, function: Callable[..., Any], *args: Any) -> Any:
         self.limiter.wait()
@@ -740,11 +742,7 @@ class Applier:
                 " email; change it in wp-admin (Users)",
             )
         target_user = pending.get("user_id")
-        if (
-            isinstance(target_user, int)
-            and target_user
-            and not self._call(self.client.wp_user_exists, target_user)
-        ):
+        if self._no_such_user(target_user):
             return CustomerResult(
                 customer_id,
                 Outcome.FAILED,

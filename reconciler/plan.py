@@ -386,8 +386,9 @@ def build_plan(
             changes.append(change)
     if not refresh_only:  # (the caller leaves out creates a --target does not name)
         creates = [_create_change(c) for c in declaration.creates.values()]
+        holders = _recorded_emails(recorded) if declaration.creates else {}
         for new in declaration.creates.values():
-            diagnostics.extend(_create_problems(new, recorded, live, name_mode))
+            diagnostics.extend(_create_problems(new, holders, live, name_mode))
         changes[:0] = creates
     new_labels: tuple[str, ...] = ()
     if not refresh_only:
@@ -528,26 +529,31 @@ def _create_change(new: DeclaredCustomer) -> CustomerChange:
     return CustomerChange(NEW, Action.CREATE, new.source, fields)
 
 
+def _recorded_emails(recorded: Mapping[int, CustomerRecord]) -> dict[str, int]:
+    """Each email the state records (lower-cased, as the store's unique check compares) ->
+    the lowest id that has it: read once per plan, whatever the number of creates."""
+    holders: dict[str, int] = {}
+    for customer_id, record in recorded.items():
+        email = str(observed_value(record.observed, "email")).lower()
+        if email and customer_id < holders.get(email, customer_id + 1):
+            holders[email] = customer_id
+    return holders
+
+
 def _create_problems(
     new: DeclaredCustomer,
-    recorded: Mapping[int, CustomerRecord],
+    holders: Mapping[str, int],
     live: "LiveRead | None",
     name_mode: NameMode | None,
 ) -> list[Diagnostic]:
     """What would make FluentCart refuse to create the customer: the name its mode requires,
-    or an email a customer already has (422 `exist`, ignoring case)."""
+    or an email a customer already has (422 `exist`, ignoring case; `holders`: the state's
+    emails, _recorded_emails)."""
     problems: list[str] = []
     missing = missing_name(new.fields, name_mode)
     if missing:
         problems.append(missing)
-    holder = next(
-        (
-            customer_id
-            for customer_id, record in sorted(recorded.items())
-            if str(observed_value(record.observed, "email")).lower() == new.email_key
-        ),
-        None,
-    )
+    holder = holders.get(new.email_key)
     where = new.file
     if holder is not None:
         problems.append(
