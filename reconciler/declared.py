@@ -25,6 +25,7 @@ from reconciler.yamlsource import BOOL, FLOAT, INT, TIMESTAMP, Position, YamlDoc
 
 if TYPE_CHECKING:
     from reconciler.cache import ParseCache
+    from reconciler.parsing import Part
 
 _DECIMAL = re.compile(r"-?(0|[1-9][0-9]*)")  # YAML 1.1 reads 010 as octal 8
 _SHAPE_HINT = (
@@ -126,53 +127,151 @@ class Rules:
 
 
 def load_declared(
-    files: Sequence[tuple[Path, str]], rules: Rules, cache: "ParseCache | None" = None
+    files: Sequence[tuple[Path, str]],
+    rules: Rules,
+    cache: "ParseCache | None" = None,
+    workers: int | None = None,
 ) -> Declaration:
     """Load `(path, display name)` pairs; return customers plus every problem found.
 
     With a cache, a file whose bytes were loaded before under the same rules is not parsed.
+    Files that need parsing are parsed by worker processes when there is enough of them
+    (`parsing.py`); the result is the same, diagnostics included, either way.
     """
-    declaration = Declaration()
-    seen_ids: dict[int, DeclaredCustomer] = {}
-    seen_emails: dict[str, DeclaredCustomer] = {}
-    for path, display in files:
-        for customer, valid in _load_file(path, display, rules, declaration, cache):
-            earlier = seen_ids.get(customer.id) if not customer.new else None
-            if earlier is not None:
-                declaration.diagnostics.append(
-                    _at(
-                        customer,
-                        None,
-                        f"declared twice: also at {earlier.source}",
-                        severity=Severity.ERROR,
-                    )
+    return start_declared(files, rules, cache, workers).result()
+
+
+def start_declared(
+    files: Sequence[tuple[Path, str]],
+    rules: Rules,
+    cache: "ParseCache | None" = None,
+    workers: int | None = None,
+) -> "DeclaredLoad":
+    """`load_declared` begun: the files are read and their parses started (on worker
+    processes when that pays), so that the caller can read its state meanwhile;
+    `result()` waits and merges, in file order."""
+    return DeclaredLoad(files, rules, cache, workers)
+
+
+class DeclaredLoad:
+    def __init__(
+        self,
+        files: Sequence[tuple[Path, str]],
+        rules: Rules,
+        cache: "ParseCache | None",
+        workers: int | None,
+    ) -> None:
+        from reconciler import parsing
+
+        self.files = files
+        self.rules = rules
+        self.cache = cache
+        self.declaration = Declaration()
+        self._parts: list[Callable[[], Part]] = []
+        to_parse: list[tuple[bytes, str, str | None]] = []
+        slots: list[int] = []
+        for path, display in files:
+            part = self._read(path, display, to_parse)
+            if part is None:
+                slots.append(len(self._parts))
+                self._parts.append(_NOT_YET)
+            else:
+                self._parts.append(part)
+        self._parsing = parsing.start(to_parse, rules, cache, workers)
+        for slot, pending in zip(slots, self._parsing.results, strict=True):
+            self._parts[slot] = pending
+
+    def _read(
+        self, path: Path, display: str, to_parse: list[tuple[bytes, str, str | None]]
+    ) -> "Callable[[], Part] | None":
+        """A file's customers and diagnostics, at once when it cannot be read or is in the
+        cache; None when it is queued in `to_parse`."""
+        try:
+            data = yamlsource.read_bytes(path)
+        except yamlsource.YamlSourceError as exc:
+            unreadable = Diagnostic(Severity.ERROR, exc.message, display)
+            return lambda: ([], [unreadable])
+        digest = hashlib.sha256(data).hexdigest()
+        self.declaration.file_hashes[display] = digest
+        cache = self.cache
+        key = cache.key(digest, display, self.rules.cache_key()) if cache is not None else None
+        entry = cache.get(key) if cache is not None and key is not None else None
+        if entry is not None:
+            cached = entry
+            return lambda: (
+                [(DeclaredCustomer.from_dict(c), c["valid"]) for c in cached["customers"]],
+                [Diagnostic.from_dict(d) for d in cached["diagnostics"]],
+            )
+        to_parse.append((data, display, key))
+        return None
+
+    def cancel(self) -> None:
+        """Stop the parses not begun (the caller needs the files loaded under other rules)."""
+        self._parsing.close()
+
+    def result(self) -> Declaration:
+        declaration = self.declaration
+        seen_ids: dict[int, DeclaredCustomer] = {}
+        seen_emails: dict[str, DeclaredCustomer] = {}
+        try:
+            for part in self._parts:
+                loaded, found = part()
+                declaration.diagnostics.extend(found)
+                for customer, valid in loaded:
+                    _merge(declaration, customer, valid, seen_ids, seen_emails)
+        finally:
+            self._parsing.close()
+        if self.cache is not None:
+            self.cache.writes += self._parsing.cache_writes
+        order: dict[str | None, int] = {
+            display: index for index, (_, display) in enumerate(self.files)
+        }
+        declaration.diagnostics.sort(
+            key=lambda d: (order.get(d.file, len(order)), d.line or 0, d.column or 0)
+        )
+        return declaration
+
+
+def _NOT_YET() -> "Part":
+    raise AssertionError("a file's parse was never started")  # pragma: no cover
+
+
+def _merge(
+    declaration: Declaration,
+    customer: DeclaredCustomer,
+    valid: bool,
+    seen_ids: dict[int, DeclaredCustomer],
+    seen_emails: dict[str, DeclaredCustomer],
+) -> None:
+    """One loaded customer into the declaration: ids and emails must be unique across files."""
+    earlier = seen_ids.get(customer.id) if not customer.new else None
+    if earlier is not None:
+        declaration.diagnostics.append(
+            _at(
+                customer, None, f"declared twice: also at {earlier.source}", severity=Severity.ERROR
+            )
+        )
+        return
+    seen_ids[customer.id] = customer
+    email = customer.fields.get("email")
+    if isinstance(email, str) and email:
+        other = seen_emails.get(email.lower())
+        if other is not None:
+            declaration.diagnostics.append(
+                _at(
+                    customer,
+                    "email",
+                    f"{short_repr(email)} is also declared for customer {other.id} at"
+                    f" {other.source} (FluentCart emails are unique, ignoring case)",
+                    severity=Severity.ERROR,
                 )
-                continue
-            seen_ids[customer.id] = customer
-            email = customer.fields.get("email")
-            if isinstance(email, str) and email:
-                other = seen_emails.get(email.lower())
-                if other is not None:
-                    declaration.diagnostics.append(
-                        _at(
-                            customer,
-                            "email",
-                            f"{short_repr(email)} is also declared for customer {other.id} at"
-                            f" {other.source} (FluentCart emails are unique, ignoring case)",
-                            severity=Severity.ERROR,
-                        )
-                    )
-                else:
-                    seen_emails[email.lower()] = customer
-            if valid and customer.new:
-                declaration.creates.setdefault(customer.email_key, customer)
-            elif valid:
-                declaration.customers[customer.id] = customer
-    order: dict[str | None, int] = {display: index for index, (_, display) in enumerate(files)}
-    declaration.diagnostics.sort(
-        key=lambda d: (order.get(d.file, len(order)), d.line or 0, d.column or 0)
-    )
-    return declaration
+            )
+        else:
+            seen_emails[email.lower()] = customer
+    if valid and customer.new:
+        declaration.creates.setdefault(customer.email_key, customer)
+    elif valid:
+        declaration.customers[customer.id] = customer
 
 
 def check_file(
@@ -195,37 +294,7 @@ def _at(
     return Diagnostic(severity, message, customer.file, line, column, customer.id, name)
 
 
-def _load_file(
-    path: Path, display: str, rules: Rules, declaration: Declaration, cache: "ParseCache | None"
-) -> list[tuple[DeclaredCustomer, bool]]:
-    """One file's customers, from the cache when its bytes were loaded before."""
-    try:
-        data = yamlsource.read_bytes(path)
-    except yamlsource.YamlSourceError as exc:
-        declaration.diagnostics.append(Diagnostic(Severity.ERROR, exc.message, display))
-        return []
-    digest = hashlib.sha256(data).hexdigest()
-    declaration.file_hashes[display] = digest
-    key = cache.key(digest, display, rules.cache_key()) if cache is not None else None
-    entry = cache.get(key) if cache is not None and key is not None else None
-    if entry is not None:
-        declaration.diagnostics.extend(Diagnostic.from_dict(d) for d in entry["diagnostics"])
-        return [(DeclaredCustomer.from_dict(c), c["valid"]) for c in entry["customers"]]
-    found: list[Diagnostic] = []
-    loaded = _parse_file(data, display, rules, found)
-    declaration.diagnostics.extend(found)
-    if cache is not None and key is not None:
-        cache.put(
-            key,
-            {
-                "customers": [{**c.to_dict(), "valid": valid} for c, valid in loaded],
-                "diagnostics": [d.to_dict() for d in found],
-            },
-        )
-    return loaded
-
-
-def _parse_file(
+def parse_file(
     data: bytes, display: str, rules: Rules, problems: list[Diagnostic]
 ) -> list[tuple[DeclaredCustomer, bool]]:
     document = _read_document(data, display, problems)

@@ -105,6 +105,7 @@ def private_cache(
     directory = tmp_path_factory.mktemp("cache")
     monkeypatch.setenv("FLUENTCART_CACHE_DIR", str(directory))
     monkeypatch.delenv("FLUENTCART_NO_CACHE", raising=False)
+    monkeypatch.delenv("FLUENTCART_WORKERS", raising=False)
     return directory
 
 

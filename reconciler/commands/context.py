@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from reconciler.declared import Declaration, Rules, load_declared
+from reconciler.declared import Declaration, DeclaredLoad, Rules, start_declared
 from reconciler.diagnostics import Diagnostic
 from reconciler.errors import FluentCartError, StateError
 from reconciler.lock import describe_takeover
@@ -44,7 +44,20 @@ def load_all(root: Path | None = None) -> Loaded:
     """Workspace, state and declared customers; raises the tool's errors, never a traceback."""
     workspace = load_workspace(root or Path.cwd())
     storage = open_storage(workspace)
-    state, pending = storage.read(slim=True)
+    # The files are parsed (on worker processes, for a large workspace) while the state is
+    # read, under the name mode the state's head records: the same as the full read's but
+    # for a hand-edited state, which is then parsed again under its own.
+    guess = (
+        workspace.name_mode
+        if workspace.name_mode is not NameMode.AUTO
+        else storage.recorded_name_mode()
+    )
+    loading = start_declare(workspace, guess)
+    try:
+        state, pending = storage.read(slim=True)
+    except BaseException:
+        loading.cancel()
+        raise
     for warning in storage.warnings():
         click.echo(f"warning: {warning}", err=True)
     if pending:
@@ -55,7 +68,10 @@ def load_all(root: Path | None = None) -> Loaded:
             err=True,
         )
     mode = effective_name_mode(workspace, state)
-    return Loaded(workspace, state, mode, declare(workspace, mode))
+    if mode != guess:
+        loading.cancel()
+        return Loaded(workspace, state, mode, declare(workspace, mode))
+    return Loaded(workspace, state, mode, finish_declare(loading))
 
 
 def echo_diagnostics(
@@ -215,13 +231,22 @@ def resolve_name_mode(
 
 
 def declare(workspace: Workspace, mode: NameMode | None, missing_ok: bool = False) -> Declaration:
+    return finish_declare(start_declare(workspace, mode, missing_ok))
+
+
+def start_declare(
+    workspace: Workspace, mode: NameMode | None, missing_ok: bool = False
+) -> DeclaredLoad:
     from reconciler.cache import open_cache
 
     files = [(path, workspace.display(path)) for path in workspace.declared_files(missing_ok)]
-    cache = open_cache()
-    declaration = load_declared(files, Rules(workspace.statuses, mode), cache)
-    if cache is not None and cache.writes:
-        cache.prune()
+    return start_declared(files, Rules(workspace.statuses, mode), open_cache())
+
+
+def finish_declare(loading: DeclaredLoad) -> Declaration:
+    declaration = loading.result()
+    if loading.cache is not None and loading.cache.writes:
+        loading.cache.prune()
     return declaration
 
 
