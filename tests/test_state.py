@@ -1,6 +1,7 @@
 import json
 import stat
 from pathlib import Path
+from unittest.mock import patch
 
 import pytest
 from hypothesis import given, settings
@@ -314,6 +315,68 @@ def test_the_fast_state_check_accepts_valid_states() -> None:
     data = serialize(make_state([observed(i) for i in range(1, 50)]))
     assert statefile.surely_valid(json.loads(data))
     assert statefile.surely_valid(json.loads((EXAMPLES / "fluentcart.state.json").read_bytes()))
+
+
+def _parsed(data: bytes, fast: bool) -> StateFile | str:
+    """A slim parse by the fast decoder (falling back as it does) or by the standard one
+    alone; the message of the StateError it raises."""
+    replacement = statefile._slim_document if fast else (lambda data: None)
+    with patch.object(statefile, "_slim_document", replacement):
+        try:
+            return parse(data, "x.json", slim=True)
+        except StateError as exc:
+            return str(exc)
+
+
+_HEAD_VALUES = st.sampled_from([None, 1, 3, "3", "x", [], {}, {"1": "VIP"}, {"x": 1}])
+
+
+@settings(max_examples=600, deadline=None)
+@given(
+    st.dictionaries(st.sampled_from(["1", "7", "01", "x", "10"]), _RECORD, max_size=3),
+    st.dictionaries(
+        st.sampled_from(["format_version", "serial", "site", "name_mode", "labels", "other"]),
+        _HEAD_VALUES,
+        max_size=2,
+    ),
+    st.sets(st.sampled_from(["lineage", "tool_version", "customers"]), max_size=1),
+)
+def test_the_fast_slim_read_gives_what_the_standard_decoder_gives(customers, head, dropped):
+    """Valid or not: the same state, or the same message naming what is wrong."""
+    document = json.loads(serialize(make_state([observed(1)])))
+    document["customers"] = customers
+    document.update(head)
+    for key in dropped:
+        del document[key]
+    data = json.dumps(document).encode("utf-8")
+    assert _parsed(data, fast=True) == _parsed(data, fast=False)
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        b'{"customers": {"1": ',  # cut short
+        b"\xff\xfe",  # not UTF-8
+        b'{"customers": {"1": {"observed": {"id": 1, "city": "\\ud800"}}}}',  # lone surrogate
+        b'{"customers": NaN}',
+        b'{"serial": 1e400, "customers": {}}',
+        b"[]",
+    ],
+)
+def test_the_fast_slim_read_leaves_what_it_refuses_to_the_standard_decoder(data) -> None:
+    assert _parsed(data, fast=True) == _parsed(data, fast=False)
+
+
+def test_the_fast_slim_read_keeps_only_what_plans_compare(tmp_path: Path) -> None:
+    state = make_state([observed(i, aov="9.99", labels=["VIP"]) for i in range(1, 30)])
+    data = serialize(state)
+    assert statefile._slim_document(data) is not None  # read by the fast decoder
+    slim = parse(data, "x", slim=True)
+    assert slim == _parsed(data, fast=False)
+    assert slim.customers[3].observed == {
+        k: v for k, v in state.customers[3].observed.items() if k in PLAN_FIELDS
+    }
+    assert "aov" not in slim.customers[3].observed
 
 
 def test_the_journal_keeps_records_holding_unicode_line_breaks(tmp_path: Path) -> None:
