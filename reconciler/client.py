@@ -135,6 +135,7 @@ class ClientOptions:
     backoff_max: float = 10.0
     max_retry_after: float = MAX_RETRY_AFTER
     pool_size: int = 16
+    parallelism: int = 1  # requests a read of many pages may have in flight at once
     unreachable_after: int = 10  # failed attempts in a row, across workers (breaker.py)
     deadline: float | None = None  # seconds, from the client's creation or start_deadline()
 
@@ -267,6 +268,7 @@ class FluentCartClient:
         self.requests_sent = 0
         self.retries = 0
         self._catalog: Catalog | None = None
+        self._catalog_read = threading.Lock()  # one GET /labels when pages are read at once
         self._unknown_labels: set[int] = set()
         self._created: dict[int, str] = {}
         self._caller: tuple[int, str] | None = None
@@ -372,8 +374,11 @@ class FluentCartClient:
         return self._catalog
 
     def known_labels(self) -> Catalog:
-        """The labels as last read in this run (read now if never)."""
-        return self._catalog if self._catalog is not None else self.labels()
+        """The labels as last read in this run (read now if never, by one thread of many)."""
+        if self._catalog is not None:
+            return self._catalog
+        with self._catalog_read:
+            return self._catalog if self._catalog is not None else self.labels()
 
     def create_label(self, title: str) -> tuple[int, str]:
         """POST /labels: a new label; (its id, its title as stored)."""
@@ -412,11 +417,13 @@ class FluentCartClient:
         ids = [r.get("label_id") for r in rows if isinstance(r, dict)]
         wanted = {int(i) for i in ids if isinstance(i, int | str) and str(i).isdigit()}
         catalog = self.known_labels() if wanted else Catalog()
-        unknown = {i for i in wanted if i not in catalog.titles} - self._unknown_labels
-        if unknown:
-            with self._lock:
-                self._unknown_labels |= unknown
-            catalog = self.labels()
+        if any(i not in catalog.titles for i in wanted):
+            with self._catalog_read:  # pages read at once: one re-read, and every page sees it
+                catalog = self._catalog or catalog
+                unknown = {i for i in wanted if i not in catalog.titles} - self._unknown_labels
+                if unknown:
+                    self._unknown_labels |= unknown
+                    catalog = self.labels()
         record["labels"] = list(Labels(catalog.title_of(i) for i in sorted(wanted)))
 
     # ---- addresses ------------------------------------------------------------------------

@@ -5,10 +5,13 @@ tells how many pages the store has, and paging wins when it needs fewer requests
 GET per customer. So reading N customers never costs much more than N / 199 + 1 requests
 on a store of about that size, and never more than N + 1 on a large store; one more reads
 the store's labels (GET /labels), which customers' label ids are joined with (and which a
-customer with labels has read already).
+customer with labels has read already). The pages after the first are read `parallelism`
+at a time, and taken in page order.
 """
 
-from collections.abc import Collection
+from collections import deque
+from collections.abc import Collection, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -30,14 +33,14 @@ class LiveRead:
 
 def read_customers(client: FluentCartClient, ids: Collection[int]) -> LiveRead:
     """The live record of each id, and the store's labels; ids the store does not have are
-    `gone`."""
-    result = _read(client, ids)
+    `gone`. Pages are read `client.options.parallelism` at a time."""
+    result = _read(client, ids, client.options.parallelism)
     if ids:
         result.labels = client.known_labels()  # one request, unless a customer's labels read it
     return result
 
 
-def _read(client: FluentCartClient, ids: Collection[int]) -> LiveRead:
+def _read(client: FluentCartClient, ids: Collection[int], parallelism: int) -> LiveRead:
     wanted = sorted(set(ids))
     result = LiveRead()
     if not wanted:
@@ -48,13 +51,12 @@ def _read(client: FluentCartClient, ids: Collection[int]) -> LiveRead:
         pages = int(first.get("last_page") or 1)
         _take(first["data"], remaining, result)
         if pages - 1 < len(remaining):
-            for page in range(2, pages + 1):
-                if not remaining:
-                    break
-                items = client.list_page(page)["data"]
+            for items in _pages(client, 2, pages, parallelism) if remaining else ():
                 if not items:
                     break
                 _take(items, remaining, result)
+                if not remaining:
+                    break
             # Paging can miss a customer when another is deleted meanwhile (the pages shift):
             # a missing id is confirmed with its own GET, up to a bound.
             if len(remaining) > CONFIRM_LIMIT:
@@ -66,6 +68,32 @@ def _read(client: FluentCartClient, ids: Collection[int]) -> LiveRead:
         except CustomerNotFound:
             result.gone.add(customer_id)
     return result
+
+
+def _pages(
+    client: FluentCartClient, first: int, last: int, parallelism: int
+) -> Iterator[list[dict[str, Any]]]:
+    """The customers of pages first..last, in page order, with up to `parallelism` pages
+    in flight. A caller that stops early waits only for the pages already asked for."""
+    if parallelism <= 1:
+        for page in range(first, last + 1):
+            yield client.list_page(page)["data"]
+        return
+    pool = ThreadPoolExecutor(max_workers=parallelism, thread_name_prefix="page")
+    in_flight: deque[Future[dict[str, Any]]] = deque()
+    following = first
+    try:
+        while following <= last and len(in_flight) < parallelism:
+            in_flight.append(pool.submit(client.list_page, following))
+            following += 1
+        while in_flight:
+            items = in_flight.popleft().result()["data"]
+            if following <= last:
+                in_flight.append(pool.submit(client.list_page, following))
+                following += 1
+            yield items
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
 
 
 def _take(items: list[dict[str, Any]], remaining: set[int], result: LiveRead) -> None:

@@ -209,6 +209,14 @@ _redact_option = click.option(
 )
 
 
+_read_parallelism_option = click.option(
+    "-parallelism",
+    "--parallelism",
+    type=click.IntRange(1, 64),
+    help="Pages of customers read at once from the store (default: the workspace's, else 4).",
+)
+
+
 def _connect(store: dict[str, Any]) -> Any:
     from reconciler.commands.context import ConnectOptions
 
@@ -317,6 +325,7 @@ def fmt_command(
     metavar="REF",
     help="Only customers declared in files changed since the git commit REF (pull requests).",
 )
+@_read_parallelism_option
 @_store_options
 @click.pass_context
 def plan(
@@ -480,6 +489,7 @@ def apply(
 @cli.command(epilog=_env_help(_STORE_ENV, _STATE_ENV, _DEBUG_ENV))
 @_target_option
 @_update_yaml_option
+@_read_parallelism_option
 @_store_options
 @_lock_option
 @click.pass_context

@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 from reconciler import yamlsource
 from reconciler.generate import scalar
 from reconciler.lock import StateLock
+from reconciler.sandbox.server import Faults
 from reconciler.state import CustomerRecord
 from reconciler.storage.file import Journal
 from tests.conftest import Workspace, recorded_state, seed_customer
@@ -197,6 +198,38 @@ def test_large_refresh_costs_list_pages_not_gets(workspace: Workspace, run, sand
     assert lists <= 7
     assert server.count("GET", "/fluent-cart/v2/customers/") == 0
     assert server.count() <= 8  # the pages plus the name-mode detection
+
+
+@pytest.mark.parametrize("parallelism", [1, 3])
+def test_pages_are_read_at_once_up_to_the_parallelism(
+    workspace: Workspace, run, sandbox, parallelism
+) -> None:
+    """ceil(N / 199) pages, at most --parallelism at a time, taken in page order: the plan
+    is the one a page-by-page read makes (2,000 recorded; customer 1500 drifted)."""
+    count = 2000
+    server = sandbox(
+        [seed_customer(i, city="Lyon") for i in range(1, count + 1)],
+        faults=Faults(latency_ms=30),
+    )
+    workspace.declare(
+        "a.yaml",
+        "customers:\n" + "".join(f"  - id: {i}\n    city: Lyon\n" for i in range(1, count + 1)),
+    )
+    workspace.state(recorded_state(server, list(range(1, count + 1))))
+    server.store.customers[1500]["city"] = "Basel"
+    server.requests.clear()
+    result = run(
+        workspace, "plan", "--refresh", "--parallelism", str(parallelism), "--format", "json"
+    )
+    assert result.exit_code == 0, result.output
+    document = json.loads(result.stdout)
+    assert [c["id"] for c in document["changes"]] == [1500]
+    assert document["changes"][0]["fields"][0]["live"] == "Basel"
+    assert document["summary"]["no_op"] == count - 1
+    pages = -(-count // 199)
+    assert server.count("GET", "/fluent-cart/v2/customers?") == pages
+    assert server.count() <= pages + 2  # and the store's name mode
+    assert server.most_in_flight == parallelism
 
 
 def test_a_few_customers_are_read_one_by_one(workspace: Workspace, run, sandbox) -> None:

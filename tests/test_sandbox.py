@@ -8,6 +8,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 import requests
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from reconciler.sandbox import Sandbox, Store
 from reconciler.sandbox.server import default_users
@@ -365,3 +367,43 @@ def test_what_api_2_says_from_the_code_alone(store: Store) -> None:
         "2", {**address, "country": "US", "state": "<b>TX</b>"}, None
     )
     assert (status, errors) == (422, {"state": {"invalid": "Invalid state code."}})
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(st.integers(1, 400), min_size=0, max_size=60, unique=True),
+    st.lists(st.integers(1, 400), max_size=20),
+    st.sampled_from(["asc", "desc"]),
+    st.sampled_from(["7", "10", "199"]),
+)
+def test_pages_by_id_follow_every_added_and_deleted_customer(seeded, deleted, order, per_page):
+    """Listing by id keeps its sorted ids between requests: pages stay right after adds and
+    deletes made in any order (and after the table is emptied directly)."""
+    from reconciler.sandbox.store import Change
+
+    store = Store("http://x", users=default_users("admin", PASSWORD))
+
+    def pages() -> list[int]:
+        found, page = [], 1
+        while True:
+            answer = store.list_customers(
+                {"page": str(page), "per_page": per_page, "sort_type": order}, "http://x"
+            )[1]["customers"]
+            found += [c["id"] for c in answer["data"]]
+            if page >= answer["last_page"]:
+                return found
+            page += 1
+
+    def expected() -> list[int]:
+        return sorted(store.customers, reverse=order == "desc")
+
+    for customer_id in seeded:
+        store.seed(seed_customer(customer_id))
+        assert pages() == expected()
+    for customer_id in deleted:
+        store.apply(Change(deleted=(customer_id,)))
+        assert pages() == expected()
+    store.seed(seed_customer(999))
+    assert pages() == expected()
+    store.customers.clear()  # behind the store's back, as tests do
+    assert pages() == []

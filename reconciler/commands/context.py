@@ -16,7 +16,13 @@ from reconciler.errors import FluentCartError, StateError
 from reconciler.lock import describe_takeover
 from reconciler.state import StateFile, new_state
 from reconciler.storage import StateStorage, open_storage
-from reconciler.workspace import CONFIG_FILE, NameMode, Workspace, load_workspace
+from reconciler.workspace import (
+    CONFIG_FILE,
+    DEFAULT_PARALLELISM,
+    NameMode,
+    Workspace,
+    load_workspace,
+)
 
 if TYPE_CHECKING:
     from reconciler.breaker import RetryNotice
@@ -100,12 +106,13 @@ class ConnectOptions:
     retries: int = 10
     unreachable_after: int = 10
     deadline: float | None = None
+    parallelism: int | None = None  # pages read at once (plan --refresh, refresh)
 
 
 def connect(
     workspace: Workspace,
     options: ConnectOptions,
-    parallelism: int = 4,
+    parallelism: int | None = None,
     on_retry: "Callable[[RetryNotice], None] | None" = None,
 ) -> "FluentCartClient":
     """A client for the workspace's site, with credentials from the environment; each retry
@@ -113,6 +120,7 @@ def connect(
     from reconciler.client import ClientOptions, FluentCartClient, credentials_from_env
 
     credentials = credentials_from_env(os.environ)
+    parallelism = parallelism or options.parallelism or workspace.parallelism or DEFAULT_PARALLELISM
     client_options = ClientOptions(
         insecure_http=options.insecure_http,
         rest_route=options.rest_route,
@@ -121,6 +129,7 @@ def connect(
         connect_timeout=min(options.timeout, 10.0),
         retries=options.retries,
         pool_size=max(parallelism, 4),
+        parallelism=parallelism,
         unreachable_after=options.unreachable_after,
         deadline=options.deadline,
     )

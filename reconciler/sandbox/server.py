@@ -126,6 +126,17 @@ class _Handler(BaseHTTPRequestHandler):
             sandbox.user_agents.add(self.headers.get("User-Agent", ""))
             roll = faults.rng.random()
             drop_after = faults.rng.random() < 0.5
+            sandbox.in_flight += 1
+            sandbox.most_in_flight = max(sandbox.most_in_flight, sandbox.in_flight)
+        try:
+            self._answer(sandbox, faults, raw, roll, drop_after)
+        finally:
+            with sandbox.counter_lock:
+                sandbox.in_flight -= 1
+
+    def _answer(
+        self, sandbox: "Sandbox", faults: "Faults", raw: bytes, roll: float, drop_after: bool
+    ) -> None:
         if faults.latency_ms:
             time.sleep(faults.latency_ms / 1000)
         dropped = roll < faults.drop_rate
@@ -221,6 +232,8 @@ class Sandbox:
         self.verbose = verbose
         self.requests: list[tuple[str, str]] = []
         self.user_agents: set[str] = set()
+        self.in_flight = 0  # requests being handled now, and the most there ever were
+        self.most_in_flight = 0
         # Called after each answer is sent (tests use it to kill a client at a precise point).
         self.on_answer: Callable[[str, str, int], None] | None = None
         # Whether to handle a request and then lose its answer (tests of lost answers).

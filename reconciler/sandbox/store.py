@@ -378,6 +378,8 @@ class Store:
         # Customer ids by email in the table's collation: the uniqueness check is one look-up.
         self._by_email: dict[str, set[int]] = {}
         self._customers: dict[int, dict[str, Any]] = {}
+        self._id_changes = 0  # customers added or deleted (_sorted_ids)
+        self._ids_sorted: tuple[tuple[int, int, int], list[int]] | None = None
         self.next_id = 1
         self.tables: dict[str, dict[int, dict[str, Any]]] = {table: {} for table in TABLES}
         self.counters: dict[str, int] = dict.fromkeys(TABLES, 1)
@@ -398,6 +400,7 @@ class Store:
 
     @customers.setter
     def customers(self, rows: dict[int, dict[str, Any]]) -> None:
+        self._id_changes += 1
         self._customers = {}
         self._by_email = {}
         for customer_id, row in rows.items():
@@ -548,8 +551,18 @@ class Store:
                 self.checkout_fields = change.checkout_fields
                 self.name_mode = name_mode_of(fields_settings(change.checkout_fields))
 
+    def _sorted_ids(self) -> list[int]:
+        """The customers' ids in ascending order, sorted again only after one was added or
+        deleted (or the table's size changed behind `_put_customer`'s back)."""
+        signature = (id(self._customers), len(self._customers), self._id_changes)
+        if self._ids_sorted is None or self._ids_sorted[0] != signature:
+            self._ids_sorted = (signature, sorted(self._customers))
+        return self._ids_sorted[1]
+
     def _put_customer(self, customer_id: int, row: dict[str, Any] | None) -> None:
         """Store (or with None delete) a customer, keeping the email index in step."""
+        if (row is None) == (customer_id in self._customers):
+            self._id_changes += 1
         old = self._customers.get(customer_id)
         if old is not None:
             self._by_email.get(collation.sort_key(old["email"]), set()).discard(customer_id)
@@ -1360,14 +1373,27 @@ class Store:
         with self.lock:
             per_page = self._per_page(params.get("per_page"))
             page = self._page(params.get("page"))
-            rows = self._search(list(self.customers.values()), params.get("search"))
+            search = params.get("search")
             sort_by = params.get("sort_by") if params.get("sort_by") in FILLABLE else "id"
             descending = str(params.get("sort_type") or "desc").lower() != "asc"
-            rows.sort(key=lambda r: r["id"])
-            rows.sort(key=lambda r: self._sort_key(r, str(sort_by)), reverse=descending)
-            total = len(rows)
+            begin, end = (page - 1) * per_page, page * per_page
+            if sort_by == "id" and (search is None or str(search).strip() == ""):
+                # Every customer by id (how fluentcart pages): the ids kept sorted between
+                # requests, not a sort of the whole table per page (a store of 1,000,000).
+                ids = self._sorted_ids()
+                total = len(ids)
+                if descending:
+                    ids = ids[max(total - end, 0) : max(total - begin, 0)][::-1]
+                else:
+                    ids = ids[begin:end]
+                chunk = [self._customers[i] for i in ids]
+            else:
+                rows = self._search(list(self.customers.values()), search)
+                rows.sort(key=lambda r: r["id"])
+                rows.sort(key=lambda r: self._sort_key(r, str(sort_by)), reverse=descending)
+                total = len(rows)
+                chunk = rows[begin:end]
             last_page = max(math.ceil(total / per_page), 1)
-            chunk = rows[(page - 1) * per_page : page * per_page]
             wanted = params.get("with")
             relations = [r for r in wanted if r in RELATIONS] if isinstance(wanted, list) else []
             data = [self.serialize(row, relations=relations) for row in chunk]
