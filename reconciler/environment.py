@@ -20,6 +20,7 @@ STATE = (
 CACHE = (
     ("FLUENTCART_CACHE_DIR", "the parse cache's directory (default: ~/.cache/fluentcart)"),
     ("FLUENTCART_NO_CACHE", "set to parse every declared file again"),
+    ("FLUENTCART_WORKERS", "processes that parse declared files (1: none; default: every core)"),
 )
 COLOR = (("NO_COLOR", "set to never colour the output"),)
 DEBUG = (("FLUENTCART_DEBUG", "set to show the traceback of an internal error"),)

@@ -112,6 +112,10 @@ sensitive: []
 # `+ label`); false makes such a label an error, and labels are made in FluentCart only.
 create_labels: true
 
-# Customers applied at once.
+# Customers applied at once (and list pages read at once by plan --refresh and refresh).
 parallelism: {DEFAULT_PARALLELISM}
+
+# Above this many customers to change, text and Markdown plans count them by field and list
+# only this many (default 1000 for text, 50 for Markdown); the JSON plan lists every one.
+# summary_over: 1000
 """

@@ -39,6 +39,7 @@ class Workspace:
     state: str = DEFAULT_STATE  # where the state is kept: a file, or a postgresql:// URL
     state_workspace: str = "default"  # the workspace's name in a shared state database
     create_labels: bool = True  # apply creates declared labels the store lacks (as planned)
+    summary_over: int | None = None  # text and Markdown plans: list at most this many (views)
 
     def display(self, path: Path) -> str:
         """A path as messages show it: relative to the workspace when inside it."""
@@ -109,6 +110,7 @@ def load_workspace(root: Path, env: Mapping[str, str] = os.environ) -> Workspace
         state=state,
         state_workspace=_state_workspace(config.get("workspace"), site, state),
         create_labels=config.get("create_labels", True) is not False,
+        summary_over=_optional_int(config.get("summary_over")),
     )
 
 

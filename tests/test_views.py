@@ -156,6 +156,51 @@ def test_the_count_per_field_starts_above_summary_over() -> None:
     assert "| `city` | 5 |" in few and few.count("<details>") == 4
 
 
+def test_the_text_plan_of_a_bulk_change_counts_by_field_and_lists_the_first() -> None:
+    """Above summary_over customers: counts per field ("city: 4,500 customers"), the first
+    summary_over listed, and every diagnostic still printed (those of unlisted customers
+    among the loose ones)."""
+    changes = updates(4500, "city") + updates(120, "status", 4501) + updates(3, "notes", 4621)
+    problem = Diagnostic(Severity.WARNING, "cleaned", "customers/c.yaml", 4600, 3, 4600, "status")
+    plan = Plan(changes=tuple(changes), unchanged=7, diagnostics=(problem,))
+    output = render_text(plan, summary_over=1000)
+    assert (
+        "Changes by field (4,623 customers change; the first 1,000 are listed below):\n"
+        "  city    4,500 customer(s)\n"
+        "  status    120 customer(s)\n"
+        "  notes       3 customer(s)\n"
+    ) in output
+    assert output.count("  # customer ") == 1000
+    assert "# customer 1000 will" in output and "# customer 1001 will" not in output
+    assert "... and 3,623 more customer(s), not listed: `--format json` lists every one" in output
+    assert "customers/c.yaml:4600:3: warning: customer 4600: status: cleaned" in output
+    assert output.rstrip().endswith("4623 to change, 7 unchanged, 0 not in state, 0 to forget.")
+    within = render_text(Plan(changes=tuple(updates(1000, "city")), unchanged=0))
+    assert "Changes by field" not in within and "not listed" not in within
+    assert within.count("  # customer ") == 1000
+
+
+def test_the_text_plan_counts_drift_by_field_above_summary_over() -> None:
+    drift = tuple(
+        CustomerDrift(i, f"customers/c.yaml:{i}", (FieldDrift("city", "a", "b"),))
+        for i in range(1, 6)
+    )
+    output = render_text(Plan(changes=(), unchanged=5, drift=drift), summary_over=2)
+    assert (
+        "  5 customers, by field (the first 2 listed below):\n    city: 5 customer(s)\n" in output
+    )
+    assert "# customer 2 (" in output and "# customer 3 (" not in output
+    assert "  ... and 3 more customer(s), not listed." in output
+
+
+def test_render_takes_summary_over_for_text_and_markdown() -> None:
+    plan = Plan(changes=tuple(updates(5, "city")), unchanged=0)
+    assert render(plan, "text", summary_over=2).count("  # customer ") == 2
+    assert render(plan, "markdown", summary_over=2).count("<details>") == 2
+    assert render(plan, "text").count("  # customer ") == 5
+    assert len(json.loads(render(plan, "json", summary_over=2))["changes"]) == 5
+
+
 def test_markdown_worst_case_stays_under_the_limit() -> None:
     """Every part at once, each too long: long values in many fields, drift on every customer,
     problems by the thousand. The drift list gives way to a line, never the customers."""

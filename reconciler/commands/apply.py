@@ -144,7 +144,11 @@ def _run(options: ApplyOptions, events: "ApplyEvents | None") -> int:
         # With --json, stdout carries only events; the plan still goes to the log, on stderr.
         color = use_color(options.no_color) and events is None
         shown = redact_plan(plan, redactor)
-        click.echo(render(shown, "text", color), nl=False, err=events is not None)
+        click.echo(
+            render(shown, "text", color, workspace.summary_over),
+            nl=False,
+            err=events is not None,
+        )
         if plan.summary.errors:
             raise FluentCartError("the plan has errors; nothing was applied")
         state.name_mode = mode

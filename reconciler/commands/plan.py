@@ -121,7 +121,9 @@ def _plan(options: PlanOptions, loaded: Loaded, client: "FluentCartClient | None
     if commit is not None:
         plan = replace(plan, git_commit=commit, git_dirty=is_dirty(workspace.root))
     shown = redact_plan(plan, Redactor(workspace.sensitive, options.redact))
-    click.echo(render(shown, options.fmt, use_color(options.no_color)), nl=False)
+    click.echo(
+        render(shown, options.fmt, use_color(options.no_color), workspace.summary_over), nl=False
+    )
     if options.update_yaml and live is not None and loaded.state is not None:
         from reconciler.accept import to_accept, yaml_edits
         from reconciler.commands.refresh import echo_edits

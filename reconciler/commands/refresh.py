@@ -74,7 +74,7 @@ def run(
         declaration = declare(workspace, mode)
         live = read_live(client, declaration, on_disk, targets, everything_recorded=True)
         plan = build_plan(declaration, on_disk, mode, targets, live, refresh_only=True)
-        click.echo(render(plan, "text"), nl=False)
+        click.echo(render(plan, "text", summary_over=workspace.summary_over), nl=False)
         edits: list[YamlEdit] = []
         acceptance = to_accept(declaration, on_disk, live.found, workspace.statuses, str(mode))
         if update_yaml:

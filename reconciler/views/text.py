@@ -49,6 +49,10 @@ class _Style:
         return f"\x1b[{code}m{text}\x1b[0m" if self.color else text
 
 
+# More customers than this to change: the text view counts them by field and lists this many.
+SUMMARY_OVER = 1000
+
+
 def format_value(value: object) -> str:
     """A value as plans print it: JSON strings and numbers, so whitespace is visible."""
     return json.dumps(json_value(value), ensure_ascii=False)  # type: ignore[arg-type]
@@ -116,17 +120,21 @@ def new_labels_lines(plan: Plan) -> list[str]:
     ]
 
 
-def render_text(plan: Plan, color: bool = False) -> str:
+def render_text(plan: Plan, color: bool = False, summary_over: int = SUMMARY_OVER) -> str:
+    """The plan for a terminal. More than `summary_over` customers to change: a count of
+    customers per field first, and only the first `summary_over` listed (the JSON plan
+    lists them all); the same for customers changed outside fluentcart."""
     style = _Style(color)
     by_customer: dict[int | None, list[Diagnostic]] = defaultdict(list)
-    shown_customers = {change.id for change in plan.changes}
+    listed = plan.changes[:summary_over]
+    shown_customers = {change.id for change in listed}
     for diagnostic in plan.diagnostics:
         key = diagnostic.customer if diagnostic.customer in shown_customers else None
         by_customer[key].append(diagnostic)
 
     lines: list[str] = []
     if plan.drift:
-        lines.extend(_drift_section(plan.drift, style, bool(plan.changes)))
+        lines.extend(_drift_section(plan.drift, style, bool(plan.changes), summary_over))
     used = [action for action in SYMBOLS if any(c.action is action for c in plan.changes)]
     if used:
         lines.append("fluentcart will make these changes. Symbols:")
@@ -134,8 +142,17 @@ def render_text(plan: Plan, color: bool = False) -> str:
             lines.append(f"  {style(SYMBOLS[action], _COLORS[action])} {_LEGEND[action]}")
         lines.append("")
     lines.extend(new_labels_lines(plan))
-    for change in plan.changes:
+    if len(plan.changes) > summary_over:
+        lines.extend(_field_count_lines(plan, summary_over))
+    for change in listed:
         lines.extend(_block(change, by_customer.get(change.id, []), style))
+        lines.append("")
+    hidden = len(plan.changes) - len(listed)
+    if hidden:
+        lines.append(
+            f"... and {hidden:,} more customer(s), not listed: `--format json` lists every"
+            " one (`summary_over` in fluentcart.yaml sets how many are listed)."
+        )
         lines.append("")
 
     loose = by_customer.get(None, [])
@@ -183,14 +200,39 @@ def summary_line(summary: Summary) -> str:
     )
 
 
+def _field_count_lines(plan: Plan, listed: int) -> list[str]:
+    counts = plan.field_counts()
+    lines = [
+        f"Changes by field ({len(plan.changes):,} customers change; the first {listed:,} are"
+        " listed below):"
+    ]
+    if counts:
+        width = max(len(name) for name, _ in counts)
+        digits = max(len(f"{count:,}") for _, count in counts)
+        lines += [
+            f"  {name.ljust(width)}  {f'{count:,}'.rjust(digits)} customer(s)"
+            for name, count in counts
+        ]
+    return [*lines, ""]
+
+
 def _drift_section(
-    drift: tuple[CustomerDrift, ...], style: _Style, changes_follow: bool
+    drift: tuple[CustomerDrift, ...], style: _Style, changes_follow: bool, listed: int
 ) -> list[str]:
     lines = [
         "Customers have changed outside fluentcart since they were recorded (recorded -> live):",
         "",
     ]
-    for customer in drift:
+    if len(drift) > listed:
+        fields: dict[str, int] = {}
+        for customer in drift:
+            for item in customer.fields:
+                fields[item.name] = fields.get(item.name, 0) + 1
+        lines.append(f"  {len(drift):,} customers, by field (the first {listed:,} listed below):")
+        for name, count in sorted(fields.items(), key=lambda pair: (-pair[1], pair[0])):
+            lines.append(f"    {name}: {count:,} customer(s)")
+        lines.append("")
+    for customer in drift[:listed]:
         source = f" ({customer.source})" if customer.source else ""
         lines.append(f"  # customer {customer.id}{source}")
         width = max(len(f.name) for f in customer.fields)
@@ -203,6 +245,9 @@ def _drift_section(
             recorded = format_value(item.recorded)
             live = format_value(item.live)
             lines.append(f"  {style('~', '33')} {item.name.ljust(width)} = {recorded} -> {live}")
+        lines.append("")
+    if len(drift) > listed:
+        lines.append(f"  ... and {len(drift) - listed:,} more customer(s), not listed.")
         lines.append("")
     if changes_follow:
         lines.append("The changes below start from these live values.")
