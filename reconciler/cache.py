@@ -17,7 +17,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from reconciler import __version__
+from reconciler import __version__, jsontext
 from reconciler.atomicfile import write_atomic
 
 FORMAT = 4  # 2: declared customers carry `sent`; 3: labels; 4: addresses
@@ -45,7 +45,7 @@ class ParseCache:
 
     def get(self, key: str) -> dict[str, Any] | None:
         try:
-            entry = json.loads((self.directory / f"{key}.json").read_bytes())
+            entry = jsontext.loads((self.directory / f"{key}.json").read_bytes())
         except (OSError, ValueError):
             return None
         if not isinstance(entry, dict) or entry.get("format") != FORMAT:

@@ -91,7 +91,10 @@ class DeclaredCustomer:
     def from_dict(cls, data: Mapping[str, Any]) -> "DeclaredCustomer":
         return cls(
             data["id"],
-            {name: value_from_json(name, value) for name, value in data["fields"].items()},
+            {
+                name: value if type(value) is str else value_from_json(name, value)
+                for name, value in data["fields"].items()
+            },
             data["file"],
             data["line"],
             data["column"],

@@ -607,12 +607,13 @@ def _diff_customer(
     recorded = record.observed
     store = current if current is not None else recorded
     fields: list[FieldChange] = []
+    wanted = declared.fields
     for name in MANAGED_FIELDS:
-        if name not in declared.fields:
+        if name not in wanted:
             continue
-        after = declared.fields[name]
+        after = wanted[name]
         was = observed_value(recorded, name)
-        now = observed_value(store, name)
+        now = was if current is None else observed_value(store, name)
         if satisfies(now, after):
             continue
         if current is None or same(now, was, after):

@@ -7,8 +7,9 @@ so the same content always gives the same bytes and git diffs stay small.
 import hashlib
 import json
 import re
+from collections.abc import Iterator, Mapping
 from functools import cache
-from typing import Any
+from typing import Annotated, Any, ClassVar
 
 import msgspec
 
@@ -34,18 +35,93 @@ def _slim_customer(obj: dict[str, Any]) -> dict[str, Any]:
 _HEAD_KEYS = ("format_version", "lineage", "serial", "tool_version", "site", "name_mode", "labels")
 
 
+class SlimObserved(msgspec.Struct, frozen=True, eq=False):
+    """What a slim read keeps of a recorded customer: its PLAN_FIELDS, read only, as a
+    mapping (fields the record does not have are not in it). One compact object instead
+    of a dict per customer: a plan of 1,000,000 customers holds a million of them."""
+
+    _keys: ClassVar[frozenset[str]] = frozenset()
+
+    def get(self, key: str, default: Any = None) -> Any:
+        if key in self._keys:
+            value = getattr(self, key)
+            if value is not msgspec.UNSET:
+                return value
+        return default
+
+    def __getitem__(self, key: str) -> Any:
+        value = self.get(key, msgspec.UNSET)
+        if value is msgspec.UNSET:
+            raise KeyError(key)
+        return value
+
+    def __contains__(self, key: object) -> bool:
+        return isinstance(key, str) and self.get(key, msgspec.UNSET) is not msgspec.UNSET
+
+    def keys(self) -> list[str]:
+        return [k for k in self.__struct_fields__ if getattr(self, k) is not msgspec.UNSET]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.keys())
+
+    def __len__(self) -> int:
+        return len(self.keys())
+
+    def items(self) -> list[tuple[str, Any]]:
+        return [(k, getattr(self, k)) for k in self.keys()]
+
+    def values(self) -> list[Any]:
+        return [getattr(self, k) for k in self.keys()]
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, Mapping):
+            return dict(self.items()) == dict(other.items())
+        return NotImplemented
+
+    __hash__ = None  # type: ignore[assignment]
+
+
+Mapping.register(SlimObserved)
+
+
+def _annotation(key: str, allowed: frozenset[type]) -> Any:
+    """The msgspec type of an observed field the schema types (what surely_valid checks)."""
+    if key == "id":
+        return Annotated[int, msgspec.Meta(ge=1)]
+    if key == "addresses":
+        return list[dict[str, Any]]  # checked row by row (_addresses)
+    choices: list[Any] = []
+    for python_type, typed in ((str, str), (int, int), (list, list[str]), (dict, dict[str, Any])):
+        if python_type in allowed:
+            choices.append(typed)
+    if type(None) in allowed:
+        choices.append(None)
+    union: Any = choices[0]
+    for choice in choices[1:]:
+        union = union | choice if choice is not None else union | None
+    return union
+
+
 @cache
-def _slim_decoder() -> msgspec.json.Decoder[Any]:
-    """A decoder of a state file into only what a plan reads: the metadata, and per record
-    its PLAN_FIELDS as observed, observed_at and last_applied. The other observed fields
-    are skipped by msgspec's parser without building them (about half the file). Anything
-    else out of place (an unknown key, a record that is not an object) fails the decoding."""
+def _slim_types() -> tuple[Any, Any]:
+    """(the record type, the document type) a slim read decodes into, their types taken from
+    schemas/state.schema.json; tests/test_state.py checks the schema types no observed field
+    beyond PLAN_FIELDS (which this read skips)."""
+    _, observed_types, applied_types = _record_rules()
+    fields: list[Any] = []
+    for key in sorted(PLAN_FIELDS, key=lambda k: k != "id"):  # id first: it has no default
+        typed = observed_types.get(key)
+        annotation = _annotation(key, typed) if typed is not None else Any
+        fields.append((key, annotation) if key == "id" else (key, annotation, msgspec.UNSET))
     observed = msgspec.defstruct(
-        "SlimObserved", [(key, Any, msgspec.UNSET) for key in sorted(PLAN_FIELDS)]
+        "RecordedForPlan", fields, bases=(SlimObserved,), frozen=True, eq=False
     )
+    observed._keys = frozenset(PLAN_FIELDS)  # type: ignore[attr-defined]
+    value: Any = _annotation("last_applied", applied_types)
+    applied: Any = dict[str, value]
     record = msgspec.defstruct(
         "SlimRecord",
-        [("observed", observed), ("observed_at", Any), ("last_applied", Any)],
+        [("observed", observed), ("observed_at", str), ("last_applied", applied)],
         forbid_unknown_fields=True,
     )
     document = msgspec.defstruct(
@@ -56,12 +132,20 @@ def _slim_decoder() -> msgspec.json.Decoder[Any]:
         ],
         forbid_unknown_fields=True,
     )
-    return msgspec.json.Decoder(document)
+    return record, document
 
 
-def _slim_document(data: bytes) -> dict[str, Any] | None:
-    """The document a slim parse checks, decoded fast; None when the fast decoder refuses the
-    bytes (the standard decoder then reads them, and says what is wrong).
+@cache
+def _slim_decoder() -> msgspec.json.Decoder[Any]:
+    return msgspec.json.Decoder(_slim_types()[1])
+
+
+def _slim_state(data: bytes) -> StateFile | None:
+    """The state a slim parse gives, decoded fast and typed by msgspec as it decodes: only
+    what a plan reads of each record is built (the other observed fields are skipped by the
+    parser, about half the file). None when anything is out of place (an unknown key, a
+    type the schema refuses, a bad id): the standard decoder then reads the bytes and says
+    what is wrong. The checks are those of surely_valid, never fewer.
 
     One difference from the standard decoder, for hand-edited files only: a number out of a
     float's range in an observed field that plans do not read is skipped, not refused (the
@@ -70,14 +154,31 @@ def _slim_document(data: bytes) -> dict[str, Any] | None:
         decoded = _slim_decoder().decode(data)
     except (msgspec.DecodeError, msgspec.ValidationError):
         return None
-    document = {
-        key: getattr(decoded, key)
-        for key in _HEAD_KEYS
-        if getattr(decoded, key) is not msgspec.UNSET
-    }
-    to_builtins = msgspec.to_builtins
-    document["customers"] = {cid: to_builtins(r) for cid, r in decoded.customers.items()}
-    return document
+    head = {key: getattr(decoded, key) for key in _HEAD_KEYS}
+    head = {key: value for key, value in head.items() if value is not msgspec.UNSET}
+    if not jsonschemas.is_valid("state", {**head, "customers": {}}):
+        return None
+    address_rules = _address_rules()
+    for cid, record in decoded.customers.items():
+        if not (cid.isascii() and cid.isdigit() and cid[0] != "0"):
+            return None
+        rows = record.observed.addresses
+        if rows is not msgspec.UNSET and not _addresses(rows, address_rules):
+            return None
+    mode = head["name_mode"]
+    return StateFile(
+        lineage=head["lineage"],
+        serial=head["serial"],
+        site=head["site"],
+        name_mode=NameMode(mode) if mode else None,
+        tool_version=head["tool_version"],
+        labels=Catalog.from_json(head.get("labels")),
+        customers={
+            int(cid): CustomerRecord(r.observed, r.observed_at, r.last_applied)
+            for cid, r in decoded.customers.items()
+        },
+        sha256=hashlib.sha256(data).hexdigest(),
+    )
 
 
 @jsontext.many_objects()
@@ -89,9 +190,9 @@ def parse(data: bytes, shown: str, hint: str = "", slim: bool = False) -> StateF
     message of a file that does not parse (where an older copy is).
     """
     if slim:
-        fast = _slim_document(data)
-        if fast is not None and surely_valid(fast):
-            return _state_of(fast, data)
+        fast = _slim_state(data)
+        if fast is not None:
+            return fast
     try:
         document = (
             json.loads(

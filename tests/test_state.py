@@ -320,8 +320,8 @@ def test_the_fast_state_check_accepts_valid_states() -> None:
 def _parsed(data: bytes, fast: bool) -> StateFile | str:
     """A slim parse by the fast decoder (falling back as it does) or by the standard one
     alone; the message of the StateError it raises."""
-    replacement = statefile._slim_document if fast else (lambda data: None)
-    with patch.object(statefile, "_slim_document", replacement):
+    replacement = statefile._slim_state if fast else (lambda data: None)
+    with patch.object(statefile, "_slim_state", replacement):
         try:
             return parse(data, "x.json", slim=True)
         except StateError as exc:
@@ -370,13 +370,36 @@ def test_the_fast_slim_read_leaves_what_it_refuses_to_the_standard_decoder(data)
 def test_the_fast_slim_read_keeps_only_what_plans_compare(tmp_path: Path) -> None:
     state = make_state([observed(i, aov="9.99", labels=["VIP"]) for i in range(1, 30)])
     data = serialize(state)
-    assert statefile._slim_document(data) is not None  # read by the fast decoder
+    assert statefile._slim_state(data) is not None  # read by the fast decoder
     slim = parse(data, "x", slim=True)
     assert slim == _parsed(data, fast=False)
     assert slim.customers[3].observed == {
         k: v for k, v in state.customers[3].observed.items() if k in PLAN_FIELDS
     }
     assert "aov" not in slim.customers[3].observed
+
+
+def test_the_schema_types_no_observed_field_a_slim_read_skips() -> None:
+    """A slim read builds only PLAN_FIELDS of each observed customer and skips the rest
+    unchecked: sound only while the schema types nothing else there."""
+    observed = jsonschemas.load_schema("state")["$defs"]["record"]["properties"]["observed"]
+    assert set(observed["properties"]) <= PLAN_FIELDS
+
+
+def test_a_slim_record_reads_as_a_mapping_of_what_it_has() -> None:
+    state = make_state([observed(1, city="Lyon", labels=["VIP"])])
+    record = parse(serialize(state), "x", slim=True).customers[1].observed
+    assert record["city"] == "Lyon" and record.get("city") == "Lyon"
+    assert "addresses" not in record and record.get("addresses") is None
+    assert "aov" not in record and record.get("aov", 5) == 5
+    assert dict(record) == {
+        k: v for k, v in state.customers[1].observed.items() if k in PLAN_FIELDS
+    }
+    assert record == dict(record) and dict(record) == record
+    with pytest.raises(KeyError):
+        record["addresses"]
+    with pytest.raises((AttributeError, TypeError)):
+        record.city = "Paris"  # type: ignore[misc]
 
 
 def test_the_journal_keeps_records_holding_unicode_line_breaks(tmp_path: Path) -> None:
