@@ -1,3 +1,4 @@
+import io
 import json
 import stat
 from pathlib import Path
@@ -400,6 +401,74 @@ def test_a_slim_record_reads_as_a_mapping_of_what_it_has() -> None:
         record["addresses"]
     with pytest.raises((AttributeError, TypeError)):
         record.city = "Paris"  # type: ignore[misc]
+
+
+def _streamed(data: bytes, chunk: int) -> StateFile | None:
+    with patch.object(statefile, "_STREAM_CHUNK", chunk):
+        return statefile.parse_streamed(io.BytesIO(data))
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    st.dictionaries(
+        st.integers(1, 10**6),
+        st.tuples(
+            st.dictionaries(st.sampled_from(sorted(PLAN_FIELDS - {"id", "addresses"})), _TEXT),
+            st.dictionaries(_TEXT, _TEXT | st.integers(), max_size=2),
+        ),
+        max_size=8,
+    ),
+    st.none() | st.dictionaries(st.integers(1, 10**6), _TEXT, max_size=3),
+    st.sampled_from([1, 2, 3, 17, 64, 4096, 8 * 1024 * 1024]),
+)
+def test_a_streamed_read_gives_what_the_whole_read_gives(customers, labels, chunk) -> None:
+    """At any chunk size (the boundaries falling anywhere, in an id, a string, a record)."""
+    state = new_state("https://shop.example", NameMode.FULL_NAME)
+    state.labels = Catalog(labels) if labels is not None else None
+    for cid, (fields, applied) in customers.items():
+        fields.pop("labels", None)
+        state.customers[cid] = CustomerRecord({**fields, "id": cid}, "2026-12-03", applied)
+    data = serialize(state)
+    streamed = _streamed(data, chunk)
+    if not customers:
+        assert streamed is None  # `"customers": {}`: read whole
+        return
+    assert streamed is not None
+    assert streamed == parse(data, "x", slim=True)
+    assert streamed.sha256 == parse(data, "x").sha256
+
+
+@pytest.mark.parametrize("chunk", [5, 100, 8 * 1024 * 1024])
+def test_what_a_streamed_read_does_not_take_is_read_whole(tmp_path: Path, chunk) -> None:
+    data = serialize(make_state([observed(i) for i in range(1, 40)]))
+    document = json.loads(data)
+    assert _streamed(data, chunk) is not None
+    others = {
+        "compact": json.dumps(document).encode(),
+        "indented by 4": json.dumps(document, indent=4).encode(),
+        "cut short": data[:-20],
+        "a record out of place": data.replace(b'"observed_at": "', b'"observed_at": 5, "x": "'),
+        "an id that is not one": data.replace(b'\n    "7": {', b'\n    "07": {'),
+        "text after the end": data + b"{}",
+        "conflict markers": data.replace(b'\n    "7": {', b'\n<<<<<<< HEAD\n    "7": {', 1),
+    }
+    path = tmp_path / "fluentcart.state.json"
+    for name, other in others.items():
+        assert _streamed(other, chunk) is None, name
+        path.write_bytes(other)
+        try:
+            expected: object = parse(other, str(path), slim=True)
+        except StateError as exc:
+            expected = str(exc)
+        with patch.object(statefile, "_STREAM_CHUNK", chunk):
+            try:
+                got: object = load_state(path, slim=True)
+            except StateError as exc:
+                got = str(exc)
+        if name == "conflict markers":
+            assert "git conflict markers" in str(got)
+        else:
+            assert got == expected, name
 
 
 def test_the_journal_keeps_records_holding_unicode_line_breaks(tmp_path: Path) -> None:

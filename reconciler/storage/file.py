@@ -25,7 +25,7 @@ from reconciler.atomicfile import write_atomic
 from reconciler.errors import StateError
 from reconciler.lock import LockInfo, StateLock, force_unlock
 from reconciler.state import CustomerRecord, RecordVersion, StateFile
-from reconciler.statefile import name_mode_in_head, parse, serialize
+from reconciler.statefile import name_mode_in_head, parse, parse_streamed, serialize
 from reconciler.workspace import NameMode
 
 
@@ -48,6 +48,19 @@ def load_state(path: Path, display: str | None = None, slim: bool = False) -> St
     """The state at `path`, or None when there is none yet; StateError when it is unusable,
     including a file that git merged from two diverged runs."""
     shown = display or str(path)
+    if slim:
+        # A canonical file is read a chunk at a time (its bytes never all in memory); one that
+        # is not, or has anything wrong with it, is read whole below, which says what.
+        try:
+            with path.open("rb") as handle:
+                streamed = parse_streamed(handle)
+        except FileNotFoundError:
+            return None
+        except OSError:
+            streamed = None
+        if streamed is not None:
+            _refuse_diverged_merge(path, shown, streamed)
+            return streamed
     try:
         data = path.read_bytes()
     except FileNotFoundError:
