@@ -7,7 +7,8 @@ problem in every file is collected, each pinned to file, line, column and field.
 import hashlib
 import json
 import re
-from collections.abc import Callable, Mapping, Sequence
+import sys
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeGuard, cast
@@ -38,22 +39,76 @@ _SHAPE_HINT = (
 NEW = 0
 
 
+class _Nothing(Mapping[str, Any]):
+    """The empty mapping every customer without `sent` values shares (one object, not an
+    empty dict per customer of a million)."""
+
+    __slots__ = ()
+
+    def __getitem__(self, key: str) -> Any:
+        raise KeyError(key)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(())
+
+    def __len__(self) -> int:
+        return 0
+
+    def __repr__(self) -> str:
+        return "{}"
+
+    def __hash__(self) -> int:  # immutable: a dataclass default
+        return 0
+
+    def __reduce__(self) -> str:
+        return "NOTHING"  # a worker's customers arrive sharing this module's object
+
+
+NOTHING: Mapping[str, Any] = _Nothing()
+
+# Values most customers share (statuses, places): one string object each, not one a customer.
+_SHARED_VALUES = frozenset({"status", "city", "state", "country"})
+
+
+def shared(name: str, value: Any) -> Any:
+    return sys.intern(value) if name in _SHARED_VALUES and type(value) is str else value
+
+
+def line_offsets(start: int, lines: Iterable[int]) -> bytes | tuple[int, ...]:
+    """Each field's line as kept by a DeclaredCustomer: offsets from its first line in a
+    bytes object (a field's line is almost always a few lines below), else the lines."""
+    found = tuple(lines)
+    if all(0 <= line - start < 256 for line in found):
+        return bytes(line - start for line in found)
+    return found
+
+
 @dataclass(frozen=True, slots=True)
 class DeclaredCustomer:
     """One customer as declared: `fields` holds each value as the server will store it (what
     plans compare); `sent` the declared text of the fields where that differs, which is what
-    apply sends, so that the store makes of it exactly what the server makes of the YAML."""
+    apply sends, so that the store makes of it exactly what the server makes of the YAML.
+
+    `lines` is where each field is written, in the order of `fields` (line_offsets):
+    compact, because a plan of 1,000,000 customers holds them all and reads a field's line
+    only for a diagnostic (`field_lines`)."""
 
     id: int
     fields: Mapping[str, FieldValue]
     file: str
     line: int
     column: int
-    field_lines: Mapping[str, int] = field(default_factory=dict)
-    sent: Mapping[str, FieldValue] = field(default_factory=dict)
+    lines: bytes | tuple[int, ...] = b""
+    sent: Mapping[str, FieldValue] = NOTHING
     # The email it was declared by, for a customer fluentcart created from a declaration
     # without an id (until the id is written in: `fmt --write-ids`).
     created_from: str | None = None
+
+    @property
+    def field_lines(self) -> dict[str, int]:
+        """The line each field is written on."""
+        base = self.line if isinstance(self.lines, bytes) else 0
+        return {name: base + line for name, line in zip(self.fields, self.lines, strict=False)}
 
     @property
     def source(self) -> str:
@@ -83,23 +138,26 @@ class DeclaredCustomer:
             "file": self.file,
             "line": self.line,
             "column": self.column,
-            "field_lines": dict(self.field_lines),
+            "field_lines": self.field_lines,
             **({"sent": dict(self.sent)} if self.sent else {}),
         }
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> "DeclaredCustomer":
+    def from_dict(cls, data: Mapping[str, Any], file: str | None = None) -> "DeclaredCustomer":
+        """A customer from `to_dict`'s form; `file` is the display name it has (one string
+        for all of a file's customers)."""
+        lines = data["field_lines"]
         return cls(
             data["id"],
             {
-                name: value if type(value) is str else value_from_json(name, value)
+                name: shared(name, value) if type(value) is str else value_from_json(name, value)
                 for name, value in data["fields"].items()
             },
-            data["file"],
+            data["file"] if file is None else file,
             data["line"],
             data["column"],
-            data["field_lines"],
-            data.get("sent", {}),
+            line_offsets(data["line"], (lines[name] for name in data["fields"])),
+            data.get("sent") or NOTHING,
         )
 
 
@@ -200,11 +258,13 @@ class DeclaredLoad:
         key = cache.key(digest, display, self.rules.cache_key()) if cache is not None else None
         entry = cache.get(key) if cache is not None and key is not None else None
         if entry is not None:
-            cached = entry
-            return lambda: (
-                [(DeclaredCustomer.from_dict(c), c["valid"]) for c in cached["customers"]],
-                [Diagnostic.from_dict(d) for d in cached["diagnostics"]],
+            # Built now, and the entry let go: never every file's entry in memory at once.
+            part: Part = (
+                [(DeclaredCustomer.from_dict(c, display), c["valid"]) for c in entry["customers"]],
+                [Diagnostic.from_dict(d) for d in entry["diagnostics"]],
             )
+            del entry
+            return lambda: part
         to_parse.append((data, display, key))
         return None
 
@@ -217,8 +277,9 @@ class DeclaredLoad:
         seen_ids: dict[int, DeclaredCustomer] = {}
         seen_emails: dict[str, DeclaredCustomer] = {}
         try:
-            for part in self._parts:
+            for index, part in enumerate(self._parts):
                 loaded, found = part()
+                self._parts[index] = _NOT_YET  # let the file's lists go as they are merged
                 declaration.diagnostics.extend(found)
                 for customer, valid in loaded:
                     _merge(declaration, customer, valid, seen_ids, seen_emails)
@@ -472,7 +533,7 @@ def _load_customer(
         result = check_field(name, text, rules.statuses, mode)
         for severity, message in result.problems:
             report(severity, message, (name,), name)
-        fields[name] = result.value
+        fields[name] = shared(name, result.value)
         if result.sent is not None and result.sent != result.value:
             sent[name] = result.sent
     _check_names(fields, rules.name_mode, lambda m: report(Severity.ERROR, m, (), None))
@@ -485,8 +546,9 @@ def _load_customer(
         known_id = NEW  # a customer to create: found by its email
     if known_id is None:
         return None, False
+    lines = line_offsets(start.line, (field_lines[name] for name in fields))
     customer = DeclaredCustomer(
-        known_id, fields, display, start.line, start.column, field_lines, sent
+        known_id, fields, display, start.line, start.column, lines, sent or NOTHING
     )
     return customer, valid
 

@@ -20,7 +20,7 @@ from reconciler.workspace import NameMode
 CREATED_FROM = "fluentcart:created"
 
 
-@dataclass
+@dataclass(slots=True)
 class CustomerRecord:
     observed: dict[str, Any]
     observed_at: str

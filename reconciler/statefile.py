@@ -7,11 +7,13 @@ so the same content always gives the same bytes and git diffs stay small.
 import hashlib
 import json
 import re
+import sys
 from collections.abc import Iterator, Mapping
 from functools import cache
 from typing import Annotated, Any, BinaryIO, ClassVar
 
 import msgspec
+from msgspec.structs import force_setattr
 
 from reconciler import jsonschemas, jsontext
 from reconciler.errors import StateError
@@ -82,6 +84,20 @@ class SlimObserved(msgspec.Struct, frozen=True, eq=False):
 
 
 Mapping.register(SlimObserved)
+
+
+# Values many records share (statuses, places, the unlinked user_id "0"): one string object
+# each after a slim read, not one a record (sys.intern), and the same for when it was read.
+_SHARED_FIELDS = ("status", "city", "state", "country", "user_id")
+
+
+def _slim_record(record: Any) -> CustomerRecord:
+    observed = record.observed
+    for name in _SHARED_FIELDS:
+        value = getattr(observed, name)
+        if type(value) is str:
+            force_setattr(observed, name, sys.intern(value))
+    return CustomerRecord(observed, sys.intern(record.observed_at), record.last_applied)
 
 
 def _annotation(key: str, allowed: frozenset[type]) -> Any:
@@ -173,10 +189,7 @@ def _slim_state(data: bytes) -> StateFile | None:
         name_mode=NameMode(mode) if mode else None,
         tool_version=head["tool_version"],
         labels=Catalog.from_json(head.get("labels")),
-        customers={
-            int(cid): CustomerRecord(r.observed, r.observed_at, r.last_applied)
-            for cid, r in decoded.customers.items()
-        },
+        customers={int(cid): _slim_record(r) for cid, r in decoded.customers.items()},
         sha256=hashlib.sha256(data).hexdigest(),
     )
 
@@ -240,9 +253,7 @@ def parse_streamed(handle: BinaryIO) -> StateFile | None:
             rows = record.observed.addresses
             if rows is not msgspec.UNSET and not _addresses(rows, address_rules):
                 return False
-            customers[int(cid)] = CustomerRecord(
-                record.observed, record.observed_at, record.last_applied
-            )
+            customers[int(cid)] = _slim_record(record)
         return True
 
     while True:
