@@ -6,7 +6,7 @@ A plan is a plain value. The text, JSON and Markdown views render it and compute
 
 import hashlib
 import json
-from collections.abc import Collection, Mapping
+from collections.abc import Callable, Collection, Iterator, Mapping
 from dataclasses import dataclass, replace
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
@@ -194,8 +194,10 @@ class Plan:
             create=counts[Action.CREATE],
         )
 
-    def to_dict(self) -> dict[str, Any]:
-        """The documented JSON form (schemas/plan.schema.json)."""
+    def to_dict(self, lists: Callable[[Iterator[Any]], Any] = list) -> dict[str, Any]:
+        """The documented JSON form (schemas/plan.schema.json). `lists` makes the long lists
+        (drift, changes, diagnostics) of their items: lists, or iterators for a view that
+        writes them one at a time (views/jsonplan.py)."""
         summary = self.summary
         return {
             "format_version": FORMAT_VERSION,
@@ -220,7 +222,7 @@ class Plan:
                 "errors": summary.errors,
                 "warnings": summary.warnings,
             },
-            "drift": [
+            "drift": lists(
                 {
                     "id": d.id,
                     "source": d.source,
@@ -234,8 +236,8 @@ class Plan:
                     ],
                 }
                 for d in self.drift
-            ],
-            "changes": [
+            ),
+            "changes": lists(
                 {
                     "id": c.id if c.action is not Action.CREATE else None,
                     "action": str(c.action),
@@ -266,8 +268,8 @@ class Plan:
                     "warnings": list(c.warnings),
                 }
                 for c in self.changes
-            ],
-            "diagnostics": [d.to_dict() for d in self.diagnostics],
+            ),
+            "diagnostics": lists(d.to_dict() for d in self.diagnostics),
         }
 
     @classmethod

@@ -50,6 +50,41 @@ def test_example_plan_golden(example_workspace: Workspace, run, args, golden: st
     check_golden(golden, result.stdout)
 
 
+@pytest.mark.parametrize("flush_at", [1, 64, 1 << 20])
+def test_the_streamed_json_plan_is_the_standard_encoders(
+    example_workspace: Workspace, run, monkeypatch, flush_at
+) -> None:
+    """Written a customer at a time, in pieces of any size: the bytes of json.dumps(indent=2)
+    of the whole document, for the example plan and for plans with every list empty, long,
+    or holding text that needs escaping."""
+    from reconciler.planfile import load_plan
+    from reconciler.views import jsonplan
+
+    monkeypatch.setattr(jsonplan, "_FLUSH_AT", flush_at)
+    assert run(example_workspace, "plan", "-out", "x.plan").exit_code == 0
+    example = load_plan(example_workspace.root / "x.plan").plan
+    odd = FieldChange("notes", 'a "quoted"\nline\u2028 é', "\\ <b>")
+    plans = [
+        example,
+        Plan(changes=(), unchanged=0),
+        Plan(changes=tuple(updates(300, "city")), unchanged=2),
+        Plan(
+            changes=(CustomerChange(9, Action.UPDATE, "c.yaml:1", (odd,), 3, ("w \u00e9",)),),
+            unchanged=0,
+            drift=(CustomerDrift(9, None, (FieldDrift("city", "a", "b\tc"),)),),
+            diagnostics=(Diagnostic(Severity.WARNING, "m ✓", "c.yaml", 1, 2, 9, "notes"),),
+            new_labels=("VIP",),
+        ),
+    ]
+    for plan in plans:
+        expected = json.dumps(jsonplan.plan_document(plan), indent=2, ensure_ascii=False) + "\n"
+        chunks = list(jsonplan.json_chunks(plan))
+        assert "".join(chunks) == expected
+        assert jsonplan.render_json(plan) == expected
+        if flush_at == 1 and plan.changes:
+            assert len(chunks) > len(plan.changes)  # never the whole text at once
+
+
 @pytest.mark.parametrize("redact", [False, True])
 def test_json_plan_matches_its_schema(example_workspace: Workspace, run, redact: bool) -> None:
     result = run(example_workspace, "plan", "--format", "json", *(["--redact"] if redact else []))

@@ -23,6 +23,7 @@ from reconciler.gitinfo import changed_since, head_commit, is_dirty, would_commi
 from reconciler.plan import Action, build_plan
 from reconciler.planfile import SavedPlan, base_of, pins_of, save_plan
 from reconciler.views import render
+from reconciler.views.jsonplan import json_chunks
 from reconciler.views.redact import Redactor, redact_plan
 
 if TYPE_CHECKING:
@@ -121,9 +122,14 @@ def _plan(options: PlanOptions, loaded: Loaded, client: "FluentCartClient | None
     if commit is not None:
         plan = replace(plan, git_commit=commit, git_dirty=is_dirty(workspace.root))
     shown = redact_plan(plan, Redactor(workspace.sensitive, options.redact))
-    click.echo(
-        render(shown, options.fmt, use_color(options.no_color), workspace.summary_over), nl=False
-    )
+    if options.fmt == "json":  # written as it is encoded: a million customers stream
+        for chunk in json_chunks(shown):
+            click.echo(chunk, nl=False)
+    else:
+        click.echo(
+            render(shown, options.fmt, use_color(options.no_color), workspace.summary_over),
+            nl=False,
+        )
     if options.update_yaml and live is not None and loaded.state is not None:
         from reconciler.accept import to_accept, yaml_edits
         from reconciler.commands.refresh import echo_edits
