@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeGuard, cast
 
+import msgspec
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from reconciler import addresses, jsonschemas, yamlsource
@@ -83,15 +84,15 @@ def line_offsets(start: int, lines: Iterable[int]) -> bytes | tuple[int, ...]:
     return found
 
 
-@dataclass(frozen=True, slots=True)
-class DeclaredCustomer:
+class DeclaredCustomer(msgspec.Struct, frozen=True):
     """One customer as declared: `fields` holds each value as the server will store it (what
     plans compare); `sent` the declared text of the fields where that differs, which is what
     apply sends, so that the store makes of it exactly what the server makes of the YAML.
 
     `lines` is where each field is written, in the order of `fields` (line_offsets):
     compact, because a plan of 1,000,000 customers holds them all and reads a field's line
-    only for a diagnostic (`field_lines`)."""
+    only for a diagnostic (`field_lines`). A msgspec Struct: built, compared and pickled
+    (from the parsing workers) in C, at half a frozen dataclass's cost or less."""
 
     id: int
     fields: Mapping[str, FieldValue]

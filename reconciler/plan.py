@@ -11,6 +11,8 @@ from dataclasses import dataclass, replace
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
+import msgspec.structs
+
 from reconciler import __version__, addresses
 from reconciler.addresses import Addresses, AddressOp
 from reconciler.customer import (
@@ -496,7 +498,9 @@ def resolve_created(declaration: Declaration, state: StateFile | None) -> Declar
                 )
             )
             continue
-        customers[customer_id] = replace(new, id=customer_id, created_from=str(new.fields["email"]))
+        customers[customer_id] = msgspec.structs.replace(
+            new, id=customer_id, created_from=str(new.fields["email"])
+        )
         problems.append(
             Diagnostic(
                 Severity.WARNING,
