@@ -43,6 +43,10 @@ class ParseCache:
         material = f"{FORMAT}\0{__version__}\0{content_sha256}\0{display}\0{rules}"
         return hashlib.sha256(material.encode("utf-8")).hexdigest()
 
+    def has(self, key: str) -> bool:
+        """Whether an entry is stored under `key` (`get` may still find it unreadable)."""
+        return (self.directory / f"{key}.json").is_file()
+
     def get(self, key: str) -> dict[str, Any] | None:
         try:
             entry = jsontext.loads((self.directory / f"{key}.json").read_bytes())

@@ -230,7 +230,7 @@ class DeclaredLoad:
         self.cache = cache
         self.declaration = Declaration()
         self._parts: list[Callable[[], Part]] = []
-        to_parse: list[tuple[bytes, str, str | None]] = []
+        to_parse: list[tuple[bytes, str, str | None, bool]] = []
         slots: list[int] = []
         for path, display in files:
             part = self._read(path, display, to_parse)
@@ -244,10 +244,10 @@ class DeclaredLoad:
             self._parts[slot] = pending
 
     def _read(
-        self, path: Path, display: str, to_parse: list[tuple[bytes, str, str | None]]
+        self, path: Path, display: str, to_parse: list[tuple[bytes, str, str | None, bool]]
     ) -> "Callable[[], Part] | None":
-        """A file's customers and diagnostics, at once when it cannot be read or is in the
-        cache; None when it is queued in `to_parse`."""
+        """A file's customers and diagnostics at once when it cannot be read; else None, and
+        it is queued in `to_parse` (to be read from the cache or parsed)."""
         try:
             data = yamlsource.read_bytes(path)
         except yamlsource.YamlSourceError as exc:
@@ -257,16 +257,8 @@ class DeclaredLoad:
         self.declaration.file_hashes[display] = digest
         cache = self.cache
         key = cache.key(digest, display, self.rules.cache_key()) if cache is not None else None
-        entry = cache.get(key) if cache is not None and key is not None else None
-        if entry is not None:
-            # Built now, and the entry let go: never every file's entry in memory at once.
-            part: Part = (
-                [(DeclaredCustomer.from_dict(c, display), c["valid"]) for c in entry["customers"]],
-                [Diagnostic.from_dict(d) for d in entry["diagnostics"]],
-            )
-            del entry
-            return lambda: part
-        to_parse.append((data, display, key))
+        cached = cache is not None and key is not None and cache.has(key)
+        to_parse.append((data, display, key, cached))
         return None
 
     def cancel(self) -> None:
@@ -295,6 +287,14 @@ class DeclaredLoad:
             key=lambda d: (order.get(d.file, len(order)), d.line or 0, d.column or 0)
         )
         return declaration
+
+
+def part_of_entry(entry: Mapping[str, Any], display: str) -> "Part":
+    """A file's customers and diagnostics from its parse cache entry."""
+    return (
+        [(DeclaredCustomer.from_dict(c, display), c["valid"]) for c in entry["customers"]],
+        [Diagnostic.from_dict(d) for d in entry["diagnostics"]],
+    )
 
 
 def _NOT_YET() -> "Part":

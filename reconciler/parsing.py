@@ -1,10 +1,12 @@
-"""Parsing declared files, on worker processes when there is enough to parse.
+"""Loading declared files, on worker processes when there is enough to load.
 
 What a file yields (its customers and every diagnostic, with file, line and column) depends
 only on its bytes, its displayed name and the rules, so files are parsed independently. A
 large uncached workspace is parsed by a pool of processes, one file per task, using every
 core; the caller takes the results in file order, so customers and diagnostics are the
-same, in the same order, as from one process (tests/test_parsing.py).
+same, in the same order, as from one process (tests/test_parsing.py). Files in the parse
+cache are read from their entries by the workers too (an eighth of a parse's weight), so
+that a warm plan reads its state while they do.
 
 `FLUENTCART_WORKERS`: `1` parses in this process; `N` > 1 uses N processes whenever two or
 more files need parsing; unset, the usable cores once the files to parse hold at least
@@ -34,11 +36,32 @@ if TYPE_CHECKING:
 
 # A file's loaded customers (each with whether it is free of errors) and its diagnostics.
 Part = tuple[list[tuple["DeclaredCustomer", bool]], list[Diagnostic]]
-# (bytes, displayed name, cache key or None)
-Job = tuple[bytes, str, str | None]
+# (bytes, displayed name, cache key or None, whether the cache has the key)
+Job = tuple[bytes, str, str | None, bool]
 
 MIN_POOL_BYTES = 2 * 1024 * 1024
+# A cached file costs this much less than a parse (its entry is read, not its YAML).
+CACHED_WEIGHT = 8
 ENV = "FLUENTCART_WORKERS"
+
+
+def load_entry(
+    data: bytes,
+    display: str,
+    rules: "Rules",
+    cache: "ParseCache | None",
+    key: str | None,
+    cached: bool,
+) -> tuple[Part, bool]:
+    """One file's customers: from its cache entry when `cached` (and the entry reads),
+    else parsed; whether a new entry was stored."""
+    if cached and cache is not None and key is not None:
+        entry = cache.get(key)
+        if entry is not None:
+            from reconciler.declared import part_of_entry
+
+            return part_of_entry(entry, display), False
+    return parse_entry(data, display, rules, cache, key)
 
 
 def parse_entry(
@@ -114,7 +137,8 @@ class Parsing:
     def _pool_size(jobs: Sequence[Job], workers: int | None) -> int:
         chosen = configured_workers() if workers is None else workers
         if chosen is None:
-            if sum(len(data) for data, _, _ in jobs) < MIN_POOL_BYTES:
+            weight = sum(len(data) // (CACHED_WEIGHT if hit else 1) for data, _, _, hit in jobs)
+            if weight < MIN_POOL_BYTES:
                 return 1
             chosen = usable_cores()
         return min(chosen, len(jobs)) if len(jobs) > 1 else 1
@@ -122,11 +146,11 @@ class Parsing:
     def _start(self, job: Job) -> Callable[[], Part]:
         if self._pool is None:
             return lambda: self._here(job)
-        future = self._pool.submit(parse_entry, job[0], job[1], self.rules, self.cache, job[2])
+        future = self._pool.submit(load_entry, *job[:2], self.rules, self.cache, *job[2:])
         return lambda: self._collect(future, job)
 
     def _here(self, job: Job) -> Part:
-        part, wrote = parse_entry(job[0], job[1], self.rules, self.cache, job[2])
+        part, wrote = load_entry(*job[:2], self.rules, self.cache, *job[2:])
         self.cache_writes += wrote
         return part
 

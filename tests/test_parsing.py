@@ -85,7 +85,8 @@ def test_the_pool_is_used_and_gives_what_one_process_gives(workspace: Workspace)
     busy_workspace(workspace)
     files = jobs_of(sorted((workspace.root / "customers").iterdir()))
     alone = load_declared(files, RULES, workers=1)
-    pooled = parsing.start([(p.read_bytes(), d, None) for p, d in files], RULES, None, workers=2)
+    jobs = [(p.read_bytes(), d, None, False) for p, d in files]
+    pooled = parsing.start(jobs, RULES, None, workers=2)
     try:
         assert pooled._pool is not None
     finally:
@@ -96,7 +97,7 @@ def test_the_pool_is_used_and_gives_what_one_process_gives(workspace: Workspace)
 
 def test_a_worker_that_dies_leaves_its_file_to_this_process(workspace: Workspace) -> None:
     paths = [workspace.declare(f"p{i}.yaml", customers_file(1 + i * 30, 30)) for i in range(4)]
-    jobs = [(path.read_bytes(), path.name, None) for path in paths]
+    jobs = [(path.read_bytes(), path.name, None, False) for path in paths]
     expected = [parsing.parse_entry(*job[:2], RULES, None, None)[0] for job in jobs]
     pooled = parsing.start(jobs, RULES, None, workers=2)
     assert pooled._pool is not None
@@ -109,13 +110,16 @@ def test_a_worker_that_dies_leaves_its_file_to_this_process(workspace: Workspace
 
 
 def test_how_many_workers(monkeypatch) -> None:
-    small = [(b"x" * 1000, "a", None), (b"y" * 1000, "b", None)]
-    big = [(b"x" * parsing.MIN_POOL_BYTES, "a", None), (b"y", "b", None)]
+    small = [(b"x" * 1000, "a", None, False), (b"y" * 1000, "b", None, False)]
+    big = [(b"x" * parsing.MIN_POOL_BYTES, "a", None, False), (b"y", "b", None, False)]
+    cached = [(b"x" * parsing.MIN_POOL_BYTES, "a", "k", True), (b"y", "b", "k2", True)]
     monkeypatch.delenv(parsing.ENV, raising=False)
     monkeypatch.setattr(parsing, "usable_cores", lambda: 8)
     assert parsing.Parsing._pool_size(small, None) == 1  # not worth starting processes
     assert parsing.Parsing._pool_size(big, None) == 2  # no more workers than files
     assert parsing.Parsing._pool_size(big[:1], None) == 1
+    assert parsing.Parsing._pool_size(cached, None) == 1  # reading entries weighs less
+    assert parsing.Parsing._pool_size(cached * 8, None) == 8
     monkeypatch.setenv(parsing.ENV, "3")
     assert parsing.Parsing._pool_size(small, None) == 2
     monkeypatch.setenv(parsing.ENV, "1")
@@ -132,3 +136,17 @@ def test_a_bad_worker_count_is_refused_without_a_traceback(
     assert result.exit_code != 0
     assert "FLUENTCART_WORKERS must be a whole number" in result.output
     assert "Traceback" not in result.output
+
+
+def test_workers_read_cache_entries_and_parse_those_that_do_not_read(
+    workspace: Workspace, run, monkeypatch, private_cache
+) -> None:
+    busy_workspace(workspace)
+    expected = outputs(run, workspace, monkeypatch, "1", False, "validate")
+    assert outputs(run, workspace, monkeypatch, "2", True, "validate") == expected  # fills it
+    entries = sorted((private_cache / "declared").glob("*.json"))
+    assert len(entries) == 8  # every file, the ones with errors too
+    for entry in entries[::2]:
+        entry.write_text("{not json")
+    assert outputs(run, workspace, monkeypatch, "2", True, "validate") == expected
+    assert outputs(run, workspace, monkeypatch, "2", True, "validate") == expected
