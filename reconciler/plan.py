@@ -614,6 +614,15 @@ def _diff_customer(
     store = current if current is not None else recorded
     fields: list[FieldChange] = []
     wanted = declared.fields
+    if current is None and all(
+        type(after) is str and observed_value(recorded, name) == after
+        for name, after in wanted.items()
+    ):
+        # Most customers of a large plan: every declared text as recorded (what the loop
+        # below finds too, at half the cost).
+        return CustomerChange(
+            declared.id, Action.NO_OP, declared.source, unchanged_fields=len(wanted)
+        )
     for name in MANAGED_FIELDS:
         if name not in wanted:
             continue
