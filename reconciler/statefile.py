@@ -174,24 +174,24 @@ def _slim_state(data: bytes) -> StateFile | None:
     head = {key: value for key, value in head.items() if value is not msgspec.UNSET}
     if not jsonschemas.is_valid("state", {**head, "customers": {}}):
         return None
+    customers: dict[int, CustomerRecord] = {}
+    if not _take_slim(decoded.customers, customers):
+        return None
+    return _state_of(head, customers, hashlib.sha256(data).hexdigest())
+
+
+def _take_slim(decoded: dict[str, Any], customers: dict[int, CustomerRecord]) -> bool:
+    """Slim records decoded by id into `customers`; False at the first the schema refuses
+    (an id that is not one, an address row out of shape): what msgspec's types leave."""
     address_rules = _address_rules()
-    for cid, record in decoded.customers.items():
+    for cid, record in decoded.items():
         if not (cid.isascii() and cid.isdigit() and cid[0] != "0"):
-            return None
+            return False
         rows = record.observed.addresses
         if rows is not msgspec.UNSET and not _addresses(rows, address_rules):
-            return None
-    mode = head["name_mode"]
-    return StateFile(
-        lineage=head["lineage"],
-        serial=head["serial"],
-        site=head["site"],
-        name_mode=NameMode(mode) if mode else None,
-        tool_version=head["tool_version"],
-        labels=Catalog.from_json(head.get("labels")),
-        customers={int(cid): _slim_record(r) for cid, r in decoded.customers.items()},
-        sha256=hashlib.sha256(data).hexdigest(),
-    )
+            return False
+        customers[int(cid)] = _slim_record(record)
+    return True
 
 
 _CUSTOMERS_OPEN = b',\n  "customers": {\n    "'
@@ -239,7 +239,6 @@ def parse_streamed(handle: BinaryIO) -> StateFile | None:
         return None
     buffer = buffer[head_end + len(_CUSTOMERS_OPEN) - 1 :]  # from the first id's quote
     decode = _records_decoder().decode
-    address_rules = _address_rules()
     customers: dict[int, CustomerRecord] = {}
 
     def take(records: bytes) -> bool:
@@ -247,14 +246,7 @@ def parse_streamed(handle: BinaryIO) -> StateFile | None:
             decoded = decode(b"{" + records + b"}")
         except (msgspec.DecodeError, msgspec.ValidationError):
             return False
-        for cid, record in decoded.items():
-            if not (cid.isascii() and cid.isdigit() and cid[0] != "0"):
-                return False
-            rows = record.observed.addresses
-            if rows is not msgspec.UNSET and not _addresses(rows, address_rules):
-                return False
-            customers[int(cid)] = _slim_record(record)
-        return True
+        return _take_slim(decoded, customers)
 
     while True:
         chunk = handle.read(_STREAM_CHUNK)
@@ -269,17 +261,7 @@ def parse_streamed(handle: BinaryIO) -> StateFile | None:
             if not take(buffer[: cut + 6]):
                 return None
             buffer = buffer[cut + len(_BETWEEN) - 1 :]
-    mode = head["name_mode"]
-    return StateFile(
-        lineage=head["lineage"],
-        serial=head["serial"],
-        site=head["site"],
-        name_mode=NameMode(mode) if mode else None,
-        tool_version=head["tool_version"],
-        labels=Catalog.from_json(head.get("labels")),
-        customers=customers,
-        sha256=digest.hexdigest(),
-    )
+    return _state_of(head, customers, digest.hexdigest())
 
 
 @jsontext.many_objects()
@@ -325,23 +307,27 @@ def parse(data: bytes, shown: str, hint: str = "", slim: bool = False) -> StateF
             f"{shown}: the state file does not match schemas/state.schema.json at {where}:"
             f" {first.message[:200]}"
         )
-    return _state_of(document, data)
+    customers = {
+        int(cid): CustomerRecord(r["observed"], r["observed_at"], r["last_applied"])
+        for cid, r in document["customers"].items()
+    }
+    return _state_of(document, customers, hashlib.sha256(data).hexdigest())
 
 
-def _state_of(document: dict[str, Any], data: bytes) -> StateFile:
-    mode = document["name_mode"]
+def _state_of(
+    head: Mapping[str, Any], customers: dict[int, CustomerRecord], sha256: str
+) -> StateFile:
+    """A state from its checked metadata and records (every read of a state file)."""
+    mode = head["name_mode"]
     return StateFile(
-        lineage=document["lineage"],
-        serial=document["serial"],
-        site=document["site"],
+        lineage=head["lineage"],
+        serial=head["serial"],
+        site=head["site"],
         name_mode=NameMode(mode) if mode else None,
-        tool_version=document["tool_version"],
-        labels=Catalog.from_json(document.get("labels")),
-        customers={
-            int(cid): CustomerRecord(r["observed"], r["observed_at"], r["last_applied"])
-            for cid, r in document["customers"].items()
-        },
-        sha256=hashlib.sha256(data).hexdigest(),
+        tool_version=head["tool_version"],
+        labels=Catalog.from_json(head.get("labels")),
+        customers=customers,
+        sha256=sha256,
     )
 
 
