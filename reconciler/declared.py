@@ -20,7 +20,7 @@ from reconciler import addresses, jsonschemas, yamlsource
 from reconciler.addresses import Addresses
 from reconciler.customer import FieldValue, value_from_json
 from reconciler.diagnostics import Diagnostic, Severity, short_repr
-from reconciler.fields import BY_NAME, MANAGED_FIELDS, TEXT_FIELDS, Kind
+from reconciler.fields import BY_NAME, MANAGED_FIELDS, SHARED_FIELDS, TEXT_FIELDS, Kind
 from reconciler.rules import check_address, check_field, check_labels
 from reconciler.workspace import NameMode
 from reconciler.yamlsource import BOOL, FLOAT, INT, TIMESTAMP, Position, YamlDocument
@@ -67,12 +67,11 @@ class _Nothing(Mapping[str, Any]):
 
 NOTHING: Mapping[str, Any] = _Nothing()
 
-# Values most customers share (statuses, places): one string object each, not one a customer.
-_SHARED_VALUES = frozenset({"status", "city", "state", "country"})
-
 
 def shared(name: str, value: Any) -> Any:
-    return sys.intern(value) if name in _SHARED_VALUES and type(value) is str else value
+    """A value of a field most customers share a few values of (statuses, places): one
+    string object each, not one a customer."""
+    return sys.intern(value) if name in SHARED_FIELDS and type(value) is str else value
 
 
 def line_offsets(start: int, lines: Iterable[int]) -> bytes | tuple[int, ...]:

@@ -53,6 +53,8 @@ class Field:
     imported: bool = True  # import --generate-yaml writes it when it is not empty
     name_part: bool = False  # full_name, first_name, last_name: which one depends on the mode
     endpoint: Endpoint = Endpoint.CUSTOMER
+    # Few values shared by many customers (statuses, places): loads keep one string each.
+    shared: bool = False
 
 
 NAME_COLUMN = 192
@@ -64,12 +66,12 @@ FIELDS = (
     Field("full_name", Kind.TEXT, NAME_COLUMN, Rule.REQUIRED_TEXT, name_part=True),
     Field("first_name", Kind.TEXT, NAME_COLUMN, Rule.REQUIRED_TEXT, name_part=True),
     Field("last_name", Kind.TEXT, NAME_COLUMN, Rule.REQUIRED_TEXT, name_part=True),
-    Field("status", Kind.TEXT, SHORT_COLUMN),
-    Field("user_id", Kind.INTEGER),
-    Field("city", Kind.TEXT, SHORT_COLUMN, Rule.TEXT),
-    Field("state", Kind.TEXT, SHORT_COLUMN),
+    Field("status", Kind.TEXT, SHORT_COLUMN, shared=True),
+    Field("user_id", Kind.INTEGER, shared=True),  # recorded as text: "0"
+    Field("city", Kind.TEXT, SHORT_COLUMN, Rule.TEXT, shared=True),
+    Field("state", Kind.TEXT, SHORT_COLUMN, shared=True),
     Field("postcode", Kind.TEXT, SHORT_COLUMN),
-    Field("country", Kind.TEXT, SHORT_COLUMN),
+    Field("country", Kind.TEXT, SHORT_COLUMN, shared=True),
     Field("notes", Kind.TEXT),
     Field("labels", Kind.TITLES, LABEL_COLUMN, Rule.LABEL, endpoint=Endpoint.LABELS),
     Field("addresses", Kind.ADDRESSES, rule=Rule.ADDRESS, endpoint=Endpoint.ADDRESSES),
@@ -81,6 +83,7 @@ BY_NAME = {field.name: field for field in FIELDS}
 MANAGED_FIELDS = tuple(f.name for f in FIELDS if f.declared)
 TEXT_FIELDS = tuple(f.name for f in FIELDS if f.declared and f.kind is Kind.TEXT)
 NAME_FIELDS = tuple(f.name for f in FIELDS if f.name_part)
+SHARED_FIELDS = frozenset(f.name for f in FIELDS if f.shared)
 # What `PUT /customers/{id}` writes: every one of its bodies carries all of these.
 CUSTOMER_FIELDS = tuple(f for f in FIELDS if f.endpoint is Endpoint.CUSTOMER)
 

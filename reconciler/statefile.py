@@ -17,6 +17,7 @@ from msgspec.structs import force_setattr
 
 from reconciler import jsonschemas, jsontext
 from reconciler.errors import StateError
+from reconciler.fields import SHARED_FIELDS
 from reconciler.labels import Catalog
 from reconciler.state import PLAN_FIELDS, CustomerRecord, StateFile
 from reconciler.workspace import NameMode
@@ -86,14 +87,11 @@ class SlimObserved(msgspec.Struct, frozen=True, eq=False):
 Mapping.register(SlimObserved)
 
 
-# Values many records share (statuses, places, the unlinked user_id "0"): one string object
-# each after a slim read, not one a record (sys.intern), and the same for when it was read.
-_SHARED_FIELDS = ("status", "city", "state", "country", "user_id")
-
-
 def _slim_record(record: Any) -> CustomerRecord:
+    """A decoded slim record, its shared values (the field table's) and its time interned:
+    one string object each, not one a record."""
     observed = record.observed
-    for name in _SHARED_FIELDS:
+    for name in SHARED_FIELDS:
         value = getattr(observed, name)
         if type(value) is str:
             force_setattr(observed, name, sys.intern(value))
