@@ -47,7 +47,12 @@ NO_CACHE_HEADERS = (
 
 @dataclass
 class Faults:
-    """Injected trouble, applied to each request before it is handled."""
+    """Injected trouble, applied to each request before it is handled.
+
+    `latency_ms` is the store's response time: an answer is sent about that long after its
+    request arrived, the sandbox's own handling included (it sleeps what its handling will
+    not take, before handling, so that a request in flight has not changed the store yet).
+    """
 
     latency_ms: float = 0.0
     fail_rate: float = 0.0
@@ -90,6 +95,10 @@ class _Handler(BaseHTTPRequestHandler):
         # http.server sends headers and body separately: without TCP_NODELAY, Nagle's
         # algorithm and the client's delayed ACK add about 40 ms to every answer.
         self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+    def parse_request(self) -> bool:
+        self.arrived = time.monotonic()  # the request line is in; the headers follow
+        return super().parse_request()
 
     def log_message(self, format: str, *args: Any) -> None:
         if self.server.sandbox.verbose:
@@ -138,14 +147,30 @@ class _Handler(BaseHTTPRequestHandler):
         self, sandbox: "Sandbox", faults: "Faults", raw: bytes, roll: float, drop_after: bool
     ) -> None:
         if faults.latency_ms:
-            time.sleep(faults.latency_ms / 1000)
+            # What handling and answering take is measured (an average over recent answers)
+            # and slept less, so that the answer takes the latency, not the latency and more.
+            spent = time.monotonic() - self.arrived + sandbox.handling_seconds
+            if faults.latency_ms / 1000 > spent:
+                time.sleep(faults.latency_ms / 1000 - spent)
+        started = time.monotonic()
+        answer = self._handled(sandbox, faults, raw, roll, drop_after)
+        took = time.monotonic() - started
+        sandbox.handling_seconds += (took - sandbox.handling_seconds) / 16
+        if answer is not None and sandbox.on_answer is not None:
+            self.wfile.flush()
+            sandbox.on_answer(self.command, self.path, answer.status)
+
+    def _handled(
+        self, sandbox: "Sandbox", faults: "Faults", raw: bytes, roll: float, drop_after: bool
+    ) -> Answer | None:
+        """The answer sent for a handled request; None for injected faults and drops."""
         dropped = roll < faults.drop_rate
         if dropped and not drop_after:
             self._drop()  # reset before the request is handled
-            return
+            return None
         if faults.drop_rate <= roll < faults.drop_rate + faults.fail_rate:
             self._send(Answer(503, {"code": "service_unavailable", "message": "Injected fault."}))
-            return
+            return None
         throttled = faults.drop_rate + faults.fail_rate
         if throttled <= roll < throttled + faults.throttle_rate:
             self._send(
@@ -155,7 +180,7 @@ class _Handler(BaseHTTPRequestHandler):
                     extra_headers=(("Retry-After", str(faults.retry_after)),),
                 )
             )
-            return
+            return None
         try:
             answer = sandbox.dispatch(self.command, self.path, self.headers, raw)
         except DataFileError as exc:
@@ -167,11 +192,9 @@ class _Handler(BaseHTTPRequestHandler):
             sandbox.lose_answer is not None and sandbox.lose_answer(self.command, self.path)
         ):
             self._drop()  # handled, but the answer never arrives
-            return
+            return None
         self._send(answer)
-        if sandbox.on_answer is not None:
-            self.wfile.flush()
-            sandbox.on_answer(self.command, self.path, answer.status)
+        return answer
 
     def _drop(self) -> None:
         self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
@@ -232,6 +255,7 @@ class Sandbox:
         self.verbose = verbose
         self.requests: list[tuple[str, str]] = []
         self.user_agents: set[str] = set()
+        self.handling_seconds = 0.0  # what handling an answer takes, on average (Faults)
         self.in_flight = 0  # requests being handled now, and the most there ever were
         self.most_in_flight = 0
         # Called after each answer is sent (tests use it to kill a client at a precise point).
