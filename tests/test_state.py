@@ -15,6 +15,7 @@ from reconciler.labels import Catalog
 from reconciler.state import PLAN_FIELDS, CustomerRecord, StateFile, new_state, record_version
 from reconciler.statefile import FORMAT_VERSION, parse, serialize
 from reconciler.storage.file import (
+    FileStorage,
     Journal,
     fold_journal,
     load_state,
@@ -61,6 +62,31 @@ def test_serial_moves_only_on_change(tmp_path) -> None:
     changed.customers[1].observed["city"] = "Lyon"
     assert save_state(path, changed, load_state(path))
     assert load_state(path).serial == 2
+
+
+def test_a_working_copy_shares_records_and_persists_what_replaces_them(tmp_path) -> None:
+    """recover() hands out a working copy that shares the stored state's records (no deep
+    copy of 100,000 of them): a record is replaced, never changed, so the stored state
+    still compares as it was read and the change is written."""
+    path = tmp_path / "state.json"
+    stored = new_state("https://shop.example", NameMode.FULL_NAME)
+    stored.customers[1] = CustomerRecord(observed(1), "2026-11-01T00:00:00+00:00", {})
+    stored.customers[2] = CustomerRecord(observed(2), "2026-11-01T00:00:00+00:00", {})
+    save_state(path, stored, None)
+    on_disk, working, folded = FileStorage(path, "state.json").recover(new_state(None, None))
+    assert on_disk is not None and folded == 0
+    assert working.customers[1] is on_disk.customers[1]
+    with pytest.raises(AttributeError):
+        working.customers[1].observed_at = "2026-12-01T00:00:00+00:00"  # type: ignore[misc]
+    working.customers[1] = CustomerRecord(
+        {**observed(1), "city": "Lyon"}, "2026-12-01T00:00:00+00:00", {}
+    )
+    del working.customers[2]
+    assert on_disk.customers[1].observed["city"] != "Lyon" and 2 in on_disk.customers
+    assert save_state(path, working, on_disk)
+    again = load_state(path)
+    assert again.serial == 2 and sorted(again.customers) == [1]
+    assert again.customers[1].observed["city"] == "Lyon"
 
 
 def test_atomic_write_keeps_one_backup_with_private_modes(tmp_path) -> None:

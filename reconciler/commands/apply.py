@@ -198,8 +198,7 @@ def _record_live(state: StateFile, found: Mapping[int, dict]) -> None:
     for customer_id, customer in found.items():
         record = state.customers.get(customer_id)
         if record is not None and record.observed != customer:
-            record.observed = customer
-            record.observed_at = now()
+            state.customers[customer_id] = replace(record, observed=customer, observed_at=now())
 
 
 def _apply(

@@ -7,6 +7,7 @@ something changed.
 """
 
 import stat
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -89,13 +90,13 @@ def run(
         for customer_id, customer in sorted(live.found.items()):
             record = state.customers[customer_id]
             if "labels" not in record.observed and record.observed == _without_labels(customer):
-                record.observed = customer  # labels read for the first time: not a change
+                # labels read for the first time: not a change
+                state.customers[customer_id] = replace(record, observed=customer)
                 continue
             if record.observed != customer:
                 fields = changed_fields(record.observed, customer)
                 click.echo(f"customer {customer_id}: changed on the store: {fields}")
-                record.observed = customer
-                record.observed_at = now()
+                state.customers[customer_id] = replace(record, observed=customer, observed_at=now())
                 updated += 1
         for customer_id in sorted(live.gone):
             state.customers.pop(customer_id, None)

@@ -10,7 +10,6 @@ Only this module reads and writes the state file and its companions:
 """
 
 import contextlib
-import copy
 import hashlib
 import json
 import os
@@ -271,12 +270,12 @@ class FileStorage:
 
     def recover(self, fresh: StateFile) -> tuple[StateFile | None, StateFile, int]:
         on_disk = load_state(self.path, self.display)
-        working = copy.deepcopy(on_disk) if on_disk is not None else fresh
+        working = on_disk.working_copy() if on_disk is not None else fresh
         folded = fold_journal(working, self.path)
         if folded:
             save_state(self.path, working, on_disk)
             remove_journal(self.path)
-            on_disk = copy.deepcopy(working)
+            on_disk = working.working_copy()
         return on_disk, working, folded
 
     def unresolved(self) -> list[int]:

@@ -24,7 +24,6 @@ fluentcart.yaml is refused, and the location shown in messages never carries one
 """
 
 import contextlib
-import copy
 import hashlib
 import json
 import os
@@ -808,7 +807,7 @@ class PostgresStorage:
     def recover(self, fresh: StateFile) -> tuple[StateFile | None, StateFile, int]:
         with self.session("fluentcart") as connection:
             on_disk = self._read(connection)
-        working = copy.deepcopy(on_disk) if on_disk is not None else fresh
+        working = on_disk.working_copy() if on_disk is not None else fresh
         if on_disk is None:
             working.lineage = self._lineage()
         self.recorded = {}
