@@ -190,23 +190,28 @@ def fold_journal(state: StateFile, state_path: Path) -> int:
     """Apply the journal's complete records to `state` in memory; returns how many."""
     path = journal_path(state_path)
     try:
-        text = path.read_bytes().decode("utf-8", "replace")
+        handle = path.open("rb")
     except FileNotFoundError:
         return 0
     count = 0
-    # Lines end in "\n" only: splitlines() would also cut at U+0085, U+2028 and the other
-    # line breaks that the JSON of a record holds unescaped, and drop that record as torn.
-    for line in text.split("\n"):
-        if not line.strip():
-            continue
-        try:
-            entry = json.loads(line)
-            record = CustomerRecord(entry["observed"], entry["observed_at"], entry["last_applied"])
-            customer_id = int(entry["id"])
-        except (ValueError, KeyError, TypeError):
-            continue  # the torn last line of a crash
-        state.customers[customer_id] = record
-        count += 1
+    # Read a line at a time (a journal holds as many records as the run changed customers).
+    # Binary lines end in b"\n" only: text lines would also end at U+0085, U+2028 and the
+    # other line breaks that the JSON of a record holds unescaped, and drop it as torn.
+    with handle:
+        for raw in handle:
+            line = raw.decode("utf-8", "replace")
+            if not line.strip():
+                continue
+            try:
+                entry = json.loads(line)
+                record = CustomerRecord(
+                    entry["observed"], entry["observed_at"], entry["last_applied"]
+                )
+                customer_id = int(entry["id"])
+            except (ValueError, KeyError, TypeError):
+                continue  # the torn last line of a crash
+            state.customers[customer_id] = record
+            count += 1
     return count
 
 
