@@ -71,6 +71,15 @@ def digest_form(value: Any) -> bytes:
     return msgspec.json.encode(value, order="deterministic")
 
 
+def keep_for_the_run() -> None:
+    """Everything made so far lives until the command ends (the declared customers, the
+    state, the plan): the cyclic collector stops scanning it (gc.freeze). Without this,
+    every later collection of the oldest generation walks millions of objects again: at
+    100,000 customers the collector was 1.5 s of a 3.6 s plan, more with pages or PUTs
+    allocating meanwhile. Reference counting still frees what a command drops."""
+    gc.freeze()
+
+
 _paused = 0
 _was_enabled = False
 _pause_guard = threading.Lock()

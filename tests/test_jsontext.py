@@ -122,3 +122,24 @@ def test_a_disabled_collector_stays_disabled() -> None:
         assert not gc.isenabled()
     finally:
         gc.enable()
+
+
+def test_what_is_kept_for_the_run_is_not_rescanned_and_later_garbage_is_collected() -> None:
+    import weakref
+
+    class Node:
+        pass
+
+    kept = [{"id": i} for i in range(1000)]
+    before = gc.get_freeze_count()
+    jsontext.keep_for_the_run()
+    try:
+        assert gc.get_freeze_count() >= before + len(kept)
+        cycle = Node()
+        cycle.self = cycle  # type: ignore[attr-defined]
+        gone = weakref.ref(cycle)
+        del cycle
+        gc.collect()
+        assert gone() is None  # made after the freeze: the collector still frees it
+    finally:
+        gc.unfreeze()

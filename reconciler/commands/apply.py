@@ -13,6 +13,7 @@ from types import FrameType
 
 import click
 
+from reconciler import jsontext
 from reconciler.apply import Applier, ApplyResult, CustomerResult, Outcome, now
 from reconciler.breaker import StopKind
 from reconciler.client import FluentCartClient
@@ -171,6 +172,7 @@ def _run(options: ApplyOptions, events: "ApplyEvents | None") -> int:
                 click.echo("Apply cancelled.")
                 return 1
         declaration = resolve_created(declaration, on_disk)
+        jsontext.keep_for_the_run()  # the PUTs' garbage is collected without rescanning these
         mask = ResultMask(redactor, plan, {i: c.fields for i, c in declaration.customers.items()})
         result = _apply(
             plan,

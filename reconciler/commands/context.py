@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 
 import click
 
+from reconciler import jsontext
 from reconciler.declared import Declaration, DeclaredLoad, Rules, start_declared
 from reconciler.diagnostics import Diagnostic
 from reconciler.errors import FluentCartError, StateError
@@ -58,6 +59,13 @@ def load_all(root: Path | None = None) -> Loaded:
         if workspace.name_mode is not NameMode.AUTO
         else storage.recorded_name_mode()
     )
+    with jsontext.many_objects():  # a heap of records that hold no reference cycles
+        loaded = _load(workspace, storage, guess)
+    jsontext.keep_for_the_run()
+    return loaded
+
+
+def _load(workspace: Workspace, storage: StateStorage, guess: NameMode | None) -> Loaded:
     loading = start_declare(workspace, guess)
     try:
         state, pending = storage.read(slim=True)
@@ -253,7 +261,8 @@ def start_declare(
 
 
 def finish_declare(loading: DeclaredLoad) -> Declaration:
-    declaration = loading.result()
+    with jsontext.many_objects():  # the parsed customers: no reference cycles among them
+        declaration = loading.result()
     if loading.cache is not None and loading.cache.writes:
         loading.cache.prune()
     return declaration
@@ -284,7 +293,9 @@ def read_live(
     ids = recorded if everything_recorded else recorded & set(declaration.customers)
     if targets:
         ids &= set(targets)
-    live = read_customers(client, ids)
+    with jsontext.many_objects():  # pages of customers: no reference cycles among them
+        live = read_customers(client, ids)
+    jsontext.keep_for_the_run()  # kept until the plan is shown
     if not targets:
         # A customer to create whose email the store has is refused (422 `exist`): the plan
         # names the customer that has it.
