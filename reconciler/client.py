@@ -416,7 +416,10 @@ class FluentCartClient:
             return
         ids = [r.get("label_id") for r in rows if isinstance(r, dict)]
         wanted = {int(i) for i in ids if isinstance(i, int | str) and str(i).isdigit()}
-        catalog = self.known_labels() if wanted else Catalog()
+        if not wanted:
+            record["labels"] = []  # most customers of a page: no catalogue to look up
+            return
+        catalog = self.known_labels()
         if any(i not in catalog.titles for i in wanted):
             with self._catalog_read:  # pages read at once: one re-read, and every page sees it
                 catalog = self._catalog or catalog
@@ -694,15 +697,7 @@ class FluentCartClient:
                 " redirects, so credentials never go to another address. Set the site URL to the final address"
             )
         try:
-            data = (
-                json.loads(
-                    body.decode("utf-8"),
-                    parse_constant=jsontext.refuse_constant,
-                    parse_float=jsontext.finite_float,
-                )
-                if body
-                else None
-            )
+            data = jsontext.loads(body.decode("utf-8")) if body else None
         except (UnicodeDecodeError, ValueError):
             data = None
         if data is None:
@@ -778,7 +773,7 @@ def _addresses(record: dict[str, Any]) -> None:
             rows.extend(value)
             carried = True
     if carried:
-        record["addresses"] = _own_addresses(rows, record["id"])
+        record["addresses"] = _own_addresses(rows, record["id"]) if rows else []
 
 
 def _customer(value: Any, what: str, customer_id: int | None) -> dict[str, Any]:

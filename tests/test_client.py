@@ -201,6 +201,9 @@ class Stub:
             "not JSON",
         ),
         (200, b'{"customer": {"id": 1, "email"', None, BadResponse, "not JSON"),
+        (200, b'{"customer": {"id": 1, "ltv": NaN}}', None, BadResponse, "not JSON"),
+        (200, b'{"customer": {"id": 1, "ltv": 1e999}}', None, BadResponse, "not JSON"),
+        (200, '{"customer": {"id": 1}}'.encode("utf-16"), None, BadResponse, "not JSON"),
         (200, b"", None, BadResponse, "empty body"),
         (200, b'{"customers": []}', None, BadResponse, "unexpected shape"),
         (200, b'{"customer": {"id": 2}}', None, BadResponse, "asked for customer 1"),
@@ -234,6 +237,18 @@ def test_hostile_answers_are_clear_errors(status, body, headers, error, message)
         with FluentCartClient(stub.url, ADMIN, FAST) as client, pytest.raises(error, match=message):
             client.get_customer(1)
         assert stub.hits == 1
+    finally:
+        stub.close()
+
+
+def test_an_answer_the_fast_decoder_refuses_is_read_as_the_standard_one_reads_it() -> None:
+    """Answers are decoded by msgspec; what it refuses but JSON allows (a lone surrogate
+    escape, which PHP's json_encode can write) goes through the standard decoder."""
+    stub = Stub(200, b'{"customer": {"id": 1, "notes": "a\\ud800b", "ltv": 0.1}}')
+    try:
+        with FluentCartClient(stub.url, ADMIN, FAST) as client:
+            customer = client.get_customer(1)
+        assert customer["notes"] == "a\ud800b" and customer["ltv"] == 0.1
     finally:
         stub.close()
 
