@@ -19,7 +19,10 @@ bench/rss.py). Sections (--only picks some):
   apply    M changes (one field each) at the given latency and parallelism, with the file
            and with PostgreSQL: the ratio to the ideal M x L / P, and the peak memory of
            apply beside that of an apply of a tenth of them on the same workspace before it
-           (what each further change adds, against the size of one recorded customer).
+           (what each further change adds, against what one recorded customer takes in
+           memory as json.load reads it: the records themselves);
+           and, as the floor of the transport, the same PUTs from a bare concurrent loop
+           of `requests` (a subprocess, its bodies read from list pages beforehand).
 
 Prints one table: each figure, its baseline, the ratio, the goal, met or MISSED.
 """
@@ -86,6 +89,48 @@ def page(number):
 with ThreadPoolExecutor(int(parallelism)) as pool:
     total = sum(pool.map(page, range(1, int(pages) + 1)))
 print(total)
+"""
+
+# The apply's floor: the same PUTs as bare requests calls, `parallelism` at a time, each
+# body the customer as a list page shows it with the new city (the pages are read first,
+# untimed). Prints the seconds the PUTs took.
+BARE_PUTS = """
+import sys, threading, time, requests
+from concurrent.futures import ThreadPoolExecutor
+url, user, password, parallelism, count, city = sys.argv[1:7]
+local = threading.local()
+def session():
+    if not hasattr(local, "session"):
+        local.session = requests.Session()
+        local.session.auth = (user, password)
+    return local.session
+def page(number):
+    answer = session().get(url + "/wp-json/fluent-cart/v2/customers", params={
+        "per_page": 199, "page": number, "sort_by": "id", "sort_type": "asc"}, timeout=60)
+    answer.raise_for_status()
+    return answer.json()["customers"]["data"]
+def put(item):
+    body = {k: v for k, v in item.items() if not isinstance(v, (dict, list))}
+    answer = session().put(url + f"/wp-json/fluent-cart/v2/customers/{item['id']}",
+                           json={**body, "city": city}, timeout=60)
+    answer.raise_for_status()
+with ThreadPoolExecutor(int(parallelism)) as pool:
+    items = [i for p in pool.map(page, range(1, int(count) // 199 + 2)) for i in p]
+    started = time.perf_counter()
+    list(pool.map(put, items))
+print(time.perf_counter() - started)
+"""
+
+# What a recorded customer takes in memory, read as the commands read a whole state: the
+# bytes that json.load's objects hold once the text is gone, per customer.
+RECORD_MEMORY = """
+import json, sys, tracemalloc
+with open(sys.argv[1], "rb") as handle:
+    text = handle.read()
+tracemalloc.start()
+state = json.loads(text)
+del text
+print(tracemalloc.get_traced_memory()[0] / len(state["customers"]))
 """
 
 
@@ -331,6 +376,14 @@ def apply_goal(
                     serialize(recorded_state(sandbox, list(range(1, changes + 1))))
                 )
                 state_mb = (root / "fluentcart.state.json").stat().st_size / 1e6
+                record_bytes = float(
+                    subprocess.run(
+                        [sys.executable, "-c", RECORD_MEMORY, str(root / "fluentcart.state.json")],
+                        capture_output=True,
+                        text=True,
+                        check=True,
+                    ).stdout
+                )
                 run_env = {
                     **env,
                     "FLUENTCART_URL": sandbox.url,
@@ -367,6 +420,26 @@ def apply_goal(
                 declare_in_files(root, changes, "Paris")
                 applied = checked(timed(apply_cmd, env=run_env), "apply")
                 assert all(c["city"] == "Paris" for c in store.customers.values())
+                if backend == "file":
+                    bare_seconds = float(
+                        subprocess.run(
+                            [
+                                sys.executable,
+                                "-c",
+                                BARE_PUTS,
+                                sandbox.url,
+                                "admin",
+                                PASSWORD,
+                                str(parallelism),
+                                str(changes),
+                                "Marseille",
+                            ],
+                            capture_output=True,
+                            text=True,
+                            check=True,
+                        ).stdout
+                    )
+                    assert all(c["city"] == "Marseille" for c in store.customers.values())
             ideal = changes * latency / 1000 / parallelism
             ratio = applied.seconds / ideal
             label = f"apply, {changes:,} changes at {latency:g} ms, parallelism {parallelism}, {backend}"
@@ -379,16 +452,23 @@ def apply_goal(
                 ratio <= 1.2,
             )
             growth = (applied.max_rss_mb - idle.max_rss_mb) * 1e6 / (changes - tenth)
-            per_record = state_mb * 1e6 / changes
+            per_record = record_bytes  # the records themselves: one in memory a change
             table.add(
                 f"{label}: peak memory",
                 memory(applied),
                 f"{memory(idle)} (apply of {tenth:,})",
                 None,
-                f"<= that + one record a change ({per_record / 1e3:.1f} KB)",
+                f"<= that + one record a change ({per_record / 1e3:.1f} KB in memory,"
+                f" {state_mb * 1e3 / changes:.1f} KB in the file)",
                 growth <= per_record,
             )
             table.note(f"{label}: memory added per change", f"{growth / 1e3:.2f} KB")
+            if backend == "file":
+                table.note(
+                    f"the same PUTs from a bare loop of requests, parallelism {parallelism}",
+                    f"{bare_seconds:.2f} s",
+                    f"{bare_seconds / ideal:.2f}x the ideal",
+                )
     finally:
         pg.stop(base)
 
