@@ -47,9 +47,11 @@ class StateFile:
     labels: Catalog | None = None  # the store's labels when last read; None: never read
 
     def working_copy(self) -> "StateFile":
-        """A copy to change and persist: its own customers mapping, the same (immutable)
-        records. What a deep copy gives, without copying 100,000 records."""
-        return replace(self, customers=dict(self.customers))
+        """A copy to change and persist: its own customers mapping and label catalogue (a
+        Catalog can be added to), the same (immutable) records. What a deep copy gives,
+        without copying 100,000 records."""
+        labels = replace(self.labels, titles=dict(self.labels.titles)) if self.labels else None
+        return replace(self, customers=dict(self.customers), labels=labels)
 
     def created(self) -> dict[str, int]:
         """Customers apply created from declarations without an id: their email

@@ -72,10 +72,14 @@ def test_a_working_copy_shares_records_and_persists_what_replaces_them(tmp_path)
     stored = new_state("https://shop.example", NameMode.FULL_NAME)
     stored.customers[1] = CustomerRecord(observed(1), "2026-11-01T00:00:00+00:00", {})
     stored.customers[2] = CustomerRecord(observed(2), "2026-11-01T00:00:00+00:00", {})
+    stored.labels = Catalog({7: "VIP"})
     save_state(path, stored, None)
     on_disk, working, folded = FileStorage(path, "state.json").recover(new_state(None, None))
     assert on_disk is not None and folded == 0
     assert working.customers[1] is on_disk.customers[1]
+    assert working.labels is not None and working.labels == on_disk.labels
+    working.labels.add(8, "New")
+    assert on_disk.labels is not None and 8 not in on_disk.labels.titles
     with pytest.raises(AttributeError):
         working.customers[1].observed_at = "2026-12-01T00:00:00+00:00"  # type: ignore[misc]
     working.customers[1] = CustomerRecord(
