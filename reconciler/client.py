@@ -274,13 +274,16 @@ class FluentCartClient:
             cert_reqs="CERT_REQUIRED",
             ca_certs=DEFAULT_CA_BUNDLE_PATH,
         )
+        # The Basic credentials, sent with every request and removed from any text it echoes.
+        self._token = base64.b64encode(
+            f"{credentials.username}:{credentials.password}".encode()
+        ).decode()
         self._headers = {
             "User-Agent": f"fluentcart-reconciler/{__version__}",
             "Accept-Encoding": "gzip, deflate",
             "Accept": "application/json",
             "Connection": "keep-alive",
-            "Authorization": "Basic "
-            + base64.b64encode(f"{credentials.username}:{credentials.password}".encode()).decode(),
+            "Authorization": f"Basic {self._token}",
         }
         self._timeout = Timeout(connect=options.connect_timeout, read=options.read_timeout)
         self._lock = threading.Lock()
@@ -637,9 +640,10 @@ class FluentCartClient:
             )
         except HTTPError as exc:
             self._count(None)
-            if isinstance(_innermost(exc), SSLError):
+            cause = _innermost(exc)
+            if isinstance(cause, SSLError):
                 raise TransportError(f"{what}: TLS verification failed: {_reason(exc)}") from None
-            if isinstance(_innermost(exc), _Halted):
+            if isinstance(cause, _Halted):
                 raise StoreUnreachable(f"{what}: {_reason(exc)}") from None
             if _timed_out(exc):
                 raise TransportError(
@@ -681,8 +685,7 @@ class FluentCartClient:
     def _scrub(self, text: str) -> str:
         """Remove the credentials from text a server sent (an error page may echo headers)."""
         password = self.credentials.password
-        token = base64.b64encode(f"{self.credentials.username}:{password}".encode()).decode()
-        for secret in {password, password.replace(" ", ""), token}:
+        for secret in {password, password.replace(" ", ""), self._token}:
             if secret:
                 text = text.replace(secret, "<redacted>")
         return text
