@@ -28,6 +28,7 @@ from reconciler.yamlsource import BOOL, FLOAT, INT, TIMESTAMP, Position, YamlDoc
 if TYPE_CHECKING:
     from reconciler.cache import ParseCache
     from reconciler.parsing import Part
+    from reconciler.state import CustomerRecord
 
 _DECIMAL = re.compile(r"-?(0|[1-9][0-9]*)")  # YAML 1.1 reads 010 as octal 8
 _SHAPE_HINT = (
@@ -79,11 +80,21 @@ def line_offsets(start: int, lines: Iterable[int]) -> bytes | tuple[int, ...]:
     bytes object (a field's line is almost always a few lines below), else the lines."""
     found = tuple(lines)
     if all(0 <= line - start < 256 for line in found):
-        return bytes(line - start for line in found)
+        offsets = bytes(line - start for line in found)
+        # Most customers of a file are written alike: one object for each layout (pickled
+        # once a file, and unpickled as one), a bounded number of them.
+        kept = _LAYOUTS.get(offsets)
+        if kept is None and len(_LAYOUTS) < _MAX_LAYOUTS:
+            _LAYOUTS[offsets] = kept = offsets
+        return offsets if kept is None else kept
     return found
 
 
-class DeclaredCustomer(msgspec.Struct, frozen=True):
+_LAYOUTS: dict[bytes, bytes] = {}
+_MAX_LAYOUTS = 4096
+
+
+class DeclaredCustomer(msgspec.Struct, frozen=True, gc=False):
     """One customer as declared: `fields` holds each value as the server will store it (what
     plans compare); `sent` the declared text of the fields where that differs, which is what
     apply sends, so that the store makes of it exactly what the server makes of the YAML.
@@ -91,7 +102,8 @@ class DeclaredCustomer(msgspec.Struct, frozen=True):
     `lines` is where each field is written, in the order of `fields` (line_offsets):
     compact, because a plan of 1,000,000 customers holds them all and reads a field's line
     only for a diagnostic (`field_lines`). A msgspec Struct: built, compared and pickled
-    (from the parsing workers) in C, at half a frozen dataclass's cost or less."""
+    (from the parsing workers) in C, at half a frozen dataclass's cost or less; not tracked
+    by the cyclic collector (gc=False): its values never refer back to it."""
 
     id: int
     fields: Mapping[str, FieldValue]
@@ -264,9 +276,12 @@ class DeclaredLoad:
         """Stop the parses not begun (the caller needs the files loaded under other rules)."""
         self._parsing.close()
 
-    def result(self) -> Declaration:
+    def result(self, recorded: "Mapping[int, CustomerRecord] | None" = None) -> Declaration:
+        """The declaration, merged in file order. With the `recorded` customers of a state,
+        each declared text equal to its recorded one is replaced by the recorded string as
+        it is merged (_share_recorded), so that the two are held once."""
         declaration = self.declaration
-        seen_ids: dict[int, DeclaredCustomer] = {}
+        invalid_ids: dict[int, DeclaredCustomer] = {}
         seen_emails: dict[str, DeclaredCustomer] = {}
         try:
             for index, part in enumerate(self._parts):
@@ -274,7 +289,11 @@ class DeclaredLoad:
                 self._parts[index] = _NOT_YET  # let the file's lists go as they are merged
                 declaration.diagnostics.extend(found)
                 for customer, valid in loaded:
-                    _merge(declaration, customer, valid, seen_ids, seen_emails)
+                    if recorded is not None and not customer.new:
+                        record = recorded.get(customer.id)
+                        if record is not None:
+                            _share_recorded(customer.fields, record.observed)
+                    _merge(declaration, customer, valid, invalid_ids, seen_emails)
         finally:
             self._parsing.close()
         if self.cache is not None:
@@ -300,15 +319,35 @@ def _NOT_YET() -> "Part":
     raise AssertionError("a file's parse was never started")  # pragma: no cover
 
 
+def _share_recorded(fields: Mapping[str, FieldValue], observed: Mapping[str, Any]) -> None:
+    """Each declared text that equals its recorded value made that same string: most of a
+    large workspace's customers are declared as recorded, and a million customers' texts
+    held twice were a fifth of a plan's memory. Equal strings either way: nothing that
+    reads the values can tell (a customer's fields are changed only while it is merged)."""
+    if type(fields) is not dict:
+        return
+    for name, value in fields.items():
+        if type(value) is str:
+            kept = observed.get(name)
+            if kept is not value and type(kept) is str and kept == value:
+                fields[name] = kept
+
+
 def _merge(
     declaration: Declaration,
     customer: DeclaredCustomer,
     valid: bool,
-    seen_ids: dict[int, DeclaredCustomer],
+    invalid_ids: dict[int, DeclaredCustomer],
     seen_emails: dict[str, DeclaredCustomer],
 ) -> None:
-    """One loaded customer into the declaration: ids and emails must be unique across files."""
-    earlier = seen_ids.get(customer.id) if not customer.new else None
+    """One loaded customer into the declaration: ids and emails must be unique across files.
+    The ids seen are those of `declaration.customers` and of `invalid_ids` (not a third
+    mapping of a million ids)."""
+    earlier = (
+        None
+        if customer.new
+        else declaration.customers.get(customer.id) or invalid_ids.get(customer.id)
+    )
     if earlier is not None:
         declaration.diagnostics.append(
             _at(
@@ -316,10 +355,14 @@ def _merge(
             )
         )
         return
-    seen_ids[customer.id] = customer
+    if not valid and not customer.new:
+        invalid_ids[customer.id] = customer
     email = customer.fields.get("email")
     if isinstance(email, str) and email:
-        other = seen_emails.get(email.lower())
+        key = email.lower()
+        if key == email:
+            key = email  # one string, not a lower-cased copy of each address
+        other = seen_emails.get(key)
         if other is not None:
             declaration.diagnostics.append(
                 _at(
@@ -331,7 +374,7 @@ def _merge(
                 )
             )
         else:
-            seen_emails[email.lower()] = customer
+            seen_emails[key] = customer
     if valid and customer.new:
         declaration.creates.setdefault(customer.email_key, customer)
     elif valid:
@@ -508,10 +551,14 @@ def _load_customer(
     sent: dict[str, FieldValue] = {}
     field_lines: dict[str, int] = {}
     mode = str(rules.name_mode) if rules.name_mode else None
-    for name, raw in entry.items():
-        if name == "id" or name in broken or name not in MANAGED_FIELDS:
+    for written, raw in entry.items():
+        if written == "id" or written in broken or written not in MANAGED_FIELDS:
             continue
-        nodes = index.get(name)
+        nodes = index.get(written)
+        # The field's own name object, not the parsed key: one string for every customer's
+        # key, pickled once a file (a key of its own per customer was a third of the
+        # memory a million declared customers take).
+        name = BY_NAME[cast(str, written)].name
         field_lines[name] = nodes[1].start_mark.line + 1 if nodes else start.line
         if name == "user_id":
             # Not in `broken`, so it passed the schema: an integer (never a bool or a float).

@@ -7,6 +7,7 @@ database) is `storage/`.
 import hashlib
 import json
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -27,7 +28,7 @@ class CustomerRecord:
 
     observed: dict[str, Any]
     observed_at: str
-    last_applied: dict[str, Any] = field(default_factory=dict)
+    last_applied: Mapping[str, Any] = field(default_factory=dict)
 
     @property
     def created_from(self) -> str | None:

@@ -38,10 +38,12 @@ def _slim_customer(obj: dict[str, Any]) -> dict[str, Any]:
 _HEAD_KEYS = ("format_version", "lineage", "serial", "tool_version", "site", "name_mode", "labels")
 
 
-class SlimObserved(msgspec.Struct, frozen=True, eq=False):
+class SlimObserved(msgspec.Struct, frozen=True, eq=False, gc=False):
     """What a slim read keeps of a recorded customer: its PLAN_FIELDS, read only, as a
     mapping (fields the record does not have are not in it). One compact object instead
-    of a dict per customer: a plan of 1,000,000 customers holds a million of them."""
+    of a dict per customer: a plan of 1,000,000 customers holds a million of them. Not
+    tracked by the cyclic collector (gc=False: 16 bytes less each): it holds texts, numbers
+    and lists of them, never anything that refers back to it."""
 
     _keys: ClassVar[frozenset[str]] = frozenset()
 
@@ -95,7 +97,14 @@ def _slim_record(record: Any) -> CustomerRecord:
         value = getattr(observed, name)
         if type(value) is str:
             force_setattr(observed, name, sys.intern(value))
-    return CustomerRecord(observed, sys.intern(record.observed_at), record.last_applied)
+    return CustomerRecord(
+        observed, sys.intern(record.observed_at), record.last_applied or _NEVER_APPLIED
+    )
+
+
+# The last_applied of every slim record that has none (an imported customer's): one empty
+# mapping, not an empty dict a record. Records are never changed (state.CustomerRecord).
+_NEVER_APPLIED: dict[str, Any] = {}
 
 
 def _annotation(key: str, allowed: frozenset[type]) -> Any:
@@ -128,7 +137,7 @@ def _slim_types() -> tuple[Any, Any]:
         annotation = _annotation(key, typed) if typed is not None else Any
         fields.append((key, annotation) if key == "id" else (key, annotation, msgspec.UNSET))
     observed = msgspec.defstruct(
-        "RecordedForPlan", fields, bases=(SlimObserved,), frozen=True, eq=False
+        "RecordedForPlan", fields, bases=(SlimObserved,), frozen=True, eq=False, gc=False
     )
     observed._keys = frozenset(PLAN_FIELDS)  # type: ignore[attr-defined]
     value: Any = _annotation("last_applied", applied_types)

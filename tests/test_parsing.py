@@ -150,3 +150,43 @@ def test_workers_read_cache_entries_and_parse_those_that_do_not_read(
         entry.write_text("{not json")
     assert outputs(run, workspace, monkeypatch, "2", True, "validate") == expected
     assert outputs(run, workspace, monkeypatch, "2", True, "validate") == expected
+
+
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_declared_texts_equal_to_recorded_ones_are_held_once(
+    workspace: Workspace, monkeypatch, workers
+) -> None:
+    """Memory (issue 16): a declared text equal to its recorded value is that same string,
+    and every customer's field names are one string each, from workers too; what differs
+    stays as declared."""
+    from reconciler.commands.context import load_all
+
+    for index in range(3):
+        workspace.declare(f"part-{index}.yaml", customers_file(1 + index * 20, 20))
+    workspace.state(
+        make_state(
+            [
+                observed(i, email=f"c{i}@example.org", city="Lyon" if i % 2 else f"City {i % 7}")
+                for i in range(1, 61)
+            ]
+        )
+    )
+    monkeypatch.setenv(parsing.ENV, workers)
+    monkeypatch.setenv("FLUENTCART_NO_CACHE", "1")
+    loaded = load_all(workspace.root)
+    assert loaded.state is not None
+    declared, recorded = loaded.declaration.customers, loaded.state.customers
+    assert sorted(declared) == list(range(1, 61))
+    for customer_id, customer in declared.items():
+        kept = recorded[customer_id].observed
+        assert customer.fields["email"] is kept.get("email")
+        city = customer.fields["city"]
+        assert city == f"City {customer_id % 7}"
+        assert (city is kept.get("city")) is (customer_id % 2 == 0)
+        # Stored with one space (WordPress' sanitizing), sent as written; recorded empty.
+        assert customer.fields["notes"] == f"note {customer_id}" != kept.get("notes")
+        assert customer.sent["notes"] == f"note  {customer_id}"
+    # Two customers of one file (a worker sends its results a file at a time).
+    first, last = declared[1], declared[20]
+    assert [a is b for a, b in zip(first.fields, last.fields, strict=True)] == [True] * 3
+    assert first.lines is last.lines  # one layout object for customers written alike

@@ -168,6 +168,22 @@ def test_duplicate_id_across_files_names_both_places(workspace: Workspace, run) 
     )
 
 
+def test_an_id_declared_twice_is_found_when_its_first_declaration_is_invalid(
+    workspace: Workspace, run
+) -> None:
+    workspace.declare("a.yaml", "customers:\n  - id: 7\n    status: gone\n  - id: 8\n")
+    workspace.declare("b.yaml", "id: 7\ncity: Lyon\n")
+    workspace.declare("c.yaml", "id: 7\nstatus: also-gone\n")
+    result = run(workspace, "validate")
+    assert result.exit_code == 1
+    assert "customers/b.yaml:1:1: customer 7: declared twice: also at customers/a.yaml:2" in (
+        result.output
+    )
+    assert "customers/c.yaml:1:1: customer 7: declared twice: also at customers/a.yaml:2" in (
+        result.output
+    )
+
+
 def test_duplicate_email_ignores_case(workspace: Workspace, run) -> None:
     workspace.declare("a.yaml", "id: 1\nemail: Jane@Example.org\n")
     workspace.declare("b.yaml", "id: 2\nemail: jane@example.ORG\n")

@@ -84,8 +84,8 @@ def _load(workspace: Workspace, storage: StateStorage, guess: NameMode | None) -
     mode = effective_name_mode(workspace, state)
     if mode != guess:
         loading.cancel()
-        return Loaded(workspace, state, mode, declare(workspace, mode))
-    return Loaded(workspace, state, mode, finish_declare(loading))
+        loading = start_declare(workspace, mode)
+    return Loaded(workspace, state, mode, finish_declare(loading, state))
 
 
 def echo_diagnostics(
@@ -260,9 +260,12 @@ def start_declare(
     return start_declared(files, Rules(workspace.statuses, mode), open_cache())
 
 
-def finish_declare(loading: DeclaredLoad) -> Declaration:
+def finish_declare(loading: DeclaredLoad, state: StateFile | None = None) -> Declaration:
+    """The declaration `loading` reads; with the state, declared values equal to recorded
+    ones share their strings (DeclaredLoad.result)."""
+    recorded = state.customers if state is not None else None
     with jsontext.many_objects():  # the parsed customers: no reference cycles among them
-        declaration = loading.result()
+        declaration = loading.result(recorded)
     if loading.cache is not None and loading.cache.writes:
         loading.cache.prune()
     return declaration
