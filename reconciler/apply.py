@@ -63,7 +63,7 @@ class Outcome(StrEnum):
     NOT_STARTED = "not-started"  # the run stopped first: nothing was sent for it
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)  # one a change: 100,000 in an apply of that many
 class CustomerResult:
     id: int
     outcome: Outcome

@@ -753,3 +753,29 @@ def test_a_read_without_chunked_streaming_gives_the_same_state(postgres, monkeyp
     fetched = PostgresStorage(postgres.url(), storage.workspace).read()[0]
     assert streamed is not None and fetched is not None
     assert serialize(streamed) == serialize(fetched) == serialize(state)
+
+
+def test_recorded_answers_share_what_they_have_in_common_with_the_records_read(postgres) -> None:
+    """Memory of a large apply (issue 16): each answer the recorder holds until persist
+    shares the values it did not change with the record it replaces; persisted as sent."""
+    from reconciler.state import CustomerRecord, new_state
+    from tests.conftest import make_state, observed
+
+    storage = PostgresStorage(postgres.url(), f"share-{uuid.uuid4().hex[:8]}")
+    with storage.lock("test"):
+        storage.replace(make_state([observed(1, city="Lyon"), observed(2, city="Lyon")]))
+    with storage.lock("apply"):
+        on_disk, working, _ = storage.recover(new_state(None, None))
+        assert on_disk is not None
+        recorder = storage.recorder(1)
+        answer = {**json.loads(json.dumps(observed(1))), "city": "Paris"}
+        recorder.record(1, CustomerRecord(answer, "2026-12-03T00:00:00+00:00"))
+        recorder.close()
+        kept = storage.recorded[1].observed
+        assert kept == answer
+        assert kept["email"] is on_disk.customers[1].observed["email"]
+        assert kept["city"] == "Paris" and kept["city"] is not on_disk.customers[1].observed["city"]
+        assert storage.persist(working, on_disk)
+    state = storage.read()[0]
+    assert state is not None and state.customers[1].observed == answer
+    assert state.customers[2].observed["city"] == "Lyon"

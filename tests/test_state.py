@@ -510,3 +510,46 @@ def test_the_journal_keeps_records_holding_unicode_line_breaks(tmp_path: Path) -
     state = make_state([observed(1)])
     assert fold_journal(state, path) == 1
     assert state.customers[1].observed["city"] == odd
+
+
+def test_a_folded_journal_shares_keys_and_unchanged_values(tmp_path: Path) -> None:
+    """Memory of a large apply (issue 16): the journal is folded a batch of lines at a time,
+    so that its records share their keys' strings, and each record shares the values it has
+    in common with the record it replaces; a torn last line is still left out."""
+    from reconciler.storage import file
+
+    path = tmp_path / "fluentcart.state.json"
+    state = make_state([observed(i, city="Lyon") for i in range(1, 8)])
+    before = dict(state.customers)
+    journal = Journal(path)
+    for i in range(1, 8):
+        record = CustomerRecord({**observed(i), "city": "Paris"}, "2026-12-02T00:00:00+00:00")
+        journal.record(i, record)
+    journal.close()
+    with file.journal_path(path).open("ab") as handle:
+        handle.write(b'{"id": 99, "observed": {"id": 99, "ci')  # a crash mid-line
+    with patch.object(file, "_FOLD_BATCH", 3):  # batches of 3, 3 and 1 + the torn line
+        assert fold_journal(state, path) == 7
+    assert sorted(state.customers) == list(range(1, 8))
+    records = [state.customers[i] for i in range(1, 8)]
+    for record, old in zip(records, (before[i] for i in range(1, 8)), strict=True):
+        assert record.observed == {**old.observed, "city": "Paris"}
+        assert record.observed["email"] is old.observed["email"]  # unchanged: one string
+        assert record.observed["city"] is not old.observed["city"]
+        assert all(a is b for a, b in zip(record.observed, records[0].observed, strict=True))
+        assert record.observed_at is records[0].observed_at
+
+
+def test_sharing_values_swaps_only_equal_values_of_one_type() -> None:
+    from reconciler.state import sharing_values
+
+    earlier = CustomerRecord({"a": 1, "b": "x" * 40, "c": [1, 2], "d": True, "e": 2.0}, "t")
+    fresh = {"a": True, "b": "".join(["x"] * 40), "c": [1, 2], "d": 1, "e": 2, "f": "new"}
+    shared = sharing_values(CustomerRecord(fresh, "t"), earlier)
+    assert shared.observed == fresh
+    assert [type(v) for v in shared.observed.values()] == [bool, str, list, int, int, str]
+    assert shared.observed["b"] is earlier.observed["b"]
+    assert shared.observed["c"] is earlier.observed["c"]
+    assert shared.observed["a"] is True and shared.observed["d"] == 1
+    alone = sharing_values(CustomerRecord({"".join(["ke", "y"]): 1}, "t"), None)
+    assert next(iter(alone.observed)) is "key"  # noqa: F632 (interned: one string)

@@ -40,7 +40,13 @@ from reconciler import __version__, jsontext
 from reconciler.errors import StateError
 from reconciler.labels import Catalog
 from reconciler.lock import HOLDER_SETTLE_SECONDS, LockError, LockInfo, check_release
-from reconciler.state import PLAN_FIELDS, CustomerRecord, RecordVersion, StateFile
+from reconciler.state import (
+    PLAN_FIELDS,
+    CustomerRecord,
+    RecordVersion,
+    StateFile,
+    sharing_values,
+)
 from reconciler.workspace import NameMode
 
 if TYPE_CHECKING:
@@ -462,8 +468,10 @@ class PostgresRecorder:
                         " Plan again."
                     )
                 storage.versions[customer_id] = int(version)
+            # Held until persist: sharing what it has in common with the record it replaces.
+            kept = sharing_values(record, storage.earlier.get(customer_id))
             with self._guard:
-                storage.recorded[customer_id] = record
+                storage.recorded[customer_id] = kept
                 self._ahead.discard(customer_id)
 
     def release(self, customer_id: int) -> None:
@@ -517,6 +525,7 @@ class PostgresStorage:
         self.run_id: int | None = None
         self.recorded: dict[int, CustomerRecord] = {}  # what this run's recorder wrote
         self.versions: dict[int, int] = {}  # each customer's version when this run read it
+        self.earlier: Mapping[int, CustomerRecord] = {}  # the records as this run read them
         self._workspace_id: int | None = None
         self._migrated = False
         self._sessions = threading.local()  # see session()
@@ -811,6 +820,7 @@ class PostgresStorage:
         if on_disk is None:
             working.lineage = self._lineage()
         self.recorded = {}
+        self.earlier = on_disk.customers if on_disk is not None else {}
         return on_disk, working, 0
 
     def unresolved(self) -> list[int]:
