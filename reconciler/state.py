@@ -87,20 +87,28 @@ def sharing_values(record: CustomerRecord, earlier: CustomerRecord | None) -> Cu
     (same type, equal), the earlier record's object, and interned keys: a store's answer
     after a PUT repeats all but the fields that changed, and an apply of 100,000 changes
     would otherwise hold each customer's texts twice (the old record beside the new) and,
-    decoded an answer at a time, its own copy of every key. Equal values of one type: nothing
-    that reads the record can tell. Records are never changed once made, so they share."""
+    decoded an answer at a time, its own copy of every key. A mapping that changed (the
+    formatted address of a new city) shares its unchanged values the same way. Equal values
+    of one type: nothing that reads the record can tell. Records are never changed once
+    made, so they share."""
     observed = record.observed
     if type(observed) is not dict:
         return record
-    before = earlier.observed if earlier is not None else {}
+    return replace(record, observed=_shared(observed, earlier.observed if earlier else {}))
+
+
+def _shared(fresh: dict[str, Any], before: Mapping[str, Any]) -> dict[str, Any]:
     intern = sys.intern
     shared: dict[str, Any] = {}
-    for key, value in observed.items():
+    for key, value in fresh.items():
         kept = before.get(key, _ABSENT)
-        if kept is not value and type(kept) is type(value) and kept == value:
-            value = kept
+        if kept is not value and type(kept) is type(value):
+            if kept == value:
+                value = kept
+            elif type(value) is dict:
+                value = _shared(value, kept)
         shared[intern(key) if type(key) is str else key] = value
-    return replace(record, observed=shared)
+    return shared
 
 
 _ABSENT = object()

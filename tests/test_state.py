@@ -553,3 +553,14 @@ def test_sharing_values_swaps_only_equal_values_of_one_type() -> None:
     assert shared.observed["a"] is True and shared.observed["d"] == 1
     alone = sharing_values(CustomerRecord({"".join(["ke", "y"]): 1}, "t"), None)
     assert next(iter(alone.observed)) is "key"  # noqa: F632 (interned: one string)
+
+
+def test_sharing_values_shares_inside_a_mapping_that_changed() -> None:
+    from reconciler.state import sharing_values
+
+    place = {"city": "Lyon", "country": "FR", "line": "x" * 30}
+    earlier = CustomerRecord({"formatted_address": place}, "t")
+    fresh = {"formatted_address": {"city": "Paris", "country": "FR", "line": "".join(["x"] * 30)}}
+    shared = sharing_values(CustomerRecord(fresh, "t"), earlier).observed["formatted_address"]
+    assert shared == fresh["formatted_address"] and shared is not place
+    assert shared["line"] is place["line"] and shared["city"] == "Paris"
