@@ -564,3 +564,50 @@ def test_sharing_values_shares_inside_a_mapping_that_changed() -> None:
     shared = sharing_values(CustomerRecord(fresh, "t"), earlier).observed["formatted_address"]
     assert shared == fresh["formatted_address"] and shared is not place
     assert shared["line"] is place["line"] and shared["city"] == "Paris"
+
+
+def test_journal_lines_are_synced_in_groups_each_before_its_record_returns(
+    tmp_path: Path, monkeypatch
+) -> None:
+    """Group commit: 8 workers recording at once share fsyncs, and none returns before an
+    fsync made after its own line was written."""
+    import os
+    import threading
+    import time
+
+    journal = Journal(tmp_path / "fluentcart.state.json")
+    ends: dict[int, int] = {}
+    synced: list[int] = []
+    real_write, real_fsync = os.write, os.fsync
+
+    def write(fd: int, data: bytes) -> int:
+        written = real_write(fd, data)
+        ends[json.loads(data)["id"]] = os.fstat(fd).st_size
+        return written
+
+    def fsync(fd: int) -> None:
+        size = os.fstat(fd).st_size
+        time.sleep(0.01)
+        real_fsync(fd)
+        synced.append(size)
+
+    monkeypatch.setattr(os, "write", write)
+    monkeypatch.setattr(os, "fsync", fsync)
+    returned: dict[int, int] = {}
+
+    def worker(first: int) -> None:
+        for i in range(first, first + 10):
+            journal.record(i, CustomerRecord(observed(i), "2026-12-03T00:00:00+00:00"))
+            returned[i] = max(synced)
+
+    threads = [threading.Thread(target=worker, args=(1 + 10 * n,)) for n in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    journal.close()
+    assert sorted(returned) == list(range(1, 81))
+    assert all(returned[i] >= ends[i] for i in returned)  # its line was on disk
+    assert len(synced) < 80  # shared: fewer fsyncs than lines
+    state = make_state([])
+    assert fold_journal(state, tmp_path / "fluentcart.state.json") == 80

@@ -145,12 +145,20 @@ class Journal:
 
     A crash leaves at most a torn last line, which is ignored; every complete line is folded
     into the state by the run itself or, after a crash, by the next one.
+
+    `record` returns once its line is on disk. The workers' lines are synced as a group: a
+    worker that finds an fsync under way waits for it and then syncs every line written so
+    far, its own and the others', in one call (as a database's group commit does), so that
+    8 workers do not queue for 8 fsyncs one after another.
     """
 
     def __init__(self, state_path: Path) -> None:
         self.path = journal_path(state_path)
         self._fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()  # appends, one at a time
+        self._sync_lock = threading.Lock()  # one fsync at a time
+        self._written = 0  # lines appended
+        self._synced = 0  # of those, the lines an fsync has put on disk
 
     def record(self, customer_id: int, record: CustomerRecord) -> None:
         line = json.dumps(
@@ -164,15 +172,20 @@ class Journal:
             sort_keys=True,
         )
         data = ("\n" + line + "\n").encode("utf-8")  # a leading newline ends any torn line
-        with self._lock:
-            try:
+        try:
+            with self._lock:
                 os.write(self._fd, data)
-                os.fsync(self._fd)
-            except OSError as exc:
-                raise StateError(
-                    f"cannot record customer {customer_id} in {self.path.name}:"
-                    f" {exc.strerror or exc}"
-                ) from None
+                self._written += 1
+                mine = self._written
+            with self._sync_lock:
+                if self._synced < mine:
+                    upto = self._written  # every line written by now: this fsync covers them
+                    os.fsync(self._fd)
+                    self._synced = upto
+        except OSError as exc:
+            raise StateError(
+                f"cannot record customer {customer_id} in {self.path.name}: {exc.strerror or exc}"
+            ) from None
 
     def intend_ahead(self, customer_ids: list[int]) -> None:
         """Nothing to write: see intend."""
