@@ -130,7 +130,21 @@ def timed(
 
 
 def median_of(runs: int, command: list[str], **kwargs) -> Measure:
-    results = [timed(command, **kwargs) for _ in range(runs)]
+    return _median([timed(command, **kwargs) for _ in range(runs)])
+
+
+def interleaved(runs: int, *commands: tuple[list[str], dict[str, str] | None]) -> list[Measure]:
+    """The median of `runs` runs of each (command, env), the commands taking turns (A B C
+    A B C ...), so that a machine that slows down or speeds up during the runs weighs on
+    every command alike rather than on whichever ran then."""
+    results: list[list[Measure]] = [[] for _ in commands]
+    for _ in range(runs):
+        for found, (command, env) in zip(results, commands, strict=True):
+            found.append(timed(command, env=env))
+    return [_median(found) for found in results]
+
+
+def _median(results: list[Measure]) -> Measure:
     return Measure(
         statistics.median(r.seconds for r in results),
         max(r.max_rss_mb for r in results),

@@ -4,7 +4,9 @@
         --refresh-customers 1000000 --changes 100000 --latency-ms 20 --parallelism 8
 
 Each fluentcart command runs as a subprocess, as a user runs it (wall time; peak RSS from
-bench/rss.py). Sections (--only picks some):
+bench/rss.py). With --runs N, the baseline, validate and plan without the cache take turns
+N times (medians), so that the machine's drift during the runs weighs on each alike.
+Sections (--only picks some):
 
   scale    N declared customers in F files, a state where 10% differ in one field.
            baseline: PyYAML's C loader on every file plus json.load of the state.
@@ -40,6 +42,7 @@ from common import (
     ROOT,
     Measure,
     fluentcart,
+    interleaved,
     make_workspace,
     median_of,
     print_table,
@@ -181,16 +184,23 @@ def plan_goals(
 ) -> None:
     """validate and plan without the cache, plan with it, against the read-only baseline."""
     count = label
-    baseline = checked(median_of(runs, [sys.executable, "-c", BASELINE, str(root)]), "the baseline")
     validate_cmd = fluentcart("-C", str(root), "validate")
     plan_cmd = fluentcart("-C", str(root), "plan", "--format", "json")
-    cold_validate = checked(median_of(runs, validate_cmd, env=cold(env)), "validate")
-    cold_plan = checked(median_of(runs, plan_cmd, env=cold(env)), "plan")
+    measured = interleaved(
+        runs,
+        ([sys.executable, "-c", BASELINE, str(root)], None),
+        *([(validate_cmd, cold(env))] if with_memory else []),
+        (plan_cmd, cold(env)),
+    )
+    baseline = checked(measured[0], "the baseline")
+    cold_plan = checked(measured[-1], "plan")
+    cold_validate = checked(measured[1], "validate") if with_memory else None
     base = baseline.seconds
     shown = f"{seconds(baseline)} / {memory(baseline)}"
     if with_memory:
         timed(validate_cmd, env=env)  # fills the cache
         warm_plan = checked(median_of(runs, plan_cmd, env=env), "plan (cached)")
+        assert cold_validate is not None
         ratio = cold_validate.seconds / base
         table.add(
             f"{count}: validate, no cache",
