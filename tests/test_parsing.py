@@ -180,9 +180,8 @@ def test_declared_texts_equal_to_recorded_ones_are_held_once(
     for customer_id, customer in declared.items():
         kept = recorded[customer_id].observed
         assert customer.fields["email"] is kept.get("email")
-        city = customer.fields["city"]
-        assert city == f"City {customer_id % 7}"
-        assert (city is kept.get("city")) is (customer_id % 2 == 0)
+        # A shared field (a few values, one string each a file): equal, left as it is.
+        assert customer.fields["city"] == f"City {customer_id % 7}"
         # Stored with one space (WordPress' sanitizing), sent as written; recorded empty.
         assert customer.fields["notes"] == f"note {customer_id}" != kept.get("notes")
         assert customer.sent["notes"] == f"note  {customer_id}"
