@@ -324,16 +324,22 @@ def _share_recorded(fields: Mapping[str, FieldValue], observed: Mapping[str, Any
     large workspace's customers are declared as recorded, and a million customers' texts
     held twice were a fifth of a plan's memory. Equal strings either way: nothing that
     reads the values can tell (a customer's fields are changed only while it is merged).
-    The shared fields' few values are one string a file already (`shared`): left alone."""
+    The shared fields' few values are interned instead."""
     if type(fields) is not dict:
         return
     # A slim record's fields are its attributes (every declared field is one of them).
     slim = not isinstance(observed, dict)
     for name, value in fields.items():
-        if type(value) is str and name not in SHARED_FIELDS:
-            kept = getattr(observed, name, None) if slim else observed.get(name)
-            if kept is not value and type(kept) is str and kept == value:
-                fields[name] = kept
+        if type(value) is not str:
+            continue
+        if name in SHARED_FIELDS:
+            # One string a file already; interned, as a slim record's are, so that the
+            # plan finds the two the same object (plan._as_recorded).
+            fields[name] = sys.intern(value)
+            continue
+        kept = getattr(observed, name, None) if slim else observed.get(name)
+        if kept is not value and type(kept) is str and kept == value:
+            fields[name] = kept
 
 
 def _merge(

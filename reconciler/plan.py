@@ -614,10 +614,7 @@ def _diff_customer(
     store = current if current is not None else recorded
     fields: list[FieldChange] = []
     wanted = declared.fields
-    if current is None and all(
-        type(after) is str and observed_value(recorded, name) == after
-        for name, after in wanted.items()
-    ):
+    if current is None and _as_recorded(wanted, recorded):
         # Most customers of a large plan: every declared text as recorded (what the loop
         # below finds too, at half the cost).
         return CustomerChange(
@@ -684,6 +681,22 @@ def _diff_customer(
         unchanged_fields=len(declared.fields) - len(fields),
         warnings=tuple(warnings),
     )
+
+
+def _as_recorded(wanted: Mapping[str, FieldValue], recorded: Mapping[str, Any]) -> bool:
+    """Whether every declared value is a text its recorded one equals. A declared text that
+    is the recorded string itself (the load shares them: DeclaredLoad.result) is taken as
+    equal without observed_value's reading, which gives that same string for any text but
+    an empty full name; a slim record's fields are its attributes."""
+    slim = not isinstance(recorded, dict)
+    for name, after in wanted.items():
+        if type(after) is not str:
+            return False
+        if after and (getattr(recorded, name, None) if slim else recorded.get(name)) is after:
+            continue
+        if observed_value(recorded, name) != after:
+            return False
+    return True
 
 
 def _address_problems(

@@ -214,3 +214,30 @@ def test_plan_round_trips_through_json(tmp_path) -> None:
         NameMode.FULL_NAME,
     )
     assert Plan.from_dict(plan.to_dict()) == plan
+
+
+def test_the_no_op_check_reads_values_as_observed_value_does() -> None:
+    """plan._as_recorded, the fast path of most customers of a large plan: a declared text
+    that is the recorded string itself is as recorded, except an empty full name, which
+    the store shows joined from the first and last names; a slim record the same."""
+    import msgspec
+
+    from reconciler import statefile
+    from reconciler.plan import _as_recorded
+
+    recorded = {"full_name": "", "first_name": "Ada", "last_name": "Lovelace", "notes": ""}
+    assert not _as_recorded({"full_name": ""}, recorded)
+    assert _as_recorded({"full_name": "Ada Lovelace"}, recorded)
+    assert _as_recorded({"notes": ""}, recorded)
+    text = "".join(["note "] * 8)
+    assert _as_recorded({"notes": text}, {"notes": text})
+    assert _as_recorded({"notes": text}, {"notes": "".join(["note "] * 8)})
+    assert not _as_recorded({"notes": text}, {"notes": "other"})
+    assert not _as_recorded({"user_id": 0}, {"user_id": "0"})  # not a text: the full diff
+    record_type = statefile._slim_types()[0]
+    slim_type = next(f.type for f in msgspec.structs.fields(record_type) if f.name == "observed")
+    slim = slim_type(id=1, full_name="", first_name="Ada", last_name="Lovelace", notes=text)
+    assert not _as_recorded({"full_name": ""}, slim)
+    assert _as_recorded({"full_name": "Ada Lovelace", "notes": text}, slim)
+    assert not _as_recorded({"city": ""}, slim_type(id=1, city="Lyon"))
+    assert _as_recorded({"city": ""}, slim_type(id=1))  # not recorded: read as empty
