@@ -15,7 +15,6 @@ import json
 import os
 import re
 import stat
-import sys
 import threading
 from collections.abc import Callable
 from pathlib import Path
@@ -247,10 +246,7 @@ def _fold(state: StateFile, lines: list[bytes]) -> int:
     count = 0
     for entry in entries:
         try:
-            at = entry["observed_at"]
-            record = CustomerRecord(
-                entry["observed"], sys.intern(at) if type(at) is str else at, entry["last_applied"]
-            )
+            record = CustomerRecord(entry["observed"], entry["observed_at"], entry["last_applied"])
             customer_id = int(entry["id"])
         except (ValueError, KeyError, TypeError):
             continue  # the torn last line of a crash
