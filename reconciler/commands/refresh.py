@@ -107,7 +107,7 @@ def run(
         state.name_mode = mode
         if live.labels is not None:
             state.labels = live.labels
-        changed = state.content() != on_disk.content()
+        changed = not state.same_content(on_disk)
         if (changed or edits) and not approved:
             click.echo()
             prompt = PROMPT_YAML if edits else PROMPT

@@ -16,7 +16,7 @@ import os
 import re
 import stat
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -119,7 +119,7 @@ def save_state(path: Path, state: StateFile, previous: StateFile | None) -> bool
 
     Returns whether anything was written.
     """
-    if previous is not None and previous.content() == state.content():
+    if previous is not None and previous.same_content(state):
         return False
     state.serial = (previous.serial + 1) if previous is not None else max(state.serial, 1)
     state.tool_version = __version__
@@ -143,7 +143,9 @@ class Journal:
     """Customers recorded during an apply, one fsynced JSON line each, before the state is written.
 
     A crash leaves at most a torn last line, which is ignored; every complete line is folded
-    into the state by the run itself or, after a crash, by the next one.
+    into the state by the next run. The run itself keeps what it wrote (`recorded`, each
+    record sharing its unchanged values with the one it replaces, see sharing_values) and
+    persists that, without reading its lines back.
 
     `record` returns once its line is on disk. The workers' lines are synced as a group: a
     worker that finds an fsync under way waits for it and then syncs every line written so
@@ -151,9 +153,13 @@ class Journal:
     8 workers do not queue for 8 fsyncs one after another.
     """
 
-    def __init__(self, state_path: Path) -> None:
+    def __init__(
+        self, state_path: Path, earlier: Mapping[int, CustomerRecord] | None = None
+    ) -> None:
         self.path = journal_path(state_path)
         self._fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        self._earlier = earlier if earlier is not None else {}
+        self.recorded: dict[int, CustomerRecord] = {}  # each customer's latest line
         self._lock = threading.Lock()  # appends, one at a time
         self._sync_lock = threading.Lock()  # one fsync at a time
         self._written = 0  # lines appended
@@ -171,11 +177,13 @@ class Journal:
             sort_keys=True,
         )
         data = ("\n" + line + "\n").encode("utf-8")  # a leading newline ends any torn line
+        kept = sharing_values(record, self._earlier.get(customer_id))
         try:
             with self._lock:
                 os.write(self._fd, data)
                 self._written += 1
                 mine = self._written
+                self.recorded[customer_id] = kept
             with self._sync_lock:
                 if self._synced < mine:
                     upto = self._written  # every line written by now: this fsync covers them
@@ -274,6 +282,8 @@ class FileStorage:
         self.path = path
         self.display = display
         self.pending_location = journal_path(path).name
+        self.earlier: Mapping[int, CustomerRecord] = {}  # the records as this run read them
+        self._journal: Journal | None = None  # this run's, once it records
 
     def read(self, slim: bool = False) -> tuple[StateFile | None, int]:
         state = load_state(self.path, self.display, slim)
@@ -328,6 +338,7 @@ class FileStorage:
             save_state(self.path, working, on_disk)
             remove_journal(self.path)
             on_disk = working.working_copy()
+        self.earlier = on_disk.customers if on_disk is not None else {}
         return on_disk, working, folded
 
     def unresolved(self) -> list[int]:
@@ -337,7 +348,8 @@ class FileStorage:
         return  # never called: unresolved() is always empty
 
     def recorder(self, workers: int = 1) -> Journal:
-        return Journal(self.path)
+        self._journal = Journal(self.path, self.earlier)
+        return self._journal
 
     keeps_history = False  # git keeps the file's history; fluentcart keeps the current record
 
@@ -362,7 +374,10 @@ class FileStorage:
         state.sha256 = hashlib.sha256(data).hexdigest()
 
     def persist(self, state: StateFile, previous: StateFile | None) -> bool:
-        fold_journal(state, self.path)
+        if self._journal is not None:
+            state.customers.update(self._journal.recorded)  # what its lines hold
+        else:
+            fold_journal(state, self.path)
         wrote = save_state(self.path, state, previous)
         remove_journal(self.path)
         return wrote

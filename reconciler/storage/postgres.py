@@ -1075,7 +1075,7 @@ class PostgresStorage:
             if before.get(cid) != record and self.recorded.get(cid) != record
         }
         removed = [cid for cid in before if cid not in state.customers]
-        content_moved = previous is None or previous.content() != state.content()
+        content_moved = previous is None or not previous.same_content(state)
         if not content_moved:
             return False
         serial = (previous.serial if previous is not None else 0) + 1
