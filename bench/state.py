@@ -10,10 +10,11 @@ which 10% differ in one field, and measures, each as a subprocess:
   migrate       `fluentcart state migrate` file -> PostgreSQL and back, verified (the
                 median of --runs runs each way, each to a new workspace or file)
   apply         M changes against the sandbox at the given latency and parallelism, with
-                each backend (each commits every answer durably as it arrives); the
-                median of --runs runs each, alternating
-  commit        the median cost of recording one customer's answer durably: a journal
-                line and fsync for the file, one transaction for PostgreSQL
+                each backend (each records every answer as it arrives); the median of
+                --runs runs each, alternating
+  commit        the median cost of recording one customer's answer, what its worker
+                waits for: a journal line written for the file (its syncer thread
+                fsyncs the lines as they come), one transaction for PostgreSQL
 and prints each figure with its goal.
 """
 
@@ -129,7 +130,8 @@ def apply_with(
 
 
 def commit_costs(server: pg.Server, samples: int) -> tuple[float, float]:
-    """Median seconds to record one customer's answer durably, (file, PostgreSQL)."""
+    """Median seconds a worker waits to record one customer's answer, (file, PostgreSQL):
+    the file's line written (synced in the background), PostgreSQL's row committed."""
     records = {
         i: CustomerRecord(observed(i, city="Paris"), "2026-12-01T00:00:00+00:00", {"city": "Paris"})
         for i in range(1, samples + 1)

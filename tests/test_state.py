@@ -600,16 +600,18 @@ def test_sharing_values_shares_inside_a_mapping_that_changed() -> None:
     assert shared["line"] is place["line"] and shared["city"] == "Paris"
 
 
-def test_journal_lines_are_synced_in_groups_each_before_its_record_returns(
+def test_journal_lines_are_written_before_record_returns_and_synced_in_groups(
     tmp_path: Path, monkeypatch
 ) -> None:
-    """Group commit: 8 workers recording at once share fsyncs, and none returns before an
-    fsync made after its own line was written."""
+    """Each line is in the file when its record returns (a killed process loses nothing),
+    and the syncer fsyncs what was written, every line written by then in one call: no
+    worker waits for the disk (here, all 80 records return while the first fsync is held
+    up), and once close returns, every line was synced."""
     import os
     import threading
-    import time
 
-    journal = Journal(tmp_path / "fluentcart.state.json")
+    path = tmp_path / "fluentcart.state.json"
+    journal = Journal(path)
     ends: dict[int, int] = {}
     synced: list[int] = []
     real_write, real_fsync = os.write, os.fsync
@@ -619,9 +621,11 @@ def test_journal_lines_are_synced_in_groups_each_before_its_record_returns(
         ends[json.loads(data)["id"]] = os.fstat(fd).st_size
         return written
 
+    disk = threading.Event()  # set: the disk answers
+
     def fsync(fd: int) -> None:
         size = os.fstat(fd).st_size
-        time.sleep(0.01)
+        assert disk.wait(10)
         real_fsync(fd)
         synced.append(size)
 
@@ -632,19 +636,51 @@ def test_journal_lines_are_synced_in_groups_each_before_its_record_returns(
     def worker(first: int) -> None:
         for i in range(first, first + 10):
             journal.record(i, CustomerRecord(observed(i), "2026-12-03T00:00:00+00:00"))
-            returned[i] = max(synced)
+            returned[i] = file_size(path)
+
+    def file_size(journal_file: Path) -> int:
+        from reconciler.storage.file import journal_path
+
+        return journal_path(journal_file).stat().st_size
 
     threads = [threading.Thread(target=worker, args=(1 + 10 * n,)) for n in range(8)]
     for thread in threads:
         thread.start()
     for thread in threads:
-        thread.join()
+        thread.join(10)
+    assert sorted(returned) == list(range(1, 81)) and not synced  # none waited for the disk
+    assert all(returned[i] >= ends[i] for i in returned)  # its line was written
+    disk.set()
     journal.close()
-    assert sorted(returned) == list(range(1, 81))
-    assert all(returned[i] >= ends[i] for i in returned)  # its line was on disk
-    assert len(synced) < 80  # shared: fewer fsyncs than lines
+    assert 0 < len(synced) <= 3  # the one held up, then one for all the lines after it
+    assert max(synced) == file_size(path)  # the last lines too, by the time close returned
     state = make_state([])
-    assert fold_journal(state, tmp_path / "fluentcart.state.json") == 80
+    assert fold_journal(state, path) == 80
+
+
+def test_a_journal_that_cannot_be_synced_stops_the_run(tmp_path: Path, monkeypatch) -> None:
+    """An fsync that fails (EIO): the next record raises, naming the customer and why, and
+    writes nothing; close raises too, so the run does not end as if all were on disk."""
+    import errno
+    import os
+    import time
+
+    path = tmp_path / "fluentcart.state.json"
+    journal = Journal(path)
+
+    def fsync(fd: int) -> None:
+        raise OSError(errno.EIO, os.strerror(errno.EIO))
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    journal.record(1, CustomerRecord(observed(1), "2026-12-03T00:00:00+00:00"))
+    deadline = time.monotonic() + 5
+    while journal._failure is None and time.monotonic() < deadline:
+        time.sleep(0.01)
+    with pytest.raises(StateError, match=r"cannot record customer 2 .*cannot sync it to disk"):
+        journal.record(2, CustomerRecord(observed(2), "2026-12-03T00:00:00+00:00"))
+    assert list(journal.recorded) == [1]
+    with pytest.raises(StateError, match="Input/output error"):
+        journal.close()
 
 
 _EDITS = (

@@ -20,9 +20,10 @@ What a command needs from state, step by step:
   `resolve(records, ids)` records what it read and clears those intents in one step.
 - `recorder(workers)`: where an apply's `workers` threads record the intent before each
   PUT (`intend(id)`, which may cost nothing when `intend_ahead(ids)` recorded the intents
-  of a batch in one step) and each customer's answer durably, the moment it arrives
-  (`record(id, record)`; `release(id)` when the store refused the PUT, so nothing is left
-  to resolve), then `close()`, which clears the intents of customers that got no PUT.
+  of a batch in one step) and each customer's answer, the moment it arrives
+  (`record(id, record)`: a journal line written, fsynced in the background, or a row
+  committed; `release(id)` when the store refused the PUT, so nothing is left to
+  resolve), then `close()`, which clears the intents of customers that got no PUT.
 - `persist(state, previous)`: write the run's state once at the end (with everything the
   recorder took), moving the serial only when the content changed; returns whether it wrote.
 - `replace(state)`: make the stored state exactly `state`, lineage and serial included
