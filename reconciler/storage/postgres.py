@@ -435,7 +435,10 @@ class PostgresRecorder:
                         (storage.workspace_id(), customer_id),
                     )
             else:
-                held, parameters = self._held()
+                # While the lock's session is quiet it holds the lock (a server that ends it
+                # says so on it first, as for `intend`): the pg_locks lookup, 0.3 ms of each
+                # record, only when it is not.
+                held, parameters = ("true", {}) if storage.lock_session_quiet() else self._held()
                 row = connection.execute(
                     f"WITH held AS (SELECT {held} AS yes),"
                     " u AS (UPDATE fluentcart.customer SET observed = %(o)s, plan_fields ="
