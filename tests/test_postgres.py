@@ -779,3 +779,71 @@ def test_recorded_answers_share_what_they_have_in_common_with_the_records_read(p
     state = storage.read()[0]
     assert state is not None and state.customers[1].observed == answer
     assert state.customers[2].observed["city"] == "Lyon"
+
+
+def test_answers_are_committed_behind_the_workers_and_a_failed_write_stops_the_run(
+    postgres, monkeypatch
+) -> None:
+    """record hands the answer to the customer's writer thread and returns: the worker's
+    next PUT does not wait for the commit (issue 16), while the intent stays until the
+    answer is written; flush waits for it. A write that fails makes the next record,
+    intend and flush raise, and no later answer is written."""
+    from reconciler.errors import StateError
+    from reconciler.state import CustomerRecord, new_state
+    from reconciler.storage.postgres import PostgresRecorder
+    from tests.conftest import make_state, observed
+
+    name = f"behind-{uuid.uuid4().hex[:8]}"
+    storage = PostgresStorage(postgres.url(), name)
+    with storage.lock("test"):
+        storage.replace(make_state([observed(i, city="Lyon") for i in range(1, 6)]))
+    at = "2026-12-03T00:00:00+00:00"
+
+    def answer(i: int) -> CustomerRecord:
+        return CustomerRecord({**observed(i), "city": "Paris"}, at, {"city": "Paris"})
+
+    def pending() -> set[int]:
+        return {r[0] for r in rows(postgres, "SELECT customer_id FROM fluentcart.pending_op")}
+
+    disk = threading.Event()
+    commit = PostgresRecorder._commit
+
+    def held_up(self: PostgresRecorder, customer_id: int, record: CustomerRecord) -> None:
+        assert disk.wait(10)
+        commit(self, customer_id, record)
+
+    def broken(self: PostgresRecorder, customer_id: int, record: CustomerRecord) -> None:
+        raise StateError(f"the answer for customer {customer_id}: the database is gone")
+
+    with storage.lock("apply"):
+        storage.recover(new_state(None, None))
+        recorder = storage.recorder(2)
+        recorder.intend_ahead([1, 2, 3, 4, 5])
+        monkeypatch.setattr(PostgresRecorder, "_commit", held_up)
+        recorder.intend(1)
+        recorder.record(1, answer(1))  # returns while its commit waits
+        assert 1 not in storage.recorded and 1 in pending()
+        disk.set()
+        recorder.flush()
+        assert storage.recorded[1].observed["city"] == "Paris" and 1 not in pending()
+        recorder.intend(2)
+        recorder.intend(3)  # its PUT is out when customer 2's write fails
+        monkeypatch.setattr(PostgresRecorder, "_commit", broken)
+        recorder.record(2, answer(2))
+        with pytest.raises(StateError, match="customer 2: the database is gone"):
+            recorder.flush()
+        with pytest.raises(StateError, match=r"customer 3 is not recorded .*customer 2"):
+            recorder.record(3, answer(3))
+        with pytest.raises(StateError, match=r"customer 4's PUT was not sent: .*customer 2"):
+            recorder.intend(4)
+        recorder.close()
+    stored = PostgresStorage(postgres.url(), name).read()[0]
+    assert stored is not None
+    assert {i: r.observed["city"] for i, r in stored.customers.items()} == {
+        1: "Paris",
+        2: "Lyon",
+        3: "Lyon",
+        4: "Lyon",
+        5: "Lyon",
+    }
+    assert {2, 3, 4} <= pending()  # read from the store again by the next run
