@@ -374,15 +374,6 @@ class Applier:
                 collect(0.2)
         finally:
             executor.shutdown(wait=True, cancel_futures=True)
-        try:
-            self.recorder.flush()  # every answer recorded before the run reports
-        except StateError as exc:
-            # Said even when the run stopped for something else: whose answer is not recorded.
-            self.stop.set()
-            if result.fatal is None:
-                result.fatal = str(exc)
-            elif str(exc) not in result.fatal:
-                result.fatal = f"{result.fatal}; and {exc}"
         result.interrupted = self.interrupted.is_set()
         done_ids = {r.id for r in result.results}
         for change in updates:
@@ -624,7 +615,6 @@ class Applier:
         self.recorder.record(
             new_id, CustomerRecord({"id": new_id, "email": email}, now(), _applied({}, email))
         )
-        self.recorder.flush()  # no intent stands for a new customer: its id, before anything
         try:
             live = self.client.get_customer(new_id)  # not rate-limited: it must not wait
         except ClientError as exc:

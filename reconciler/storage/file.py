@@ -214,17 +214,6 @@ class Journal:
             if closing:
                 return
 
-    def flush(self) -> None:
-        """Every line written so far on disk now; StateError if it cannot be."""
-        failure = self._failure
-        if failure is None and self._written:
-            try:
-                os.fsync(self._fd)
-            except OSError as exc:
-                failure = f"cannot sync it to disk: {exc.strerror or exc}"
-        if failure is not None:
-            raise StateError(f"{self.path.name}: {failure}")
-
     def intend_ahead(self, customer_ids: list[int]) -> None:
         """Nothing to write: see intend."""
 

@@ -33,7 +33,6 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping
-from concurrent.futures import Future
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit, urlunsplit
 
@@ -287,25 +286,9 @@ class PostgresLock:
         self.storage.lock_pid = None
 
 
-# A writer's job: a function, its arguments, and the future its caller waits on (None: an
-# answer handed over, which nobody waits for).
-_Job = tuple[Callable[..., None], tuple[Any, ...], "Future[None] | None"]
-
-
 class PostgresRecorder:
-    """Each customer's answer, committed in its own transaction as it arrives.
-
-    What the recorder writes for a customer is done by one of `workers` writer threads,
-    each on a connection of its own (commits of parallel workers do not queue), always the
-    same one for a customer, so that its intent, answer or release are written in the order
-    they came. `record` hands the answer over and returns: the worker's next request does
-    not wait for the commit (issue 16: 1.2 ms of each 22.7 ms PUT cycle at 8 workers). The
-    intent was committed before the PUT and is cleared by the statement that writes the
-    answer, so an answer not yet written when the process dies is read from the store
-    again by the next run. A write that fails stops the run: the next `intend` or `record`
-    raises, and so does `flush`, which waits until every answer handed over is committed
-    (the apply calls it before it reports). `intend` and `release` wait for their writer.
-    """
+    """Each customer's answer, committed in its own transaction as it arrives, on a
+    connection of the calling worker's own (commits of parallel workers do not queue)."""
 
     def __init__(self, storage: "PostgresStorage", workers: int = 1) -> None:
         self.storage = storage
@@ -325,18 +308,6 @@ class PostgresRecorder:
             threading.Thread(
                 target=self._open, args=(workers,), name="fluentcart-connect", daemon=True
             ).start()
-        self._failure: StateError | None = None  # the first answer a writer could not write
-        self._queues: list[queue.Queue[_Job | None]] = [
-            queue.Queue(maxsize=8) for _ in range(max(1, workers))
-        ]
-        self._writers = [
-            threading.Thread(
-                target=self._write, args=(jobs,), name=f"fluentcart-record-{n}", daemon=True
-            )
-            for n, jobs in enumerate(self._queues)
-        ]
-        for writer in self._writers:
-            writer.start()
 
     def _open(self, count: int) -> None:
         for _ in range(count):
@@ -422,14 +393,8 @@ class PostgresRecorder:
         with self._guard:
             ahead = customer_id in self._ahead
             self._ahead.discard(customer_id)
-        failure = self._failure
-        if failure is not None:
-            raise StateError(f"customer {customer_id}'s PUT was not sent: {failure}")
         if ahead and self.storage.lock_session_quiet():
             return
-        self._on_writer(customer_id, self._intend, customer_id)
-
-    def _intend(self, customer_id: int) -> None:
         held, parameters = self._held()
         with self.storage.failing(f"customer {customer_id}'s PUT was not sent"):
             connection = self._connection()
@@ -450,57 +415,6 @@ class PostgresRecorder:
             raise StateError(f"{self.storage.display}: this run no longer holds the lock")
 
     def record(self, customer_id: int, record: CustomerRecord) -> None:
-        """Hand the answer to its writer (see the class); StateError once a write failed."""
-        failure = self._failure
-        if failure is not None:
-            raise StateError(
-                f"the store's answer for customer {customer_id} is not recorded (its intent"
-                f" is left, so the next run reads it from the store again): {failure}"
-            )
-        self._queues[customer_id % len(self._queues)].put(
-            (self._commit, (customer_id, record), None)
-        )
-
-    def flush(self) -> None:
-        """Once every answer handed over is committed; StateError for the first that was not."""
-        for jobs in self._queues:
-            jobs.join()
-        if self._failure is not None:
-            raise self._failure
-
-    def _on_writer(self, customer_id: int, function: Callable[..., None], *args: Any) -> None:
-        """`function(*args)` on the customer's writer, after what it was handed before."""
-        done: Future[None] = Future()
-        self._queues[customer_id % len(self._queues)].put((function, args, done))
-        done.result()
-
-    def _write(self, jobs: "queue.Queue[_Job | None]") -> None:
-        while (job := jobs.get()) is not None:
-            function, args, done = job
-            try:
-                if done is None and self._failure is not None:
-                    continue  # a write failed: no more answers are written (intents stay)
-                function(*args)
-                if done is not None:
-                    done.set_result(None)
-            except Exception as exc:  # every job is answered: a writer never dies
-                if done is not None:
-                    done.set_exception(exc)
-                else:
-                    failure = (
-                        exc
-                        if isinstance(exc, StateError)
-                        else StateError(
-                            f"the store's answer for customer {args[0]} is not recorded: {exc}"
-                        )
-                    )
-                    with self._guard:
-                        self._failure = self._failure or failure
-            finally:
-                jobs.task_done()
-        jobs.task_done()
-
-    def _commit(self, customer_id: int, record: CustomerRecord) -> None:
         """The answer, the history row and the intent cleared: one statement, one round
         trip, only at the version this run read and only while the lock is held."""
         unrecorded = (
@@ -566,9 +480,6 @@ class PostgresRecorder:
     def release(self, customer_id: int) -> None:
         with self._guard:
             self._ahead.discard(customer_id)
-        self._on_writer(customer_id, self._release, customer_id)
-
-    def _release(self, customer_id: int) -> None:
         with self.storage.failing(f"customer {customer_id}'s intent is left"):
             connection = self._connection()
             connection.execute(
@@ -577,13 +488,8 @@ class PostgresRecorder:
             )
 
     def close(self) -> None:
-        """Let the writers finish what they were handed, then clear this run's intents of
-        customers that got no PUT (skipped, refused before it, never started), while the
-        lock is held; then close the connections."""
-        for jobs in self._queues:
-            jobs.put(None)
-        for writer in self._writers:
-            writer.join()
+        """Clear this run's intents of customers that got no PUT (skipped, refused before
+        it, never started), while the lock is held; then close the connections."""
         with self._guard:
             unsent = sorted(self._ahead)
             self._ahead.clear()
