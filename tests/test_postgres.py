@@ -779,3 +779,104 @@ def test_recorded_answers_share_what_they_have_in_common_with_the_records_read(p
     state = storage.read()[0]
     assert state is not None and state.customers[1].observed == answer
     assert state.customers[2].observed["city"] == "Lyon"
+
+
+def _apply_recorder(postgres, count: int):
+    """A workspace of customers 1..count in Lyon, its lock held as an apply holds it (the
+    lock's session quiet) and a recorder of one worker; yields (storage, recorder)."""
+    from reconciler.state import new_state
+    from tests.conftest import make_state, observed
+
+    storage = PostgresStorage(postgres.url(), f"sent-{uuid.uuid4().hex[:8]}")
+    with storage.lock("test"):
+        storage.replace(make_state([observed(i, city="Lyon") for i in range(1, count + 1)]))
+    lock = storage.lock("apply")
+    lock.__enter__()
+    storage.recover(new_state(None, None))
+    return storage, storage.recorder(1), lock
+
+
+def _paris(customer_id: int):
+    from reconciler.state import CustomerRecord
+    from tests.conftest import observed
+
+    answer = {**json.loads(json.dumps(observed(customer_id))), "city": "Paris"}
+    return CustomerRecord(answer, "2026-12-03T00:00:00+00:00")
+
+
+def test_an_answer_is_sent_without_waiting_for_its_commit(postgres) -> None:
+    """While the lock's session is quiet, record returns once its statement is sent: here
+    while another session holds the customer's row, so the commit cannot have happened.
+    The record counts only once committed, which close waits for."""
+    import psycopg
+
+    storage, recorder, lock = _apply_recorder(postgres, 1)
+    try:
+        with psycopg.connect(postgres.url(), password=postgres.password) as blocker:
+            blocker.execute(
+                "SELECT 1 FROM fluentcart.customer WHERE workspace_id = %s AND customer_id = 1"
+                " FOR UPDATE",
+                (storage.workspace_id(),),
+            )
+            sender = threading.Thread(target=recorder.record, args=(1, _paris(1)))
+            sender.start()
+            sender.join(10)
+            assert not sender.is_alive()  # returned while the row is held
+            assert 1 not in storage.recorded  # not committed yet
+            blocker.rollback()
+        recorder.close()
+        assert storage.recorded[1].observed["city"] == "Paris"
+        assert [v.version for v in storage.history(1)] == [1, 2]
+    finally:
+        lock.__exit__(None, None, None)
+    state = storage.read()[0]
+    assert state is not None and state.customers[1].observed["city"] == "Paris"
+
+
+def test_an_answer_whose_commit_failed_stops_the_run_at_the_next_use(postgres) -> None:
+    """A sent answer that the database refused (its row moved: another writer) is told at
+    the connection's next use, naming it and the customer whose answer came next; neither
+    is recorded and both intents are left for the next run. One that fails last is told by
+    close."""
+    from reconciler.errors import StateError
+
+    storage, recorder, lock = _apply_recorder(postgres, 3)
+    workspace_id = storage.workspace_id()
+
+    def move(customer_id: int) -> None:
+        rows(
+            postgres,
+            "UPDATE fluentcart.customer SET version = version + 1 WHERE workspace_id = %s"
+            " AND customer_id = %s RETURNING version",
+            workspace_id,
+            customer_id,
+        )
+
+    try:
+        recorder.intend_ahead([1, 2, 3])
+        move(1)
+        recorder.intend(1)  # the PUT's (already recorded ahead)
+        recorder.record(1, _paris(1))  # sent
+        recorder.intend(2)
+        with pytest.raises(StateError) as failed:
+            recorder.record(2, _paris(2))
+        assert "customer 1 was changed in" in str(failed.value)
+        assert "Customer 2's answer, which came next, is not recorded either" in str(failed.value)
+        assert 1 not in storage.recorded and 2 not in storage.recorded
+        move(3)
+        recorder.intend(3)
+        recorder.record(3, _paris(3))
+        with pytest.raises(StateError, match="customer 3 was changed in"):
+            recorder.close()
+        assert not storage.recorded
+    finally:
+        lock.__exit__(None, None, None)
+    left = rows(
+        postgres,
+        "SELECT customer_id FROM fluentcart.pending_op WHERE workspace_id = %s ORDER BY 1",
+        workspace_id,
+    )
+    assert left == [(1,), (2,), (3,)]
+    state = storage.read()[0]
+    assert state is not None
+    assert all(state.customers[i].observed["city"] == "Lyon" for i in (1, 2, 3))

@@ -21,9 +21,11 @@ What a command needs from state, step by step:
 - `recorder(workers)`: where an apply's `workers` threads record the intent before each
   PUT (`intend(id)`, which may cost nothing when `intend_ahead(ids)` recorded the intents
   of a batch in one step) and each customer's answer, the moment it arrives
-  (`record(id, record)`: a journal line written, fsynced in the background, or a row
-  committed; `release(id)` when the store refused the PUT, so nothing is left to
-  resolve), then `close()`, which clears the intents of customers that got no PUT.
+  (`record(id, record)`: a journal line written, fsynced in the background, or a row's
+  statement sent to the database, its commit confirmed at the worker's next record; a
+  failure is raised there or by `close`; `release(id)` when the store refused the PUT, so
+  nothing is left to resolve), then `close()`, which clears the intents of customers that
+  got no PUT.
 - `persist(state, previous)`: write the run's state once at the end (with everything the
   recorder took), moving the serial only when the content changed; returns whether it wrote.
 - `replace(state)`: make the stored state exactly `state`, lineage and serial included

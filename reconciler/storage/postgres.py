@@ -14,7 +14,8 @@ environments), each a row of `fluentcart.workspace`; its customers are rows of t
 
 Apply records each customer in its own transaction the moment the store answers (the row
 only if its version is still the one this run read, the history row, the intent cleared),
-so a killed run loses nothing the store accepted. The workspace's serial moves once per
+so a killed run loses nothing the store accepted. The worker sends that statement whole
+and goes on to its next PUT; the commit's outcome is taken at its connection's next use. The workspace's serial moves once per
 run. Locking is a session advisory lock in the two-key form (fluentcart's namespace, the
 workspace's id) on a dedicated connection: workspaces never block each other, and a holder
 that dies releases it with its session.
@@ -288,7 +289,8 @@ class PostgresLock:
 
 class PostgresRecorder:
     """Each customer's answer, committed in its own transaction as it arrives, on a
-    connection of the calling worker's own (commits of parallel workers do not queue)."""
+    connection of the calling worker's own (commits of parallel workers do not queue), the
+    worker not waiting for the commit before its next PUT (see `record`)."""
 
     def __init__(self, storage: "PostgresStorage", workers: int = 1) -> None:
         self.storage = storage
@@ -297,6 +299,8 @@ class PostgresRecorder:
         self._guard = threading.Lock()
         self._ahead: set[int] = set()  # intents recorded ahead, for customers not sent yet
         self._closed = False
+        self._sent: dict[int, tuple[int, CustomerRecord]] = {}  # by connection: see _send
+        self._prepared: set[int] = set()  # connections where RECORD is prepared
         with storage.session("fluentcart"):
             pass  # a database that cannot be reached fails here, before any PUT
         # The workers' connections are opened in the background while their first PUTs are
@@ -398,6 +402,8 @@ class PostgresRecorder:
         held, parameters = self._held()
         with self.storage.failing(f"customer {customer_id}'s PUT was not sent"):
             connection = self._connection()
+        self._settle(connection, f" Customer {customer_id}'s PUT was not sent.")
+        with self.storage.failing(f"customer {customer_id}'s PUT was not sent"):
             cursor = connection.execute(
                 "INSERT INTO fluentcart.pending_op (workspace_id, customer_id, run_id)"
                 f" SELECT %(w)s, %(c)s, %(r)s WHERE {held}"
@@ -415,16 +421,26 @@ class PostgresRecorder:
             raise StateError(f"{self.storage.display}: this run no longer holds the lock")
 
     def record(self, customer_id: int, record: CustomerRecord) -> None:
-        """The answer, the history row and the intent cleared: one statement, one round
-        trip, only at the version this run read and only while the lock is held."""
-        unrecorded = (
-            f"the store's answer for customer {customer_id} is not recorded; its intent is"
-            " left, so the next run reads it from the store again"
-        )
+        """The answer, the history row and the intent cleared: one statement, only at the
+        version this run read and only while the lock is held.
+
+        While the lock's session is quiet, the statement is sent whole and `record` returns
+        without waiting for the commit, so the worker's next PUT goes out meanwhile: the
+        server commits a statement it received whether or not this process lives on (a
+        killed run still leaves no more answers unrecorded than it had PUTs in flight), and
+        the outcome is taken at the connection's next use or at `close`. One that failed
+        stops the run there: that customer's intent is left, and the next run reads it from
+        the store again, as it does the customer whose PUT went out meanwhile."""
         storage = self.storage
         known = storage.versions.get(customer_id)
-        with storage.failing(unrecorded):
+        with storage.failing(_unrecorded(customer_id)):
             connection = self._connection()
+        self._settle(
+            connection,
+            f" Customer {customer_id}'s answer, which came next, is not recorded either;"
+            " its intent is left too.",
+        )
+        with storage.failing(_unrecorded(customer_id)):
             if known is None:  # not recorded before: the general path, one transaction
                 storage.check_locked()
                 with connection.transaction():
@@ -434,11 +450,14 @@ class PostgresRecorder:
                         " AND customer_id = %s",
                         (storage.workspace_id(), customer_id),
                     )
-            else:
+            elif storage.lock_session_quiet():
                 # While the lock's session is quiet it holds the lock (a server that ends it
-                # says so on it first, as for `intend`): the pg_locks lookup, 0.3 ms of each
-                # record, only when it is not.
-                held, parameters = ("true", {}) if storage.lock_session_quiet() else self._held()
+                # says so on it first, as for `intend`): the statement is sent, and its
+                # outcome taken at this connection's next use (`_settle`).
+                self._send(connection, customer_id, known, record)
+                return
+            else:
+                held, parameters = self._held()
                 row = connection.execute(
                     f"WITH held AS (SELECT {held} AS yes),"
                     " u AS (UPDATE fluentcart.customer SET observed = %(o)s, plan_fields ="
@@ -465,11 +484,7 @@ class PostgresRecorder:
                     storage.check_locked()
                     raise StateError(f"{storage.display}: this run no longer holds the lock")
                 if version is None:
-                    raise StateError(
-                        f"customer {customer_id} was changed in {storage.display} by another"
-                        " run since this one read it; nothing of this run overwrote it."
-                        " Plan again."
-                    )
+                    raise StateError(_moved(customer_id, storage.display))
                 storage.versions[customer_id] = int(version)
             # Held until persist: sharing what it has in common with the record it replaces.
             kept = sharing_values(record, storage.earlier.get(customer_id))
@@ -477,11 +492,79 @@ class PostgresRecorder:
                 storage.recorded[customer_id] = kept
                 self._ahead.discard(customer_id)
 
+    def _send(
+        self,
+        connection: "psycopg.Connection[Any]",
+        customer_id: int,
+        known: int,
+        record: CustomerRecord,
+    ) -> None:
+        """Send the answer's statement (RECORD, prepared once per connection) whole, and
+        leave its outcome to `_settle`. The connection is this worker's own, and every use
+        of it settles first, so psycopg never finds a result it did not ask for."""
+        storage = self.storage
+        pgconn = connection.pgconn
+        if id(connection) not in self._prepared:
+            connection.execute(RECORD)
+            with self._guard:
+                self._prepared.add(id(connection))
+        encoding = connection.info.encoding
+        values = [
+            _text(storage.workspace_id()),
+            _text(customer_id),
+            _text(known),
+            _text(storage.run_id),
+            *(None if value is None else value.encode(encoding) for value in _columns(record)),
+        ]
+        # Held until persist, once committed: sharing what it has in common with the
+        # record it replaces.
+        kept = sharing_values(record, storage.earlier.get(customer_id))
+        pgconn.send_query_prepared(b"fluentcart_record", values)
+        while pgconn.flush():
+            _wait_for(pgconn.socket, select.POLLOUT)
+        with self._guard:
+            self._sent[id(connection)] = (customer_id, kept)
+            self._ahead.discard(customer_id)
+
+    def _settle(self, connection: "psycopg.Connection[Any]", then: str = "") -> None:
+        """The outcome of the answer this connection sent last and has not settled: its
+        version and record kept when committed, else StateError, naming it and (`then`)
+        what else that leaves undone."""
+        with self._guard:
+            sent = self._sent.pop(id(connection), None)
+        if sent is None:
+            return
+        customer_id, kept = sent
+        storage = self.storage
+        psycopg = _driver()
+        with storage.failing(_unrecorded(customer_id) + "." + then):
+            pgconn = connection.pgconn
+            pgconn.consume_input()
+            while pgconn.is_busy():
+                _wait_for(pgconn.socket, select.POLLIN)
+                pgconn.consume_input()
+            results = []
+            while (result := pgconn.get_result()) is not None:
+                results.append(result)
+            failed = [r for r in results if r.status != psycopg.pq.ExecStatus.TUPLES_OK]
+            if failed:
+                raise psycopg.errors.error_from_result(failed[0], connection.info.encoding)
+            if not results:
+                raise psycopg.OperationalError("the server sent no result")
+        version = results[0].get_value(0, 0) if results[0].ntuples else None
+        if version is None:  # the row was not at the version this run read
+            raise StateError(_moved(customer_id, storage.display) + then)
+        storage.versions[customer_id] = int(version)
+        with self._guard:
+            storage.recorded[customer_id] = kept
+
     def release(self, customer_id: int) -> None:
         with self._guard:
             self._ahead.discard(customer_id)
         with self.storage.failing(f"customer {customer_id}'s intent is left"):
             connection = self._connection()
+        self._settle(connection, f" Customer {customer_id}'s intent is left too.")
+        with self.storage.failing(f"customer {customer_id}'s intent is left"):
             connection.execute(
                 "DELETE FROM fluentcart.pending_op WHERE workspace_id = %s AND customer_id = %s",
                 (self.storage.workspace_id(), customer_id),
@@ -490,6 +573,14 @@ class PostgresRecorder:
     def close(self) -> None:
         """Clear this run's intents of customers that got no PUT (skipped, refused before
         it, never started), while the lock is held; then close the connections."""
+        failure: StateError | None = None
+        with self._guard:
+            connections = list(self._connections)
+        for connection in connections:  # every worker has finished: their last answers
+            try:
+                self._settle(connection)
+            except StateError as exc:
+                failure = failure or exc
         with self._guard:
             unsent = sorted(self._ahead)
             self._ahead.clear()
@@ -515,6 +606,8 @@ class PostgresRecorder:
         for connection in connections:
             with contextlib.suppress(Exception):
                 connection.close()
+        if failure is not None:
+            raise failure
 
 
 class PostgresStorage:
@@ -903,10 +996,7 @@ class PostgresStorage:
             )
             version = known + 1
         if cursor.rowcount != 1:
-            raise StateError(
-                f"customer {customer_id} was changed in {self.display} by another run since this"
-                " one read it; nothing of this run overwrote it. Plan again."
-            )
+            raise StateError(_moved(customer_id, self.display))
         connection.execute(
             "INSERT INTO fluentcart.customer_version (workspace_id, customer_id, version,"
             " observed, observed_at, last_applied, op, run_id) VALUES (%s, %s, %s, %s, %s, %s,"
@@ -1182,6 +1272,48 @@ class PostgresStorage:
 # and a store can. A record with one is kept as its JSON text, wrapped under this key, and
 # given back unchanged: nothing the store returned is lost or altered.
 _WRAPPED = "fluentcart:json-text"
+
+
+# An answer's statement while the lock's session is quiet (PostgresRecorder._send): the row
+# at the version this run read ($3), its history row, its intent cleared; no row back: the
+# version moved. Prepared once on each of the recorder's connections.
+RECORD = (
+    "PREPARE fluentcart_record (bigint, bigint, bigint, bigint, jsonb, jsonb, text, jsonb) AS"
+    " WITH u AS (UPDATE fluentcart.customer SET observed = $5, plan_fields = $6,"
+    " observed_at = $7, last_applied = $8, version = version + 1, run_id = $4"
+    " WHERE workspace_id = $1 AND customer_id = $2 AND version = $3 RETURNING version),"
+    " h AS (INSERT INTO fluentcart.customer_version (workspace_id, customer_id, version,"
+    " observed, observed_at, last_applied, op, run_id) SELECT $1, $2, version, $5, $7, $8,"
+    " 'apply', $4 FROM u),"
+    " d AS (DELETE FROM fluentcart.pending_op WHERE workspace_id = $1 AND customer_id = $2"
+    " AND EXISTS (SELECT 1 FROM u))"
+    " SELECT version FROM u"
+)
+
+
+def _unrecorded(customer_id: int) -> str:
+    return (
+        f"the store's answer for customer {customer_id} is not recorded; its intent is left,"
+        " so the next run reads it from the store again"
+    )
+
+
+def _moved(customer_id: int, display: str) -> str:
+    return (
+        f"customer {customer_id} was changed in {display} by another run since this one read"
+        " it; nothing of this run overwrote it. Plan again."
+    )
+
+
+def _text(number: int | None) -> bytes | None:
+    return None if number is None else str(number).encode()
+
+
+def _wait_for(fileno: int, event: int) -> None:
+    """Until the socket is ready for `event` (or in error: the next libpq call says why)."""
+    poller = select.poll()
+    poller.register(fileno, event)
+    poller.poll()
 
 
 def _catalog(state: StateFile) -> str | None:
