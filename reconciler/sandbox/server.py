@@ -146,15 +146,17 @@ class _Handler(BaseHTTPRequestHandler):
     def _answer(
         self, sandbox: "Sandbox", faults: "Faults", raw: bytes, roll: float, drop_after: bool
     ) -> None:
+        # What waking late and then handling and answering take is measured from when the
+        # sleep should have ended (an average over recent answers) and slept less, so that
+        # the answer takes the latency, not the latency and more.
+        wake = time.monotonic()
         if faults.latency_ms:
-            # What handling and answering take is measured (an average over recent answers)
-            # and slept less, so that the answer takes the latency, not the latency and more.
-            spent = time.monotonic() - self.arrived + sandbox.handling_seconds
-            if faults.latency_ms / 1000 > spent:
-                time.sleep(faults.latency_ms / 1000 - spent)
-        started = time.monotonic()
+            rest = faults.latency_ms / 1000 - (wake - self.arrived) - sandbox.handling_seconds
+            if rest > 0:
+                time.sleep(rest)
+                wake += rest
         answer = self._handled(sandbox, faults, raw, roll, drop_after)
-        took = time.monotonic() - started
+        took = time.monotonic() - wake
         sandbox.handling_seconds += (took - sandbox.handling_seconds) / 16
         if answer is not None and sandbox.on_answer is not None:
             self.wfile.flush()
@@ -255,7 +257,7 @@ class Sandbox:
         self.verbose = verbose
         self.requests: list[tuple[str, str]] = []
         self.user_agents: set[str] = set()
-        self.handling_seconds = 0.0  # what handling an answer takes, on average (Faults)
+        self.handling_seconds = 0.0  # waking late and handling an answer, on average (Faults)
         self.in_flight = 0  # requests being handled now, and the most there ever were
         self.most_in_flight = 0
         # Called after each answer is sent (tests use it to kill a client at a precise point).
