@@ -15,10 +15,10 @@ environments), each a row of `fluentcart.workspace`; its customers are rows of t
 Apply records each customer in its own transaction the moment the store answers (the row
 only if its version is still the one this run read, the history row, the intent cleared),
 so a killed run loses nothing the store accepted. The worker sends that statement whole
-and goes on to its next PUT; the commit's outcome is taken at its connection's next use. The workspace's serial moves once per
-run. Locking is a session advisory lock in the two-key form (fluentcart's namespace, the
-workspace's id) on a dedicated connection: workspaces never block each other, and a holder
-that dies releases it with its session.
+and goes on to its next PUT; the commit's outcome is taken at its connection's next use.
+The workspace's serial moves once per run. Locking is a session advisory lock in the
+two-key form (fluentcart's namespace, the workspace's id) on a dedicated connection:
+workspaces never block each other, and a holder that dies releases it with its session.
 
 Credentials come from libpq (PGPASSWORD, ~/.pgpass, PG* variables); a password written in
 fluentcart.yaml is refused, and the location shown in messages never carries one.
