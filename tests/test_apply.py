@@ -659,6 +659,37 @@ def test_sigint_finishes_in_flight_requests_and_exits_nonzero(
     assert not journal_path(state_path).exists()
 
 
+def test_ctrl_c_while_the_runs_end_is_written_ends_it_as_interrupted(
+    workspace: Workspace, run, sandbox, monkeypatch
+) -> None:
+    """A Ctrl-C after the last answer, while the last commits and the run's end are written
+    (the moment a Ctrl-C at the last PUT's answer can land): the end is written all the
+    same, the lock released, and the run ends as interrupted (130), never as click's
+    "Aborted!"."""
+    from reconciler.storage.file import FileStorage
+
+    server = sandbox([seed_customer(i, city="Lyon") for i in (1, 2, 3)])
+    workspace.declare(
+        "a.yaml", "customers:\n" + "".join(f"  - id: {i}\n    city: Paris\n" for i in (1, 2, 3))
+    )
+    state_path = workspace.state(recorded_state(server, [1, 2, 3]))
+    persist = FileStorage.persist
+
+    def interrupted_persist(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+        os.kill(os.getpid(), signal.SIGINT)
+        time.sleep(0.05)  # the handler runs here, in the main thread
+        return persist(self, *args, **kwargs)
+
+    monkeypatch.setattr(FileStorage, "persist", interrupted_persist)
+    result = run(workspace, "apply", "--auto-approve")
+    assert result.exit_code == 130, result.output
+    assert "Aborted" not in result.output
+    assert read_lock(state_path) is None
+    state = load_state(state_path)
+    assert all(state.customers[i].observed["city"] == "Paris" for i in (1, 2, 3))
+    assert not journal_path(state_path).exists()  # the end was written
+
+
 def test_many_changes_are_guarded_by_list_pages_not_one_get_each(
     workspace: Workspace, run, sandbox
 ) -> None:

@@ -6,7 +6,7 @@ import os
 import signal
 import sys
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import FrameType
@@ -174,6 +174,15 @@ def _run(options: ApplyOptions, events: "ApplyEvents | None") -> int:
         declaration = resolve_created(declaration, on_disk)
         jsontext.keep_for_the_run()  # the PUTs' garbage is collected without rescanning these
         mask = ResultMask(redactor, plan, {i: c.fields for i, c in declaration.customers.items()})
+
+        def finish() -> None:
+            for change in plan.changes:
+                if change.action is Action.FORGET:
+                    state.customers.pop(change.id, None)
+            if client.catalog is not None:  # the labels as this run last read (and made) them
+                state.labels = client.catalog
+            opened.storage.persist(state, on_disk)
+
         result = _apply(
             plan,
             declaration,
@@ -183,15 +192,10 @@ def _run(options: ApplyOptions, events: "ApplyEvents | None") -> int:
             options,
             opened.storage,
             mask,
+            finish,
             events,
             workspace.create_labels,
         )
-        for change in plan.changes:
-            if change.action is Action.FORGET:
-                state.customers.pop(change.id, None)
-        if client.catalog is not None:  # the labels as this run last read (and made) them
-            state.labels = client.catalog
-        opened.storage.persist(state, on_disk)
         return _summary(plan, result, client.retries, options, events)
 
 
@@ -212,11 +216,14 @@ def _apply(
     options: ApplyOptions,
     storage: StateStorage,
     mask: ResultMask,
+    finish: Callable[[], None],
     events: "ApplyEvents | None" = None,
     create_labels: bool = True,
 ) -> ApplyResult:
-    """`create_labels` False (the workspace's setting now): no label is created, whatever a
-    saved plan announced."""
+    """`finish` records the run's end (persist) once every answer is recorded, still under
+    the Ctrl-C handler: a Ctrl-C then ends the run as interrupted once that is done, and
+    a second exits at once. `create_labels` False (the workspace's setting now): no label
+    is created, whatever a saved plan announced."""
     updates = [c for c in plan.changes if c.action in (Action.CREATE, Action.UPDATE)]
     recorder = storage.recorder(max(1, min(parallelism, len(updates))))
     applier = Applier(
@@ -235,12 +242,16 @@ def _apply(
     signal.signal(signal.SIGINT, interrupts.handle)
     client.breaker.start_deadline()  # from the start of sending: not the lock wait, the prompt
     try:
-        result = _run_applier(applier, updates, options, events, mask)
+        try:
+            result = _run_applier(applier, updates, options, events, mask)
+        finally:
+            interrupts.done()  # the grace is for requests in flight: there are none now
+            recorder.close()  # every worker has finished: nothing writes to it any more
+        finish()
     finally:
-        interrupts.done()
         signal.signal(signal.SIGINT, previous)
-        recorder.close()  # every worker has finished: nothing writes to it any more
-    # A Ctrl-C that came as the last customer finished still ends the run as interrupted.
+    # A Ctrl-C that came as the last customer finished, or while the answers' last commits
+    # and the run's end were written, still ends the run as interrupted.
     result.interrupted = result.interrupted or applier.interrupted.is_set()
     result.results = [mask.result(r) for r in result.results]
     result.fatal = mask.text(result.fatal) if result.fatal else None
